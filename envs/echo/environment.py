@@ -1,0 +1,69 @@
+"""The echo environment: the smallest useful environment, for tests, demos and benchmarks."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from openenv_gym.server import Environment, tool
+from openenv_gym.types import State
+
+from .models import EchoAction, EchoObservation
+
+READY_MESSAGE = "Echo environment ready!"
+REWARD_PER_CHARACTER = 0.1
+
+
+class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
+    """Echoes each message back; the reward is 0.1 per character. Episodes never end.
+
+    Speaks both forms of upstream's echo environment: the message action
+    (``{"message": "hi"}``) and the MCP-style tool actions ``list_tools`` and
+    ``call_tool`` with the tools ``echo_message`` and ``echo_with_length``.
+
+    >>> env = EchoEnvironment()
+    >>> env.reset().echoed_message
+    'Echo environment ready!'
+    >>> obs = env.step(EchoAction(message="héllo ✓"))
+    >>> obs.echoed_message, obs.message_length, obs.reward
+    ('héllo ✓', 7, 0.7000000000000001)
+    """
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+    FAST_STEP = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state = State(episode_id=str(uuid.uuid4()))
+        self._last = ""
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None,
+              **kwargs: Any) -> EchoObservation:
+        self._state = State(episode_id=episode_id or str(uuid.uuid4()))
+        self._last = READY_MESSAGE
+        return EchoObservation(echoed_message=READY_MESSAGE, message_length=0, reward=0.0)
+
+    def step(self, action: EchoAction, timeout_s: float | None = None,
+             **kwargs: Any) -> EchoObservation:
+        self._state.step_count += 1
+        self._last = message = action.message
+        return EchoObservation(echoed_message=message, message_length=len(message),
+                               reward=len(message) * REWARD_PER_CHARACTER,
+                               metadata={"step": self._state.step_count})
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def render(self) -> str:
+        return self._last
+
+    @tool
+    def echo_message(self, message: str) -> str:
+        """Echo the message back."""
+        return message
+
+    @tool
+    def echo_with_length(self, message: str) -> dict[str, Any]:
+        """Echo the message back with its length."""
+        return {"message": message, "length": len(message)}

@@ -1,0 +1,173 @@
+"""The one exception hierarchy of openenv-gym.
+
+Every error the package raises is an :class:`OpenEnvGymError`::
+
+    OpenEnvGymError
+    ├── TransportError (ConnectionError)     the server could not be reached or went away
+    │   └── RequestTimeoutError (TimeoutError)  no reply within the client's timeout
+    ├── ProtocolError                        a frame that is not OpenEnv's protocol
+    ├── ServerError                          the server answered with an error frame
+    │   ├── InvalidJSONError                     INVALID_JSON
+    │   ├── UnknownTypeError                     UNKNOWN_TYPE
+    │   ├── InvalidRequestError (ValueError)     VALIDATION_ERROR (e.g. an invalid action)
+    │   ├── ExecutionError                       EXECUTION_ERROR (the environment raised)
+    │   ├── CapacityReachedError                 CAPACITY_REACHED
+    │   ├── FactoryError                         FACTORY_ERROR
+    │   ├── SessionError                         SESSION_ERROR
+    │   └── MessageTooLargeError                 MESSAGE_TOO_LARGE (extension)
+    ├── InvalidActionError (ValueError)      a Gym action the environment's Action model rejects
+    └── ProviderError                        a server could not be started
+
+Server error frames are translated to these classes in exactly one place,
+:func:`server_error_from_frame`. Every constructor takes the message as its only positional
+argument, so Gymnasium's ``AsyncVectorEnv`` can re-raise them in the parent process
+(it calls ``type(e)(e)``).
+
+>>> err = server_error_from_frame({"message": "Server at capacity", "code": "CAPACITY_REACHED"})
+>>> type(err).__name__, err.code
+('CapacityReachedError', 'CAPACITY_REACHED')
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class ErrorCode(str, Enum):
+    """Error codes of ``{"type": "error"}`` frames (upstream's ``WSErrorCode`` plus ours)."""
+
+    INVALID_JSON = "INVALID_JSON"
+    UNKNOWN_TYPE = "UNKNOWN_TYPE"
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    EXECUTION_ERROR = "EXECUTION_ERROR"
+    CAPACITY_REACHED = "CAPACITY_REACHED"
+    FACTORY_ERROR = "FACTORY_ERROR"
+    SESSION_ERROR = "SESSION_ERROR"
+    MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
+
+
+class OpenEnvGymError(Exception):
+    """Base class of every error raised by openenv-gym."""
+
+
+class TransportError(OpenEnvGymError, ConnectionError):
+    """The server could not be reached, or the connection to it was lost."""
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """The server did not answer within the client's timeout; the session is dropped."""
+
+
+class ProtocolError(OpenEnvGymError):
+    """The peer sent something that is not OpenEnv's wire protocol."""
+
+
+class ServerError(OpenEnvGymError):
+    """The server answered a request with an error frame.
+
+    Attributes:
+        code: the frame's error code (an :class:`ErrorCode` value, or another string from a
+            newer server).
+        details: the other keys of the frame's ``data`` (e.g. pydantic ``errors``).
+    """
+
+    default_code: str = "SERVER_ERROR"
+
+    def __init__(self, message: Any, *, code: str | None = None, details: dict | None = None):
+        original = message if isinstance(message, ServerError) else None
+        self.message: str = original.message if original else str(message)
+        self.code: str = code or (original.code if original else self.default_code)
+        self.details: dict = details if details is not None else (
+            original.details if original else {})
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return f"{self.message} (code: {self.code})"
+
+    def to_frame(self) -> dict[str, Any]:
+        """The upstream-format error frame that carries this error."""
+        return {"type": "error", "data": {"message": self.message, "code": self.code,
+                                          **self.details}}
+
+
+class InvalidJSONError(ServerError):
+    """The server could not parse a frame as JSON."""
+
+    default_code = ErrorCode.INVALID_JSON.value
+
+
+class UnknownTypeError(ServerError):
+    """The server does not know the message ``type``."""
+
+    default_code = ErrorCode.UNKNOWN_TYPE.value
+
+
+class InvalidRequestError(ServerError, ValueError):
+    """The message or the action failed validation on the server (``details["errors"]``)."""
+
+    default_code = ErrorCode.VALIDATION_ERROR.value
+
+
+class ExecutionError(ServerError):
+    """The environment raised while handling the request; the session is still usable."""
+
+    default_code = ErrorCode.EXECUTION_ERROR.value
+
+
+class CapacityReachedError(ServerError):
+    """The server holds its maximum number of sessions; the connection was refused."""
+
+    default_code = ErrorCode.CAPACITY_REACHED.value
+
+
+class FactoryError(ServerError):
+    """The server could not create an environment for this session."""
+
+    default_code = ErrorCode.FACTORY_ERROR.value
+
+
+class SessionError(ServerError):
+    """The server could not set up the session."""
+
+    default_code = ErrorCode.SESSION_ERROR.value
+
+
+class MessageTooLargeError(ServerError):
+    """A frame was larger than the server accepts; the connection was closed."""
+
+    default_code = ErrorCode.MESSAGE_TOO_LARGE.value
+
+
+class InvalidActionError(OpenEnvGymError, ValueError):
+    """A Gym action could not be turned into the environment's ``Action`` model."""
+
+
+class ProviderError(OpenEnvGymError):
+    """A provider could not start (or reach) an environment server."""
+
+
+SERVER_ERRORS: dict[str, type[ServerError]] = {
+    cls.default_code: cls
+    for cls in (
+        InvalidJSONError,
+        UnknownTypeError,
+        InvalidRequestError,
+        ExecutionError,
+        CapacityReachedError,
+        FactoryError,
+        SessionError,
+        MessageTooLargeError,
+    )
+}
+
+
+def server_error_from_frame(data: Any) -> ServerError:
+    """Translate the ``data`` of an error frame into the matching :class:`ServerError`."""
+    if not isinstance(data, dict):
+        return ServerError(f"server error: {data!r}")
+    code = str(data.get("code", ServerError.default_code))
+    message = str(data.get("message", "server error"))
+    details = {k: v for k, v in data.items() if k not in ("code", "message")}
+    cls = SERVER_ERRORS.get(code, ServerError)
+    return cls(message, code=code, details=details)

@@ -1,0 +1,107 @@
+"""OpenEnv's wire protocol, shared by the server and the client.
+
+Baseline (exactly as upstream ``openenv-core``): JSON text frames on ``/ws``,
+``{"type": "reset"|"step"|"state"|"close", "data": ...}`` from the client, and
+``{"type": "observation"|"state"|"error", "data": ...}`` back.
+
+Extensions are used only on a connection that negotiated :data:`SUBPROTOCOL` in the WebSocket
+handshake: an upstream server never selects it, so a client detects a plain upstream server
+for free and stays on the baseline. The extensions are listed in :data:`CAPABILITIES`
+(``GET /capabilities`` publishes them) and documented in ``docs/protocol.md``.
+
+>>> from openenv_gym.types import Observation
+>>> envelope(Observation(reward=1, done=True, metadata={"k": 1}), extended=True)
+{'observation': {}, 'reward': 1, 'done': True, 'truncated': False, 'info': {'k': 1}}
+>>> result_from_reply({"type": "observation", "data": {"observation": {}, "reward": None, "done": False}})
+StepResult(observation={}, reward=None, done=False, truncated=False, info={})
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .errors import ErrorCode, ProtocolError, server_error_from_frame
+from .types import ENVELOPE_FIELDS, Observation, StepResult
+
+SUBPROTOCOL = "openenv-gym.v1"
+"""WebSocket subprotocol that switches the extensions on for one connection."""
+
+CAPABILITIES: tuple[str, ...] = (
+    "request_id",  # "id" on a request is echoed on its reply: a late reply is never misread
+    "info",  # Observation.metadata reaches the client as "info" (upstream drops it)
+    "truncated",  # "truncated" in the envelope, next to "done"
+    "render",  # {"type": "render"} returns the environment's text rendering
+    "message_too_large",  # an oversized frame gets an error reply; the session lives on
+)
+
+MESSAGE_TYPES = ("reset", "step", "state", "close", "render")
+
+_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> str:
+    """Encode one frame as JSON text (NaN and infinity become ``null``, as upstream)."""
+    return orjson.dumps(value, default=_default, option=_ORJSON_OPTIONS).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    """Decode one JSON frame; raises ``orjson.JSONDecodeError`` (a ``ValueError``)."""
+    return orjson.loads(text)
+
+
+def envelope(observation: Observation, *, extended: bool) -> dict[str, Any]:
+    """The ``data`` of an observation reply: the observation without its envelope fields."""
+    data: dict[str, Any] = {
+        "observation": observation.model_dump(exclude=ENVELOPE_FIELDS),
+        "reward": observation.reward,
+        "done": observation.done,
+    }
+    if extended:
+        data["truncated"] = observation.truncated
+        data["info"] = observation.metadata
+    return data
+
+
+def error_frame(code: ErrorCode, message: str, **details: Any) -> dict[str, Any]:
+    """An upstream-format error frame."""
+    return {"type": "error", "data": {"message": message, "code": code.value, **details}}
+
+
+def result_from_envelope(data: Any) -> StepResult[dict[str, Any]]:
+    """Build a :class:`StepResult` from an observation envelope (ours or upstream's)."""
+    if not isinstance(data, dict) or not isinstance(data.get("observation"), dict):
+        raise ProtocolError(f"observation reply without an observation dict: {data!r:.200}")
+    reward = data.get("reward")
+    return StepResult(
+        observation=data["observation"],
+        reward=None if reward is None else float(reward),
+        done=bool(data.get("done", False)),
+        truncated=bool(data.get("truncated", False)),
+        info=dict(data.get("info") or {}),
+    )
+
+
+def check_reply(reply: Any, expected: str) -> Any:
+    """Return the ``data`` of a reply of type ``expected``; raise the server's error if any."""
+    if not isinstance(reply, dict) or "type" not in reply:
+        raise ProtocolError(f"reply is not an OpenEnv message: {reply!r:.200}")
+    if reply["type"] == "error":
+        raise server_error_from_frame(reply.get("data"))
+    if reply["type"] != expected:
+        raise ProtocolError(f"expected a {expected!r} reply, got {reply['type']!r}")
+    return reply.get("data")
+
+
+def result_from_reply(reply: Any) -> StepResult[dict[str, Any]]:
+    """The :class:`StepResult` of a reset/step reply, or the server's error raised."""
+    return result_from_envelope(check_reply(reply, "observation"))

@@ -1,0 +1,109 @@
+"""Run the environment in this process: no server, no socket, the fastest path.
+
+The session is the server's own :class:`~openenv_gym.server.Session`, fed the same messages
+a WebSocket would carry, so validation, errors and replies are exactly the server's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from ..catalog import BundledEnv
+from ..client import DEFAULT_TIMEOUT
+from ..loop import LoopRunner
+from ..protocol import check_reply, result_from_reply
+from ..types import Action, Observation, StepResult
+from .base import Provider
+
+T = TypeVar("T")
+
+
+def _drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends, without an event loop."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("an in-process session suspended; it needs an event loop")
+
+
+class InProcessClient:
+    """One session on an environment instance held in this process."""
+
+    extended = True
+
+    def __init__(self, env: Any, action_type: type[Action], schema: dict[str, Any]):
+        from openenv_gym.server import Session  # the one place the client side holds a server part
+
+        self._session = Session(env, action_type, session_id=uuid.uuid4().hex, extended=True)
+        self._runner = None if self._session.runs_inline else LoopRunner()
+        self._schema = schema
+        self._closed = False
+
+    def _handle(self, message: dict[str, Any]) -> Any:
+        coro = self._session.handle(message)
+        return _drive(coro) if self._runner is None else self._runner.run(coro)
+
+    def reset(self, **kwargs: Any) -> StepResult[dict[str, Any]]:
+        return result_from_reply(self._handle({"type": "reset", "data": kwargs}))
+
+    def step(self, action: Mapping[str, Any] | BaseModel) -> StepResult[dict[str, Any]]:
+        data = action.model_dump() if isinstance(action, BaseModel) else dict(action)
+        return result_from_reply(self._handle({"type": "step", "data": data}))
+
+    def state(self) -> dict[str, Any]:
+        return check_reply(self._handle({"type": "state"}), "state")
+
+    def render(self) -> str | None:
+        return check_reply(self._handle({"type": "render"}), "render")["text"]
+
+    def schema(self) -> dict[str, Any]:
+        return self._schema
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._session.env.close()
+        finally:
+            if self._runner is not None:
+                self._runner.close()
+
+
+class InProcessProvider(Provider):
+    """Environments built in this process from a class or factory.
+
+    Args:
+        env: a bundled environment, or an environment class / factory.
+        action_type, observation_type: the models (taken from ``env`` if it is bundled).
+        env_kwargs: keyword arguments for the environment's constructor.
+
+    >>> from openenv_gym.catalog import bundled
+    >>> client = InProcessProvider(bundled("echo")).connect()
+    >>> client.step({"message": "hi"}).observation["echoed_message"]
+    'hi'
+    """
+
+    def __init__(self, env: BundledEnv | Callable[..., Any], action_type: type[Action] | None = None,
+                 observation_type: type[Observation] | None = None, *,
+                 env_kwargs: dict[str, Any] | None = None):
+        if isinstance(env, BundledEnv):
+            env, action_type, observation_type = env.load()
+        if action_type is None or observation_type is None:
+            raise TypeError("InProcessProvider needs action_type and observation_type")
+        self._factory = env
+        self._action_type = action_type
+        self._observation_type = observation_type
+        self._env_kwargs = env_kwargs or {}
+
+    def connect(self, *, timeout: float = DEFAULT_TIMEOUT) -> InProcessClient:
+        from openenv_gym.server import schema_of
+
+        schema = schema_of(self._action_type, self._observation_type)
+        return InProcessClient(self._factory(**self._env_kwargs), self._action_type, schema)

@@ -1,0 +1,111 @@
+"""``create_app``: an environment class (or factory) becomes a FastAPI application."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import FastAPI
+
+from openenv_gym.types import Action, Observation
+
+from .environment import Environment
+from .routes import build_router
+from .sessions import SessionManager
+from .websocket import WebSocketEndpoint
+
+DEFAULT_MAX_SESSIONS = 1024
+"""Capacity of a server whose environment supports concurrent sessions (upstream: 1)."""
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+ENV_KWARGS_VARIABLE = "OPENENV_ENV_KWARGS"
+"""Environment variable holding a JSON object of keyword arguments for the env factory."""
+
+
+def _supports_concurrency(factory: Callable[..., Environment]) -> bool | None:
+    target = factory.func if isinstance(factory, functools.partial) else factory
+    flag = getattr(target, "SUPPORTS_CONCURRENT_SESSIONS", None)
+    return None if flag is None else bool(flag)
+
+
+def _capacity(factory: Callable[..., Environment], requested: int | None) -> int:
+    supported = _supports_concurrency(factory)
+    if requested is None:
+        return DEFAULT_MAX_SESSIONS if supported else 1
+    if requested < 1:
+        raise ValueError(f"max_concurrent_envs must be at least 1, got {requested}")
+    if requested > 1 and supported is False:
+        raise ValueError(
+            f"max_concurrent_envs={requested} but {getattr(factory, '__name__', factory)} does "
+            "not set SUPPORTS_CONCURRENT_SESSIONS = True; its sessions may share state. Set the "
+            "flag on the class if instances are independent, or use max_concurrent_envs=1.")
+    return requested
+
+
+def _env_kwargs(given: dict[str, Any] | None) -> dict[str, Any]:
+    if given is not None:
+        return given
+    raw = os.environ.get(ENV_KWARGS_VARIABLE)
+    if not raw:
+        return {}
+    kwargs = json.loads(raw)
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"{ENV_KWARGS_VARIABLE} must hold a JSON object, got {raw!r}")
+    return kwargs
+
+
+def create_app(
+    env: Callable[..., Environment],
+    action_type: type[Action],
+    observation_type: type[Observation],
+    *,
+    env_name: str | None = None,
+    max_concurrent_envs: int | None = None,
+    session_timeout: float | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    env_kwargs: dict[str, Any] | None = None,
+) -> FastAPI:
+    """Serve an environment over OpenEnv's protocol (HTTP routes and ``/ws``).
+
+    Args:
+        env: the environment class or a factory returning a new instance per session.
+        action_type, observation_type: the environment's pydantic models.
+        env_name: shown in the API title.
+        max_concurrent_envs: session capacity; defaults to 1024 for environments with
+            ``SUPPORTS_CONCURRENT_SESSIONS = True`` and 1 otherwise.
+        session_timeout: close sessions idle for this many seconds (off by default).
+        max_message_bytes: larger frames get a ``MESSAGE_TOO_LARGE`` error reply.
+        env_kwargs: keyword arguments for ``env``; by default read as JSON from the
+            ``OPENENV_ENV_KWARGS`` environment variable (how providers configure a server).
+
+    >>> from openenv_gym.envs.echo import EchoAction, EchoEnvironment, EchoObservation
+    >>> app = create_app(EchoEnvironment, EchoAction, EchoObservation, env_name="echo")
+    >>> sorted(app.openapi()["paths"])
+    ['/capabilities', '/health', '/metadata', '/reset', '/schema', '/state', '/step']
+    """
+    if isinstance(env, Environment):
+        raise TypeError("create_app needs the environment class or a factory, not an instance")
+    kwargs = _env_kwargs(env_kwargs)
+    factory = functools.partial(env, **kwargs) if kwargs else env
+    executor = ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4),
+                                  thread_name_prefix="openenv-session")
+    manager = SessionManager(factory, action_type, max_sessions=_capacity(env, max_concurrent_envs),
+                             executor=executor, session_timeout=session_timeout)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await manager.shutdown()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title=f"OpenEnv Environment HTTP API ({env_name or getattr(env, '__name__', 'env')})",
+                  version="1.0.0", lifespan=lifespan)
+    app.state.sessions = manager
+    app.state.max_message_bytes = max_message_bytes
+    app.include_router(build_router(factory, action_type, observation_type, manager))
+    app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, max_message_bytes=max_message_bytes))
+    return app

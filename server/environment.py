@@ -1,0 +1,102 @@
+"""The ``Environment`` base class that every OpenEnv environment implements.
+
+Same contract as upstream's ``openenv.core.env_server.Environment``: ``reset``, ``step`` and the
+``state`` property, async variants that default to the sync ones, ``get_metadata`` and
+``close``. Ours adds :meth:`Environment.render` (a text rendering, served to Gym's
+``render_mode="ansi"``) and MCP-style tools (methods marked with :func:`~.tools.tool`).
+
+>>> from openenv_gym.types import Action, Observation, State
+>>> class Add(Action):
+...     delta: int
+>>> class Value(Observation):
+...     value: int = 0
+>>> class Counter(Environment[Add, Value, State]):
+...     SUPPORTS_CONCURRENT_SESSIONS = True
+...     def __init__(self):
+...         super().__init__()
+...         self._state, self._value = State(), 0
+...     def reset(self, seed=None, episode_id=None, **kwargs):
+...         self._state, self._value = State(episode_id=episode_id), 0
+...         return Value(value=0)
+...     def step(self, action, timeout_s=None, **kwargs):
+...         self._state.step_count += 1
+...         self._value += action.delta
+...         return Value(value=self._value, reward=action.delta, done=self._value >= 3)
+...     @property
+...     def state(self):
+...         return self._state
+>>> env = Counter()
+>>> env.reset().value, env.step(Add(delta=3)).done
+(0, True)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Generic, TypeVar
+
+from openenv_gym.types import Action, EnvironmentMetadata, Observation, State
+
+from .tools import ToolBox
+
+ActT = TypeVar("ActT", bound=Action)
+ObsT = TypeVar("ObsT", bound=Observation)
+StateT = TypeVar("StateT", bound=State)
+
+
+class Environment(ABC, Generic[ActT, ObsT, StateT]):
+    """One environment instance; the server creates one per WebSocket session.
+
+    Class attributes a subclass may set:
+        SUPPORTS_CONCURRENT_SESSIONS: instances are independent, so one server may hold many
+            sessions (otherwise its capacity is one session).
+        FAST_STEP: ``reset``/``step`` return within microseconds and never block, so the
+            server calls them on its event loop instead of handing them to a worker thread.
+    """
+
+    SUPPORTS_CONCURRENT_SESSIONS: ClassVar[bool] = False
+    FAST_STEP: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.tools = ToolBox.of(self)
+
+    @abstractmethod
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> ObsT:
+        """Start a new episode and return its first observation."""
+
+    @abstractmethod
+    def step(self, action: ActT, timeout_s: float | None = None, **kwargs: Any) -> ObsT:
+        """Apply one action and return the next observation (with reward and done)."""
+
+    @property
+    @abstractmethod
+    def state(self) -> StateT:
+        """The episode's state (``episode_id``, ``step_count`` and the env's own fields)."""
+
+    async def reset_async(self, seed: int | None = None, episode_id: str | None = None,
+                          **kwargs: Any) -> ObsT:
+        """Async variant of :meth:`reset`; override it for natively async environments."""
+        return self.reset(seed=seed, episode_id=episode_id, **kwargs)
+
+    async def step_async(self, action: ActT, timeout_s: float | None = None,
+                         **kwargs: Any) -> ObsT:
+        """Async variant of :meth:`step`; override it for natively async environments."""
+        return self.step(action, timeout_s=timeout_s, **kwargs)
+
+    @property
+    def is_async(self) -> bool:
+        """True if the subclass overrides :meth:`reset_async` or :meth:`step_async`."""
+        cls = type(self)
+        return (cls.reset_async is not Environment.reset_async
+                or cls.step_async is not Environment.step_async)
+
+    def render(self) -> str | None:
+        """A text rendering of the current state, or None if the environment has none."""
+        return None
+
+    def get_metadata(self) -> EnvironmentMetadata:
+        """Name, description and version, served at ``GET /metadata``."""
+        return EnvironmentMetadata(name=type(self).__name__, description=(type(self).__doc__ or "").strip())
+
+    def close(self) -> None:
+        """Release what the instance holds (processes, files); called once per session."""

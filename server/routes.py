@@ -1,0 +1,93 @@
+"""The HTTP routes: health, metadata, schema, capabilities and upstream's stateless reset/step.
+
+As upstream, ``POST /reset``, ``POST /step`` and ``GET /state`` build a fresh environment for
+each request and close it afterwards: only ``/ws`` holds an episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException
+from fastapi.responses import JSONResponse
+
+from openenv_gym.protocol import CAPABILITIES, SUBPROTOCOL
+from openenv_gym.types import Action, EnvironmentMetadata, Observation, State
+
+from .environment import Environment
+from .session import Session
+from .sessions import SessionManager
+
+_STATUS_OF_CODE = {"VALIDATION_ERROR": 422, "UNKNOWN_TYPE": 400, "EXECUTION_ERROR": 500}
+
+
+def schema_of(action_type: type[Action], observation_type: type[Observation]) -> dict[str, Any]:
+    """What ``GET /schema`` returns (upstream's shape)."""
+    return {"action": action_type.model_json_schema(),
+            "observation": observation_type.model_json_schema(),
+            "state": State.model_json_schema()}
+
+
+def build_router(factory: Callable[[], Environment], action_type: type[Action],
+                 observation_type: type[Observation], manager: SessionManager) -> APIRouter:
+    """All HTTP routes of one environment server."""
+    router = APIRouter()
+    schema = schema_of(action_type, observation_type)
+
+    @cache
+    def metadata() -> dict[str, Any]:
+        env = factory()
+        try:
+            return env.get_metadata().model_dump()
+        finally:
+            env.close()
+
+    async def one_shot(message: dict[str, Any]) -> Any:
+        env = factory()
+        try:
+            reply = await Session(env, action_type, session_id="http", extended=False).handle(message)
+        finally:
+            env.close()
+        assert reply is not None
+        if reply["type"] == "error":
+            data = reply["data"]
+            detail = data.get("errors", data["message"])
+            raise HTTPException(_STATUS_OF_CODE.get(data["code"], 500), detail=detail)
+        return reply["data"]
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "healthy"}
+
+    @router.get("/metadata", response_model=EnvironmentMetadata)
+    def get_metadata() -> dict[str, Any]:
+        return metadata()
+
+    @router.get("/schema")
+    async def get_schema() -> dict[str, Any]:
+        return schema
+
+    @router.get("/capabilities")
+    async def capabilities() -> dict[str, Any]:
+        status = manager.status()
+        return {"protocol": SUBPROTOCOL, "capabilities": list(CAPABILITIES),
+                "active_sessions": status.active_sessions, "max_sessions": status.max_sessions}
+
+    @router.post("/reset")
+    async def reset(body: dict[str, Any] = Body(default_factory=dict)) -> Any:
+        return await one_shot({"type": "reset", "data": body})
+
+    @router.post("/step")
+    async def step(body: dict[str, Any] = Body(...)) -> Any:
+        if not isinstance(body.get("action"), dict):
+            return JSONResponse(status_code=422, content={"detail": [{
+                "type": "missing", "loc": ["body", "action"], "msg": "Field required"}]})
+        return await one_shot({"type": "step", "data": body["action"]})
+
+    @router.get("/state")
+    async def state() -> Any:
+        return await one_shot({"type": "state"})
+
+    return router

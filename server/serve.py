@@ -1,0 +1,97 @@
+"""Run an environment server with uvicorn: ``python -m openenv_gym.server APP``.
+
+Binds the socket itself (port 0 picks a free port without a race) and, when asked, writes
+the bound port to a pipe once the server is ready, which is how the local-process provider
+learns the address without polling. With ``--parent-pid`` the server exits when its parent
+dies, so a crashed client never leaves a server behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+from typing import Any
+
+import uvicorn
+from uvicorn.importer import import_from_string
+
+from .app import DEFAULT_MAX_MESSAGE_BYTES
+
+UVICORN_FRAME_LIMIT_FACTOR = 4
+"""uvicorn closes larger frames with code 1009; ours get an error reply below that."""
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _announce(server: uvicorn.Server, sock: socket.socket, ready_fd: int | None) -> None:
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = sock.getsockname()[1]
+    if ready_fd is not None:
+        os.write(ready_fd, f"{port}\n".encode())
+        os.close(ready_fd)
+
+
+async def _watch_parent(server: uvicorn.Server, parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(0.5)
+    server.should_exit = True
+
+
+async def _serve(server: uvicorn.Server, sock: socket.socket, ready_fd: int | None,
+                 parent_pid: int | None) -> None:
+    helpers = [asyncio.create_task(_announce(server, sock, ready_fd))]
+    if parent_pid is not None:
+        helpers.append(asyncio.create_task(_watch_parent(server, parent_pid)))
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for task in helpers:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
+          ready_fd: int | None = None, parent_pid: int | None = None) -> None:
+    """Serve ``app`` (an ASGI app or an ``"module:attribute"`` string) until interrupted."""
+    if isinstance(app, str):
+        app = import_from_string(app)
+    limit = getattr(getattr(app, "state", None), "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
+    config = uvicorn.Config(app, log_level=log_level, ws_per_message_deflate=False,
+                            ws_max_size=limit * UVICORN_FRAME_LIMIT_FACTOR, lifespan="on")
+    server = uvicorn.Server(config)
+    sock = _bind(host, port)
+    asyncio.run(_serve(server, sock, ready_fd, parent_pid))
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """The command-line options every environment server takes."""
+    args = argparse.ArgumentParser(description=description)
+    args.add_argument("--host", default="127.0.0.1",
+                      help="address to bind (default 127.0.0.1; use 0.0.0.0 to serve a network)")
+    args.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
+    args.add_argument("--log-level", default="info")
+    args.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    args.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    return args
+
+
+def main(app: str | None = None, argv: list[str] | None = None) -> None:
+    """Command-line entry: serve ``app``, or the app named on the command line."""
+    args = parser("Serve an OpenEnv environment.")
+    if app is None:
+        args.add_argument("app", help="the ASGI app as module:attribute")
+    ns = args.parse_args(argv)
+    serve(app or ns.app, host=ns.host, port=ns.port, log_level=ns.log_level,
+          ready_fd=ns.ready_fd, parent_pid=ns.parent_pid)

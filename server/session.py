@@ -1,0 +1,166 @@
+"""One client's session: an environment instance and the handlers for its messages.
+
+A :class:`Session` answers one decoded message at a time through a table of small handlers.
+The WebSocket endpoint feeds it frames; the in-process provider feeds it the same messages
+without a socket, so both paths share every validation and every error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from openenv_gym.errors import ErrorCode
+from openenv_gym.mcp_types import MCP_ACTION_TYPES, CallToolAction, ListToolsAction
+from openenv_gym.protocol import envelope, error_frame
+from openenv_gym.types import Action, Observation
+
+from .environment import Environment
+
+logger = logging.getLogger(__name__)
+
+Reply = dict[str, Any]
+_MCP_ACTION = TypeAdapter(ListToolsAction | CallToolAction)
+_MESSAGE_KEYS = {"reset": {"type", "data"}, "step": {"type", "data"}, "state": {"type"},
+                 "close": {"type"}, "render": {"type"}}
+
+
+class BadMessage(Exception):
+    """A message that is not a valid request; answered with a VALIDATION_ERROR frame."""
+
+
+def _accepted_kwargs(function: Callable[..., Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Keep the keys ``function`` accepts (upstream filters reset kwargs the same way)."""
+    params = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return data
+    return {k: v for k, v in data.items() if k in params}
+
+
+def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return orjson.loads(exc.json(include_url=False))
+
+
+def _summary(errors: list[dict[str, Any]]) -> str:
+    """``"message: Field required; messag: Extra inputs are not permitted"``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'action'}: {e['msg']}" for e in errors)
+
+
+class Session:
+    """An environment instance bound to one connection.
+
+    Args:
+        env: the session's own environment instance.
+        action_type: the environment's Action model.
+        extended: the client negotiated the openenv-gym extensions (request ids, info,
+            truncated, render).
+        executor: where blocking ``reset``/``step`` calls run; ``None`` calls them directly
+            (the in-process provider, and environments with ``FAST_STEP``).
+    """
+
+    def __init__(self, env: Environment, action_type: type[Action], *, session_id: str,
+                 extended: bool, executor: Executor | None = None):
+        self.env = env
+        self.session_id = session_id
+        self.extended = extended
+        self.created_at = self.last_activity = time.monotonic()
+        self._action = TypeAdapter(action_type)
+        self._executor = None if env.FAST_STEP else executor
+        self._handlers: dict[str, Callable[[Any], Awaitable[Reply]]] = {
+            "reset": self._reset, "step": self._step, "state": self._state,
+        }
+        if extended:
+            self._handlers["render"] = self._render
+
+    @property
+    def runs_inline(self) -> bool:
+        """Every call returns without awaiting: ``handle`` can be driven without a loop."""
+        return self._executor is None and not self.env.is_async
+
+    async def handle(self, message: Any) -> Reply | None:
+        """The reply to one decoded message, or ``None`` for ``close``."""
+        request_id = message.get("id") if self.extended and isinstance(message, dict) else None
+        try:
+            reply = await self._dispatch(message)
+        except BadMessage as exc:
+            reply = error_frame(ErrorCode.VALIDATION_ERROR, str(exc))
+        except ValidationError as exc:
+            errors = _validation_errors(exc)
+            reply = error_frame(ErrorCode.VALIDATION_ERROR, f"Invalid message: {_summary(errors)}",
+                                errors=errors)
+        except Exception as exc:  # the environment raised: report it, keep the session
+            logger.warning("session %s: %r raised %r", self.session_id, message, exc)
+            reply = error_frame(ErrorCode.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}")
+        if reply is not None and request_id is not None:
+            reply["id"] = request_id
+        return reply
+
+    async def _dispatch(self, message: Any) -> Reply | None:
+        if not isinstance(message, dict):
+            raise BadMessage(f"a message must be a JSON object, not {type(message).__name__}")
+        kind = message.get("type")
+        if kind == "close":
+            return None
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            return error_frame(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {kind}")
+        allowed = _MESSAGE_KEYS[kind] | ({"id"} if self.extended else set())
+        extra = sorted(set(message) - allowed)
+        if extra:
+            raise BadMessage(f"unexpected keys in a {kind!r} message: {extra}")
+        self.last_activity = time.monotonic()
+        return await handler(message.get("data"))
+
+    async def _reset(self, data: Any) -> Reply:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise BadMessage("reset 'data' must be an object of reset arguments")
+        if self.env.is_async:
+            obs = await self.env.reset_async(**_accepted_kwargs(self.env.reset_async, data))
+        else:
+            obs = await self._call(self.env.reset, **_accepted_kwargs(self.env.reset, data))
+        return self._observation(obs)
+
+    async def _step(self, data: Any) -> Reply:
+        if not isinstance(data, dict):
+            raise BadMessage("step 'data' must be the action object")
+        if data.get("type") in MCP_ACTION_TYPES and self.env.tools:
+            return self._observation(self._call_tools(data))
+        action = self._action.validate_python(data)
+        if self.env.is_async:
+            obs = await self.env.step_async(action)
+        else:
+            obs = await self._call(self.env.step, action)
+        return self._observation(obs)
+
+    def _call_tools(self, data: dict[str, Any]) -> Observation:
+        action = _MCP_ACTION.validate_python(data)
+        if isinstance(action, ListToolsAction):
+            return self.env.tools.list()
+        return self.env.tools.call(action)
+
+    async def _state(self, data: Any) -> Reply:
+        return {"type": "state", "data": self.env.state.model_dump()}
+
+    async def _render(self, data: Any) -> Reply:
+        return {"type": "render", "data": {"text": await self._call(self.env.render)}}
+
+    async def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._executor is None:
+            return function(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: function(*args, **kwargs))
+
+    def _observation(self, obs: Observation) -> Reply:
+        if not isinstance(obs, Observation):
+            raise TypeError(f"the environment returned {type(obs).__name__}, not an Observation")
+        return {"type": "observation", "data": envelope(obs, extended=self.extended)}
