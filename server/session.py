@@ -94,7 +94,8 @@ class Session:
             reply = error_frame(ErrorCode.VALIDATION_ERROR, str(exc))
         except ValidationError as exc:
             errors = _validation_errors(exc)
-            reply = error_frame(ErrorCode.VALIDATION_ERROR, f"Invalid message: {_summary(errors)}",
+            what = "action" if isinstance(message, dict) and message.get("type") == "step" else "message"
+            reply = error_frame(ErrorCode.VALIDATION_ERROR, f"Invalid {what}: {_summary(errors)}",
                                 errors=errors)
         except Exception as exc:  # the environment raised: report it, keep the session
             logger.warning("session %s: %r raised %r", self.session_id, message, exc)

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from openenv_gym.server import Environment, tool
+
 from openenv_gym.types import State
 
 from .models import EchoAction, EchoObservation

@@ -43,7 +43,8 @@ class Provider(ABC):
         """Open a new session (a new environment instance)."""
 
     def stop(self) -> None:
-        """Stop what this provider started (idempotent)."""
+        """Stop what this provider started (idempotent); nothing by default."""
+        return None
 
     def __enter__(self) -> Provider:
         return self

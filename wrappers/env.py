@@ -1,0 +1,121 @@
+"""``GymEnv``: a real ``gymnasium.Env`` over one OpenEnv session."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+
+from openenv_gym.client import DEFAULT_TIMEOUT
+from openenv_gym.errors import InvalidActionError, InvalidRequestError
+from openenv_gym.providers import Provider, make_provider
+
+from .spaces import SpaceCodec
+
+
+class GymEnv(gym.Env[Any, Any]):
+    """One OpenEnv session as a Gymnasium environment.
+
+    Usually made through the registry (``import openenv_gym`` registers the ids)::
+
+        env = gym.make("openenv/echo-v0")                               # local server process
+        env = gym.make("openenv/echo-v0", provider="inprocess")         # no socket
+        env = gym.make("openenv/remote-v0", base_url="http://127.0.0.1:8000")  # any server
+
+    Args:
+        env: a bundled environment's name (``"echo"``); ``None`` for a remote server.
+        provider: ``"process"`` (default), ``"inprocess"``, or a :class:`Provider` instance
+            (which the caller keeps and stops).
+        base_url: connect to this running server instead of starting one.
+        render_mode: ``"ansi"`` for the environment's text rendering.
+        timeout: seconds to wait for each reply from a server.
+        **env_kwargs: passed to the environment's constructor (bundled environments).
+
+    The observation and action spaces come from the environment's models (see
+    :mod:`openenv_gym.wrappers.spaces`). ``terminated`` is the server's ``done``;
+    ``truncated`` and ``info`` come from our servers' envelope extensions (upstream servers
+    have neither, so there they stay False and ``{}``; ``gym.make(max_episode_steps=...)``
+    truncates on the client).
+
+    >>> import gymnasium as gym, openenv_gym
+    >>> env = gym.make("openenv/echo-v0", provider="inprocess")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step("Hello, World!")
+    >>> obs["echoed_message"], round(reward, 2), terminated, truncated
+    ('Hello, World!', 1.3, False, False)
+    >>> env.close()
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"]}
+
+    def __init__(self, env: str | None = None, *, provider: str | Provider = "process",
+                 base_url: str | None = None, render_mode: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, **env_kwargs: Any):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r} is not supported; "
+                             f"choose one of {self.metadata['render_modes']} or None")
+        self.render_mode = render_mode
+        self.name = env or base_url or "remote"
+        self._provider = make_provider(env, provider, base_url=base_url, env_kwargs=env_kwargs)
+        self._owns_provider = not isinstance(provider, Provider) or base_url is not None
+        try:
+            self._client = self._provider.connect(timeout=timeout)
+            self._codec = SpaceCodec.from_schema(self._client.schema())
+        except BaseException:
+            self._stop_provider()
+            raise
+        self.observation_space = self._codec.observation_space
+        self.action_space = self._codec.action_space
+        self._last_observation: dict[str, Any] = {}
+        self._closed = False
+
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Start an episode; ``seed`` and ``options`` (reset arguments) go to the environment."""
+        super().reset(seed=seed)
+        kwargs = dict(options or {})
+        if seed is not None:
+            kwargs["seed"] = seed
+        result = self._client.reset(**kwargs)
+        self._last_observation = result.observation
+        return self._codec.observation_to_gym(result.observation), result.info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Apply one action; an action the environment rejects raises :class:`InvalidActionError`."""
+        payload = self._codec.action_to_wire(action)
+        try:
+            result = self._client.step(payload)
+        except InvalidRequestError as exc:
+            raise InvalidActionError(f"invalid action {action!r:.100} for {self.name}: "
+                                     f"{exc.message}") from exc
+        self._last_observation = result.observation
+        return (self._codec.observation_to_gym(result.observation), result.reward_or_zero,
+                result.terminated, result.truncated, result.info)
+
+    def render(self) -> str | None:  # type: ignore[override]
+        """With ``render_mode="ansi"``: the environment's text rendering, else the observation as JSON."""
+        if self.render_mode != "ansi":
+            return None
+        text = self._client.render()
+        if text is None:
+            text = json.dumps(self._last_observation, ensure_ascii=False, indent=1)
+        return text
+
+    def state(self) -> dict[str, Any]:
+        """The OpenEnv state of the episode (``episode_id``, ``step_count``, env fields)."""
+        return self._client.state()
+
+    def close(self) -> None:
+        """End the session and stop the server this environment started (idempotent)."""
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        try:
+            self._client.close()
+        finally:
+            self._stop_provider()
+
+    def _stop_provider(self) -> None:
+        if self._owns_provider:
+            self._provider.stop()

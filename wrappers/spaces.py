@@ -1,0 +1,292 @@
+"""Gymnasium spaces built from an environment's JSON Schemas (its pydantic models).
+
+One path for every server: a bundled environment's models and an upstream server's
+``GET /schema`` both arrive here as JSON Schema.
+
+==============================  =================================================
+JSON Schema (pydantic type)     Gymnasium space (value)
+==============================  =================================================
+string (``str``)                :class:`UnicodeText` (``str``)
+boolean (``bool``)              ``Discrete(2)`` (``int``)
+enum / const (``Literal``)      ``Discrete(n)`` (index of the value)
+integer with both bounds        ``Discrete(hi - lo + 1, start=lo)`` (``int``)
+integer                         ``Box((), int64)`` (0-d array)
+number (``float``)              ``Box((), float64)`` (0-d array; ``null`` is NaN)
+array of strings                ``Sequence(UnicodeText)`` (tuple of ``str``)
+array of numbers, fixed length  ``Box((n,))``
+array of numbers                ``Sequence(Box(()), stack=True)`` (1-d array)
+object with properties (model)  ``Dict`` of the above
+anything else                   :class:`UnicodeText` holding compact JSON
+==============================  =================================================
+
+``Optional[X]`` maps as ``X`` with ``None`` as its empty value ("" / NaN / lowest value).
+
+>>> from openenv_gym.envs.echo import EchoAction, EchoObservation
+>>> codec = SpaceCodec.from_schema({"action": EchoAction.model_json_schema(),
+...                                 "observation": EchoObservation.model_json_schema()})
+>>> codec.action_space
+UnicodeText(0, 65536)
+>>> codec.action_to_wire("hi")
+{'message': 'hi'}
+>>> codec.observation_to_gym({"echoed_message": "hi", "message_length": 2})
+{'echoed_message': 'hi', 'message_length': array(2)}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from openenv_gym.errors import InvalidActionError
+from openenv_gym.types import ENVELOPE_FIELDS
+
+MAX_TEXT_LENGTH = 65_536
+"""Longest text of a string field without ``maxLength`` in its schema."""
+INT_BOUND = 2**53
+"""Bound of unbounded integer fields (exactly representable in JSON numbers)."""
+MAX_DISCRETE = 2**31
+SAMPLE_CHARSET = string.printable + "éèàüößçñ€✓→中文日本語한국어😀"
+"""Characters ``UnicodeText.sample`` draws from: printable ASCII plus some Unicode."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ACTION_BASE_FIELDS = frozenset({"metadata"})
+
+
+class UnicodeText(spaces.Text):
+    """A ``Text`` space that contains any Unicode string of a valid length.
+
+    Gymnasium's ``Text`` only contains characters of its charset (62 alphanumerics by
+    default), so LLM output would fall outside it. This space contains every string that
+    is valid UTF-8 (no lone surrogates) and samples from :data:`SAMPLE_CHARSET`.
+
+    >>> space = UnicodeText(16)
+    >>> space.contains("héllo ✓ 😀"), space.contains("x" * 17), space.contains(b"bytes")
+    (True, False, False)
+    """
+
+    def __init__(self, max_length: int = MAX_TEXT_LENGTH, *, min_length: int = 0,
+                 charset: str = SAMPLE_CHARSET, seed: int | np.random.Generator | None = None):
+        super().__init__(max_length, min_length=min_length, charset=charset, seed=seed)
+
+    def contains(self, x: Any) -> bool:
+        return (isinstance(x, str) and self.min_length <= len(x) <= self.max_length
+                and _SURROGATE.search(x) is None)
+
+    def __repr__(self) -> str:
+        return f"UnicodeText({self.min_length}, {self.max_length})"
+
+
+@dataclass(frozen=True)
+class FieldCodec:
+    """A space and the conversions between its values and JSON values."""
+
+    space: spaces.Space[Any]
+    to_gym: Callable[[Any], Any]
+    to_wire: Callable[[Any], Any]
+
+
+def _scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic | np.ndarray) else value
+
+
+def _text(schema: dict[str, Any]) -> FieldCodec:
+    space = UnicodeText(schema.get("maxLength", MAX_TEXT_LENGTH), min_length=schema.get("minLength", 0))
+    return FieldCodec(space, lambda v: "" if v is None else v, _scalar)
+
+
+def _json_text(schema: dict[str, Any]) -> FieldCodec:
+    def to_wire(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    def to_gym(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    return FieldCodec(UnicodeText(), to_gym, to_wire)
+
+
+def _choice(values: list[Any]) -> FieldCodec:
+    def to_wire(index: Any) -> Any:
+        index = _scalar(index)
+        if isinstance(index, int) and 0 <= index < len(values):
+            return values[index]
+        return index  # not an index: send it as is, the server says what is wrong
+
+    return FieldCodec(spaces.Discrete(len(values)),
+                      lambda v: values.index(v) if v in values else 0, to_wire)
+
+
+def _bounds(schema: dict[str, Any]) -> tuple[float | None, float | None]:
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    return low, high
+
+
+def _integer(schema: dict[str, Any]) -> FieldCodec:
+    low, high = _bounds(schema)
+    if "exclusiveMinimum" in schema:
+        low = int(low) + 1  # type: ignore[arg-type]
+    if "exclusiveMaximum" in schema:
+        high = int(high) - 1  # type: ignore[arg-type]
+    if low is not None and high is not None and 0 < high - low + 1 <= MAX_DISCRETE:
+        start = int(low)
+        return FieldCodec(spaces.Discrete(int(high) - start + 1, start=start),
+                          lambda v: start if v is None else int(v), lambda v: int(_scalar(v)))
+    box = spaces.Box(-INT_BOUND if low is None else low, INT_BOUND if high is None else high,
+                     shape=(), dtype=np.int64)
+    return FieldCodec(box, lambda v: np.asarray(box.low if v is None else v, dtype=np.int64),
+                      lambda v: int(_scalar(v)))
+
+
+def _number(schema: dict[str, Any]) -> FieldCodec:
+    low, high = _bounds(schema)
+    box = spaces.Box(-np.inf if low is None else low, np.inf if high is None else high,
+                     shape=(), dtype=np.float64)
+    return FieldCodec(box, lambda v: np.asarray(np.nan if v is None else v, dtype=np.float64),
+                      lambda v: float(_scalar(v)))
+
+
+def _boolean(schema: dict[str, Any]) -> FieldCodec:
+    return FieldCodec(spaces.Discrete(2), lambda v: int(bool(v)), lambda v: bool(_scalar(v)))
+
+
+def _array(schema: dict[str, Any], resolve: Callable[[dict[str, Any]], dict[str, Any]]) -> FieldCodec:
+    items = resolve(schema.get("items", {}))
+    kind = items.get("type")
+    if kind == "string":
+        text = _text(items)
+        return FieldCodec(spaces.Sequence(text.space), lambda v: tuple(v or ()), list)
+    if kind in ("integer", "number"):
+        dtype = np.int64 if kind == "integer" else np.float64
+        length = schema.get("minItems")
+        if length is not None and length == schema.get("maxItems"):
+            low, high = _bounds(items)
+            box = spaces.Box(-np.inf if low is None else low, np.inf if high is None else high,
+                             shape=(length,), dtype=dtype)
+        else:
+            box = spaces.Sequence(spaces.Box(-np.inf, np.inf, shape=(), dtype=dtype), stack=True)
+        return FieldCodec(box, lambda v: np.asarray(v or [], dtype=dtype),
+                          lambda v: np.asarray(v).tolist())
+    return _json_text(schema)
+
+
+def _object(schema: dict[str, Any], resolve: Callable[[dict[str, Any]], dict[str, Any]],
+            exclude: frozenset[str] = frozenset()) -> FieldCodec:
+    fields = {name: field_codec(sub, resolve)
+              for name, sub in schema.get("properties", {}).items() if name not in exclude}
+    if not fields:
+        return _json_text(schema)
+    space = spaces.Dict({name: f.space for name, f in fields.items()})
+
+    def to_gym(value: Any) -> dict[str, Any]:
+        value = value or {}
+        return {name: f.to_gym(value.get(name)) for name, f in fields.items()}
+
+    def to_wire(value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        return {k: fields[k].to_wire(v) if k in fields else v for k, v in value.items()}
+
+    return FieldCodec(space, to_gym, to_wire)
+
+
+def _optional_inner(schema: dict[str, Any]) -> dict[str, Any] | None:
+    options = schema.get("anyOf")
+    if not options:
+        return None
+    not_null = [o for o in options if o.get("type") != "null"]
+    return not_null[0] if len(not_null) == 1 and len(options) == 2 else None
+
+
+def field_codec(schema: dict[str, Any],
+                resolve: Callable[[dict[str, Any]], dict[str, Any]]) -> FieldCodec:
+    """The codec of one JSON Schema node (``resolve`` follows ``$ref``)."""
+    schema = resolve(schema)
+    inner = _optional_inner(schema)
+    if inner is not None:
+        return field_codec(inner, resolve)
+    if "enum" in schema:
+        return _choice(list(schema["enum"]))
+    if "const" in schema:
+        return _choice([schema["const"]])
+    kind = schema.get("type")
+    if kind == "string":
+        return _text(schema)
+    if kind == "boolean":
+        return _boolean(schema)
+    if kind == "integer":
+        return _integer(schema)
+    if kind == "number":
+        return _number(schema)
+    if kind == "array":
+        return _array(schema, resolve)
+    if kind == "object" and "properties" in schema:
+        return _object(schema, resolve)
+    return _json_text(schema)
+
+
+def _resolver(root: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    definitions = root.get("$defs", root.get("definitions", {}))
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            node = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    return resolve
+
+
+@dataclass(frozen=True)
+class SpaceCodec:
+    """An environment's Gym spaces and the conversions to and from its wire format.
+
+    A model with a single action field (echo's ``message``) gets that field's space as its
+    action space, and a plain value (``"hi"``) stands for ``{"message": "hi"}``; otherwise the
+    action space is a ``Dict``. A ``dict`` action is always accepted as the action's fields.
+    """
+
+    observation: FieldCodec
+    action: FieldCodec
+    action_field: str | None
+
+    @property
+    def observation_space(self) -> spaces.Space[Any]:
+        return self.observation.space
+
+    @property
+    def action_space(self) -> spaces.Space[Any]:
+        return self.action.space
+
+    @classmethod
+    def from_schema(cls, schema: dict[str, Any]) -> SpaceCodec:
+        """Build from a ``GET /schema`` answer (``{"action": ..., "observation": ...}``)."""
+        obs_schema, act_schema = schema["observation"], schema["action"]
+        observation = _object(obs_schema, _resolver(obs_schema), exclude=ENVELOPE_FIELDS)
+        resolve = _resolver(act_schema)
+        names = [n for n in act_schema.get("properties", {}) if n not in _ACTION_BASE_FIELDS]
+        if len(names) == 1:
+            action = field_codec(act_schema["properties"][names[0]], resolve)
+            return cls(observation, action, names[0])
+        return cls(observation, _object(act_schema, resolve, exclude=_ACTION_BASE_FIELDS), None)
+
+    def observation_to_gym(self, observation: dict[str, Any]) -> Any:
+        """The Gym observation for an observation dict from the wire."""
+        return self.observation.to_gym(observation)
+
+    def action_to_wire(self, action: Any) -> dict[str, Any]:
+        """The action's JSON fields for a Gym action (a value of the space, or a dict)."""
+        if isinstance(action, Mapping):
+            if self.action_field is not None and self.action_field in action:
+                return {**action, self.action_field: self.action.to_wire(action[self.action_field])}
+            return dict(self.action.to_wire(action)) if self.action_field is None else dict(action)
+        if self.action_field is None:
+            raise InvalidActionError(
+                f"this environment's action has several fields "
+                f"({', '.join(self.action_space.keys())}): pass a dict, "  # type: ignore[attr-defined]
+                f"got {type(action).__name__}")
+        return {self.action_field: self.action.to_wire(action)}
