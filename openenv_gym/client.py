@@ -30,7 +30,14 @@ from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from .errors import MessageTooLargeError, ProtocolError, RequestTimeoutError, TransportError
+from .errors import (
+    MessageTooLargeError,
+    OpenEnvGymError,
+    ProtocolError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+)
 from .loop import LoopRunner
 from .protocol import SUBPROTOCOL, check_reply, dumps, loads, result_from_reply
 from .types import StepResult
@@ -203,7 +210,7 @@ class EnvClient:
                 f"no reply to {message['type']!r} from {self.ws_url} within {self.timeout}s") from exc
         except ConnectionClosed as exc:
             self._ws = None
-            raise self._closed_error(exc) from exc
+            raise await self._closed_error(ws, exc) from exc
 
     async def _reply(self, ws: ClientConnection, request_id: int | None) -> Any:
         while True:
@@ -216,7 +223,15 @@ class EnvClient:
                 return reply
             # a late reply to a request that timed out earlier: not ours, drop it
 
-    def _closed_error(self, exc: ConnectionClosed) -> TransportError | MessageTooLargeError:
+    async def _closed_error(self, ws: ClientConnection, exc: ConnectionClosed) -> OpenEnvGymError:
+        """Why the server closed: its last error frame (e.g. CAPACITY_REACHED), or the close code."""
+        try:
+            last = loads(await ws.recv())
+            check_reply(last, "error")
+        except (ConnectionClosed, ValueError, ProtocolError):
+            pass  # nothing buffered: the close code below is all the server said
+        except ServerError as error:
+            return error
         code = exc.rcvd.code if exc.rcvd else None
         if code == _CLOSE_MESSAGE_TOO_BIG:
             return MessageTooLargeError(f"{self.ws_url} closed the session: frame too large")

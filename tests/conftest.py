@@ -1,0 +1,46 @@
+"""Fixtures that start real servers on real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from openenv_gym.providers import ProcessProvider
+
+
+def _serve(app: str) -> Iterator[ProcessProvider]:
+    provider = ProcessProvider(app)
+    provider.start()
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+@pytest.fixture(scope="session")
+def echo_server() -> Iterator[ProcessProvider]:
+    """The bundled echo server, shared by the tests that only open sessions on it."""
+    yield from _serve("openenv_gym.envs.echo.app:app")
+
+
+@pytest.fixture(scope="module")
+def sleepy_server() -> Iterator[ProcessProvider]:
+    """An env whose steps sleep or raise on request (tests.support.apps.SleepyEnvironment)."""
+    yield from _serve("tests.support.apps:sleepy")
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    """Start a server for ``module:app`` for one test; stopped afterwards."""
+    started: list[ProcessProvider] = []
+
+    def start(app: str) -> ProcessProvider:
+        provider = ProcessProvider(app)
+        started.append(provider)
+        provider.start()
+        return provider
+
+    yield start
+    for provider in started:
+        provider.stop()

@@ -1,0 +1,1 @@
+"""Environments and apps the tests serve on real sockets."""

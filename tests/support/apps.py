@@ -1,0 +1,52 @@
+"""Test servers: ``python -m openenv_gym.server tests.support.apps:<name>``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from openenv_gym.envs.echo import EchoAction, EchoEnvironment, EchoObservation
+from openenv_gym.server import Environment, create_app
+from openenv_gym.types import Action, Observation, State
+
+
+class SleepAction(Action):
+    message: str = ""
+    sleep: float = 0.0
+    fail: bool = False
+
+
+class SleepyEnvironment(Environment[SleepAction, EchoObservation, State]):
+    """Echoes after sleeping ``sleep`` seconds in a worker thread; raises when ``fail``."""
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state = State()
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> EchoObservation:
+        self._state = State(episode_id=episode_id)
+        return EchoObservation(echoed_message=f"seed={seed}")
+
+    def step(self, action: SleepAction, timeout_s: float | None = None, **kwargs: Any) -> EchoObservation:
+        time.sleep(action.sleep)
+        if action.fail:
+            raise RuntimeError("boom: the environment failed")
+        self._state.step_count += 1
+        return EchoObservation(echoed_message=action.message, message_length=len(action.message),
+                               done=action.message == "done", truncated=action.message == "cut")
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+
+class SingleSessionEcho(EchoEnvironment):
+    SUPPORTS_CONCURRENT_SESSIONS = False
+
+
+sleepy = create_app(SleepyEnvironment, SleepAction, EchoObservation, max_concurrent_envs=8)
+single = create_app(SingleSessionEcho, EchoAction, EchoObservation)
+small_frames = create_app(EchoEnvironment, EchoAction, EchoObservation, max_message_bytes=4096)
+idle = create_app(EchoEnvironment, EchoAction, EchoObservation, session_timeout=0.3)

@@ -1,0 +1,23 @@
+"""Waiting for processes to be gone."""
+
+from __future__ import annotations
+
+import os
+import time
+
+
+def process_gone(pid: int, within: float = 5.0) -> bool:
+    """True once ``pid`` no longer runs (reaping it if it is our zombie child)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:
+            pass  # not our child: kill(0) below tells whether it still exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
