@@ -54,6 +54,8 @@ INT_BOUND = 2**53
 MAX_DISCRETE = 2**31
 SAMPLE_CHARSET = string.printable + "éèàüößçñ€✓→中文日本語한국어😀"
 """Characters ``UnicodeText.sample`` draws from: printable ASCII plus some Unicode."""
+SAMPLE_MAX_LENGTH = 64
+"""Longest string ``UnicodeText.sample`` draws without a mask."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ACTION_BASE_FIELDS = frozenset({"metadata"})
 
@@ -63,7 +65,9 @@ class UnicodeText(spaces.Text):
 
     Gymnasium's ``Text`` only contains characters of its charset (62 alphanumerics by
     default), so LLM output would fall outside it. This space contains every string that
-    is valid UTF-8 (no lone surrogates) and samples from :data:`SAMPLE_CHARSET`.
+    is valid UTF-8 (no lone surrogates) and samples from :data:`SAMPLE_CHARSET`. Without a
+    mask, samples are at most :data:`SAMPLE_MAX_LENGTH` characters long, so random policies
+    and ``check_env`` stay fast however large ``max_length`` is.
 
     >>> space = UnicodeText(16)
     >>> space.contains("héllo ✓ 😀"), space.contains("x" * 17), space.contains(b"bytes")
@@ -77,6 +81,12 @@ class UnicodeText(spaces.Text):
     def contains(self, x: Any) -> bool:
         return (isinstance(x, str) and self.min_length <= len(x) <= self.max_length
                 and _SURROGATE.search(x) is None)
+
+    def sample(self, mask: Any = None, probability: Any = None) -> str:
+        if mask is None and probability is None:
+            longest = max(self.min_length, min(self.max_length, SAMPLE_MAX_LENGTH))
+            mask = (int(self.np_random.integers(self.min_length, longest + 1)), None)
+        return super().sample(mask=mask, probability=probability)
 
     def __repr__(self) -> str:
         return f"UnicodeText({self.min_length}, {self.max_length})"

@@ -1,0 +1,33 @@
+"""The ``>>>`` examples in every module's docstrings run and hold."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import openenv_gym
+import openenv_gym.envs
+import openenv_gym.server
+import openenv_gym.wrappers
+
+PACKAGES = (openenv_gym, openenv_gym.server, openenv_gym.envs, openenv_gym.wrappers)
+MODULES = sorted(
+    {package.__name__ for package in PACKAGES}
+    | {info.name for package in PACKAGES
+       for info in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
+       if not info.name.endswith("__main__")}
+)
+
+
+def test_the_layers_are_all_found():
+    assert {"openenv_gym.server.app", "openenv_gym.envs.echo.environment",
+            "openenv_gym.wrappers.spaces"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
