@@ -29,6 +29,7 @@ import websockets
 from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.typing import Subprotocol
 
 from .errors import (
     MessageTooLargeError,
@@ -130,7 +131,7 @@ class EnvClient:
         loopback = _is_loopback(urlsplit(self.ws_url).hostname)
         try:
             self._ws = await websockets.connect(
-                self.ws_url, subprotocols=[SUBPROTOCOL] if self._offer_extensions else None,
+                self.ws_url, subprotocols=[Subprotocol(SUBPROTOCOL)] if self._offer_extensions else None,
                 open_timeout=self.connect_timeout, max_size=self.max_message_bytes,
                 compression=None if loopback else "deflate", ping_interval=None,
                 proxy=None if loopback else True)

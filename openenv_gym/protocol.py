@@ -62,7 +62,7 @@ def loads(text: str | bytes) -> Any:
 def envelope(observation: Observation, *, extended: bool) -> dict[str, Any]:
     """The ``data`` of an observation reply: the observation without its envelope fields."""
     data: dict[str, Any] = {
-        "observation": observation.model_dump(exclude=ENVELOPE_FIELDS),
+        "observation": observation.model_dump(exclude=set(ENVELOPE_FIELDS)),
         "reward": observation.reward,
         "done": observation.done,
     }

@@ -28,7 +28,7 @@ from .environment import Environment
 logger = logging.getLogger(__name__)
 
 Reply = dict[str, Any]
-_MCP_ACTION = TypeAdapter(ListToolsAction | CallToolAction)
+_MCP_ACTION: TypeAdapter[ListToolsAction | CallToolAction] = TypeAdapter(ListToolsAction | CallToolAction)
 _MESSAGE_KEYS = {"reset": {"type", "data"}, "step": {"type", "data"}, "state": {"type"},
                  "close": {"type"}, "render": {"type"}}
 
@@ -111,7 +111,7 @@ class Session:
         if kind == "close":
             return None
         handler = self._handlers.get(kind) if isinstance(kind, str) else None
-        if handler is None:
+        if handler is None or not isinstance(kind, str):
             return error_frame(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {kind}")
         allowed = _MESSAGE_KEYS[kind] | ({"id"} if self.extended else set())
         extra = sorted(set(message) - allowed)

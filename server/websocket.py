@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -59,7 +61,7 @@ class WebSocketEndpoint:
                 return
             await websocket.send_text(reply)
 
-    async def _answer(self, session: Session, frame: dict) -> str | None:
+    async def _answer(self, session: Session, frame: Mapping[str, Any]) -> str | None:
         raw = frame.get("text")
         if raw is None:
             raw = frame.get("bytes") or b""

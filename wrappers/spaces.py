@@ -174,6 +174,7 @@ def _array(schema: dict[str, Any], resolve: Callable[[dict[str, Any]], dict[str,
     if kind in ("integer", "number"):
         dtype = np.int64 if kind == "integer" else np.float64
         length = schema.get("minItems")
+        box: spaces.Space[Any]
         if length is not None and length == schema.get("maxItems"):
             low, high = _bounds(items)
             box = spaces.Box(-np.inf if low is None else low, np.inf if high is None else high,

@@ -93,11 +93,14 @@ class InProcessProvider(Provider):
     def __init__(self, env: BundledEnv | Callable[..., Any], action_type: type[Action] | None = None,
                  observation_type: type[Observation] | None = None, *,
                  env_kwargs: dict[str, Any] | None = None):
+        factory: Callable[..., Any]
         if isinstance(env, BundledEnv):
-            env, action_type, observation_type = env.load()
+            factory, action_type, observation_type = env.load()
+        else:
+            factory = env
         if action_type is None or observation_type is None:
             raise TypeError("InProcessProvider needs action_type and observation_type")
-        self._factory = env
+        self._factory = factory
         self._action_type = action_type
         self._observation_type = observation_type
         self._env_kwargs = env_kwargs or {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -12,7 +13,6 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-import openenv_gym
 from openenv_gym import (
     CapacityReachedError,
     EnvClient,
@@ -106,7 +106,7 @@ def test_upstream_rejects_fractional_delta(counter_url: str) -> None:
             client.step({"delta": 2.5})
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "wrappers/spaces.py _integer(): to_wire int(_scalar(v)) truncates 2.5 to 2, so the Gym env "
     "silently sends a different action instead of letting the server reject it"))
 @pytest.mark.parametrize("action", [2.5, {"delta": 2.5}], ids=["float", "float-in-dict"])
@@ -114,13 +114,14 @@ def test_gym_fractional_action_is_not_silently_truncated(counter_url: str, actio
     env = make_env(counter_url)
     try:
         env.reset()
-        with pytest.raises(InvalidActionError):
+        with contextlib.suppress(InvalidActionError):  # the right outcome: the server refuses it
             env.step(action)
+        assert env.unwrapped.state()["value"] == 0, "the counter moved: the action was truncated"
     finally:
         env.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "wrappers/env.py GymEnv.step: the InvalidActionError message uses only exc.message, which "
     "upstream sets to 'Invalid message'; the pydantic errors in exc.details['errors'] are dropped"))
 def test_gym_invalid_action_message_names_the_field(counter_url: str) -> None:
@@ -183,29 +184,19 @@ def test_gym_timeout_then_transport_error(counter_url: str) -> None:
         env.close()
 
 
-@pytest.mark.parametrize("via", ["gym", "client"])
-def test_killed_server_raises_transport_error_naming_it(own_counter: ProcessProvider, via: str) -> None:
+def test_killed_server_raises_transport_error_naming_it(own_counter: ProcessProvider) -> None:
     url = own_counter.base_url
     assert url is not None and own_counter.pid is not None
-    if via == "gym":
-        env = make_env(url, timeout=30)
-        env.reset()
-        step, close = (lambda: env.step(1)), env.close
-    else:
-        client = EnvClient(url, timeout=30).sync().connect()
-        client.reset()
-        step, close = (lambda: client.step({"delta": 1})), client.close
+    env = make_env(url, timeout=30)
+    env.reset()
     try:
         os.kill(own_counter.pid, signal.SIGKILL)
         started = time.monotonic()
         with pytest.raises(TransportError) as lost:
-            step()
+            env.step(1)
         assert time.monotonic() - started < DIES_WITHIN  # no hang until the 30 s timeout
         assert not isinstance(lost.value, RequestTimeoutError)
         assert url.removeprefix("http://") in str(lost.value)
     finally:
-        close()  # closing a session on a dead server neither hangs nor raises
+        env.close()  # closing a session on a dead server neither hangs nor raises
 
-
-def test_package_registers_remote_id() -> None:
-    assert "openenv/remote-v0" in gym.registry and openenv_gym.__version__

@@ -7,7 +7,8 @@ from typing import Any
 
 from openenv_gym.envs.echo import EchoAction, EchoEnvironment, EchoObservation
 from openenv_gym.server import Environment, create_app
-from openenv_gym.types import Action, Observation, State
+
+from openenv_gym.types import Action, State
 
 
 class SleepAction(Action):
