@@ -46,12 +46,8 @@ from typing import Any
 
 import gymnasium as gym
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # measure this checkout, wherever the script is run from
-    sys.path.insert(0, str(REPO_ROOT))
-
-import openenv_gym  # noqa: E402
-from openenv_gym.providers import ProcessProvider  # noqa: E402
+import openenv_gym
+from openenv_gym.providers import ProcessProvider
 
 MESSAGE = "hello"
 ACTION = {"message": MESSAGE}
