@@ -77,6 +77,18 @@ def error_frame(code: ErrorCode, message: str, **details: Any) -> dict[str, Any]
     return {"type": "error", "data": {"message": message, "code": code.value, **details}}
 
 
+def summarize_errors(errors: Any) -> str:
+    """pydantic error dicts as one line: ``"message: Field required; x: Extra inputs ..."``.
+
+    >>> summarize_errors([{"loc": ["message"], "msg": "Field required"}])
+    'message: Field required'
+    """
+    if not isinstance(errors, list):
+        return ""
+    return "; ".join(f"{'.'.join(map(str, e.get('loc', ()))) or 'action'}: {e.get('msg', e)}"
+                     for e in errors if isinstance(e, dict))
+
+
 def result_from_envelope(data: Any) -> StepResult[dict[str, Any]]:
     """Build a :class:`StepResult` from an observation envelope (ours or upstream's)."""
     if not isinstance(data, dict) or not isinstance(data.get("observation"), dict):

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from openenv_gym.errors import ErrorCode
 from openenv_gym.mcp_types import MCP_ACTION_TYPES, CallToolAction, ListToolsAction
-from openenv_gym.protocol import envelope, error_frame
+from openenv_gym.protocol import envelope, error_frame, summarize_errors
 from openenv_gym.types import Action, Observation
 
 from .environment import Environment
@@ -47,11 +47,6 @@ def _accepted_kwargs(function: Callable[..., Any], data: dict[str, Any]) -> dict
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return orjson.loads(exc.json(include_url=False))
-
-
-def _summary(errors: list[dict[str, Any]]) -> str:
-    """``"message: Field required; messag: Extra inputs are not permitted"``."""
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'action'}: {e['msg']}" for e in errors)
 
 
 class Session:
@@ -95,7 +90,7 @@ class Session:
         except ValidationError as exc:
             errors = _validation_errors(exc)
             what = "action" if isinstance(message, dict) and message.get("type") == "step" else "message"
-            reply = error_frame(ErrorCode.VALIDATION_ERROR, f"Invalid {what}: {_summary(errors)}",
+            reply = error_frame(ErrorCode.VALIDATION_ERROR, f"Invalid {what}: {summarize_errors(errors)}",
                                 errors=errors)
         except Exception as exc:  # the environment raised: report it, keep the session
             logger.warning("session %s: %r raised %r", self.session_id, message, exc)

@@ -9,6 +9,7 @@ import gymnasium as gym
 
 from openenv_gym.client import DEFAULT_TIMEOUT
 from openenv_gym.errors import InvalidActionError, InvalidRequestError
+from openenv_gym.protocol import summarize_errors
 from openenv_gym.providers import Provider, make_provider
 
 from .spaces import SpaceCodec
@@ -87,8 +88,8 @@ class GymEnv(gym.Env[Any, Any]):
         try:
             result = self._client.step(payload)
         except InvalidRequestError as exc:
-            raise InvalidActionError(f"invalid action {action!r:.100} for {self.name}: "
-                                     f"{exc.message}") from exc
+            reason = summarize_errors(exc.details.get("errors")) or exc.message
+            raise InvalidActionError(f"invalid action {action!r:.100} for {self.name}: {reason}") from exc
         self._last_observation = result.observation
         return (self._codec.observation_to_gym(result.observation), result.reward_or_zero,
                 result.terminated, result.truncated, result.info)

@@ -105,6 +105,24 @@ def _scalar(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic | np.ndarray) else value
 
 
+def _as_int(value: Any) -> Any:
+    """An int for whole numbers; anything else unchanged, for the server to reject."""
+    value = _scalar(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _as_float(value: Any) -> Any:
+    value = _scalar(value)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _as_bool(value: Any) -> Any:
+    value = _scalar(value)
+    return bool(value) if isinstance(value, int) and value in (0, 1) else value
+
+
 def _text(schema: dict[str, Any]) -> FieldCodec:
     space = UnicodeText(schema.get("maxLength", MAX_TEXT_LENGTH), min_length=schema.get("minLength", 0))
     return FieldCodec(space, lambda v: "" if v is None else v, _scalar)
@@ -146,23 +164,21 @@ def _integer(schema: dict[str, Any]) -> FieldCodec:
     if low is not None and high is not None and 0 < high - low + 1 <= MAX_DISCRETE:
         start = int(low)
         return FieldCodec(spaces.Discrete(int(high) - start + 1, start=start),
-                          lambda v: start if v is None else int(v), lambda v: int(_scalar(v)))
+                          lambda v: start if v is None else int(v), _as_int)
     box = spaces.Box(-INT_BOUND if low is None else low, INT_BOUND if high is None else high,
                      shape=(), dtype=np.int64)
-    return FieldCodec(box, lambda v: np.asarray(box.low if v is None else v, dtype=np.int64),
-                      lambda v: int(_scalar(v)))
+    return FieldCodec(box, lambda v: np.asarray(box.low if v is None else v, dtype=np.int64), _as_int)
 
 
 def _number(schema: dict[str, Any]) -> FieldCodec:
     low, high = _bounds(schema)
     box = spaces.Box(-np.inf if low is None else low, np.inf if high is None else high,
                      shape=(), dtype=np.float64)
-    return FieldCodec(box, lambda v: np.asarray(np.nan if v is None else v, dtype=np.float64),
-                      lambda v: float(_scalar(v)))
+    return FieldCodec(box, lambda v: np.asarray(np.nan if v is None else v, dtype=np.float64), _as_float)
 
 
 def _boolean(schema: dict[str, Any]) -> FieldCodec:
-    return FieldCodec(spaces.Discrete(2), lambda v: int(bool(v)), lambda v: bool(_scalar(v)))
+    return FieldCodec(spaces.Discrete(2), lambda v: int(bool(v)), _as_bool)
 
 
 def _array(schema: dict[str, Any], resolve: Callable[[dict[str, Any]], dict[str, Any]]) -> FieldCodec:
