@@ -2,7 +2,7 @@
 
 Works against our servers and upstream ``openenv-core`` servers alike. The extensions
 (request ids, ``info``, ``truncated``, ``render``) are switched on only when the server
-selects :data:`~openenv_gym.protocol.SUBPROTOCOL` in the handshake, which upstream never does.
+selects one of our subprotocols (:mod:`openenv_gym.codecs`) in the handshake, which upstream never does.
 
 Timeouts never desynchronise the stream: with request ids a late reply is recognised and
 dropped; without them (upstream) the connection is closed after a timeout, so a late reply
@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Mapping
-from typing import Any
+import sys
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -31,6 +32,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
+from .codecs import CODECS, ENCODINGS, JSON, Codec
 from .errors import (
     MessageTooLargeError,
     OpenEnvGymError,
@@ -40,8 +42,10 @@ from .errors import (
     TransportError,
 )
 from .loop import LoopRunner
-from .protocol import SUBPROTOCOL, check_reply, dumps, loads, result_from_reply
+from .protocol import check_reply, result_from_reply
 from .types import StepResult
+
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -92,6 +96,14 @@ def _payload(action: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
     raise TypeError(f"an action must be a dict or a pydantic model, not {type(action).__name__}")
 
 
+async def _within(seconds: float, awaitable: Coroutine[Any, Any, T]) -> T:
+    """``awaitable`` with a deadline; ``asyncio.timeout`` where it exists (no extra task)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
+
+
 class EnvClient:
     """One session on an OpenEnv server over WebSocket (async).
 
@@ -101,24 +113,35 @@ class EnvClient:
         connect_timeout: seconds to wait for the WebSocket handshake.
         max_message_bytes: largest reply accepted.
         extensions: offer the openenv-gym extensions (False speaks upstream's baseline only).
+        encoding: ``"json"`` or ``"msgpack"`` (binary frames, numpy arrays as raw bytes); used
+            only where the server speaks the extensions.
     """
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, extensions: bool = True):
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, extensions: bool = True,
+                 encoding: str = "json"):
+        if encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got {encoding!r}")
         self.base_url = http_url(base_url)
         self.ws_url = ws_url(base_url)
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.max_message_bytes = max_message_bytes
-        self._offer_extensions = extensions
+        self._offered = [ENCODINGS[encoding].subprotocol, JSON.subprotocol] if extensions else []
+        self._codec: Codec = JSON
         self._ws: ClientConnection | None = None
         self._next_id = 0
 
     @property
     def extended(self) -> bool:
         """True once connected to a server that speaks the openenv-gym extensions."""
-        return self._ws is not None and self._ws.subprotocol == SUBPROTOCOL
+        return self._ws is not None and self._ws.subprotocol in CODECS
+
+    @property
+    def encoding(self) -> Codec:
+        """The frame encoding of this connection (JSON unless msgpack was negotiated)."""
+        return self._codec
 
     @property
     def connected(self) -> bool:
@@ -131,15 +154,16 @@ class EnvClient:
         loopback = _is_loopback(urlsplit(self.ws_url).hostname)
         try:
             self._ws = await websockets.connect(
-                self.ws_url, subprotocols=[Subprotocol(SUBPROTOCOL)] if self._offer_extensions else None,
+                self.ws_url, subprotocols=[Subprotocol(p) for p in dict.fromkeys(self._offered)] or None,
                 open_timeout=self.connect_timeout, max_size=self.max_message_bytes,
                 compression=None if loopback else "deflate", ping_interval=None,
                 proxy=None if loopback else True)
-        except TimeoutError as exc:
+        except (TimeoutError, asyncio.TimeoutError) as exc:
             raise RequestTimeoutError(
                 f"no WebSocket handshake from {self.ws_url} within {self.connect_timeout}s") from exc
         except (OSError, InvalidHandshake) as exc:
             raise TransportError(f"cannot open a session at {self.ws_url}: {exc}") from exc
+        self._codec = CODECS.get(self._ws.subprotocol or "", JSON)
         return self
 
     async def reset(self, **kwargs: Any) -> StepResult[dict[str, Any]]:
@@ -160,6 +184,25 @@ class EnvClient:
             return None
         return check_reply(await self._request({"type": "render"}), "render")["text"]
 
+    async def open_sessions(self, count: int) -> list[int]:
+        """Open ``count`` more sessions on this connection (extension ``batch``); their indices."""
+        self._require_extensions("open")
+        reply = await self._request({"type": "open", "data": {"count": count}})
+        return list(check_reply(reply, "opened")["sessions"])
+
+    async def batch(self, requests: list[dict[str, Any]]) -> list[Any]:
+        """Send many sessions' requests in one frame (``{"session": i, "type": ..., "data": ...}``).
+
+        Returns each request's raw reply, in order; an error reply fails only its own request
+        (see :func:`~openenv_gym.protocol.result_from_reply`).
+        """
+        self._require_extensions("batch")
+        return list(check_reply(await self._request({"type": "batch", "data": requests}), "batch"))
+
+    def _require_extensions(self, what: str) -> None:
+        if self._ws is not None and not self.extended:
+            raise ProtocolError(f"{self.base_url} is not an openenv-gym server: no {what!r} messages")
+
     async def schema(self) -> dict[str, Any]:
         """The server's ``GET /schema``: JSON Schemas of action, observation and state."""
         loopback = _is_loopback(urlsplit(self.base_url).hostname)
@@ -177,8 +220,8 @@ class EnvClient:
         if ws is None:
             return
         try:
-            await asyncio.wait_for(ws.send(dumps({"type": "close"})), self.connect_timeout)
-        except (ConnectionClosed, TimeoutError, OSError):
+            await asyncio.wait_for(ws.send(self._codec.encode({"type": "close"})), self.connect_timeout)
+        except (ConnectionClosed, TimeoutError, asyncio.TimeoutError, OSError):
             pass  # the server is gone or stuck: closing our end below is all that is left
         await ws.close()
 
@@ -202,9 +245,9 @@ class EnvClient:
             self._next_id += 1
             request_id = message["id"] = self._next_id
         try:
-            await ws.send(dumps(message))
-            return await asyncio.wait_for(self._reply(ws, request_id), self.timeout)
-        except TimeoutError as exc:
+            await ws.send(self._codec.encode(message))
+            return await _within(self.timeout, self._reply(ws, request_id))
+        except (TimeoutError, asyncio.TimeoutError) as exc:
             if request_id is None:  # upstream cannot match replies: drop the connection
                 await self._abandon()
             raise RequestTimeoutError(
@@ -216,7 +259,7 @@ class EnvClient:
     async def _reply(self, ws: ClientConnection, request_id: int | None) -> Any:
         while True:
             try:
-                reply = loads(await ws.recv())
+                reply = self._codec.decode(await ws.recv())
             except ValueError as exc:
                 raise ProtocolError(f"{self.ws_url} sent a frame that is not JSON: {exc}") from exc
             reply_id = reply.get("id") if isinstance(reply, dict) else None
@@ -227,7 +270,7 @@ class EnvClient:
     async def _closed_error(self, ws: ClientConnection, exc: ConnectionClosed) -> OpenEnvGymError:
         """Why the server closed: its last error frame (e.g. CAPACITY_REACHED), or the close code."""
         try:
-            last = loads(await ws.recv())
+            last = self._codec.decode(await ws.recv())
             check_reply(last, "error")
         except (ConnectionClosed, ValueError, ProtocolError):
             pass  # nothing buffered: the close code below is all the server said

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from .codecs import JSON, json_dumps, json_loads
 from .errors import ErrorCode, ProtocolError, server_error_from_frame
 from .types import ENVELOPE_FIELDS, Observation, StepResult
 
-SUBPROTOCOL = "openenv-gym.v1"
-"""WebSocket subprotocol that switches the extensions on for one connection."""
+SUBPROTOCOL = JSON.subprotocol
+"""WebSocket subprotocol that switches the extensions on (``openenv-gym.v1.msgpack`` too)."""
 
 CAPABILITIES: tuple[str, ...] = (
     "request_id",  # "id" on a request is echoed on its reply: a late reply is never misread
@@ -34,29 +33,14 @@ CAPABILITIES: tuple[str, ...] = (
     "truncated",  # "truncated" in the envelope, next to "done"
     "render",  # {"type": "render"} returns the environment's text rendering
     "message_too_large",  # an oversized frame gets an error reply; the session lives on
+    "batch",  # {"type": "open"} adds sessions to a connection, {"type": "batch"} steps many at once
+    "msgpack",  # subprotocol openenv-gym.v1.msgpack: binary frames, numpy arrays as raw bytes
 )
 
 MESSAGE_TYPES = ("reset", "step", "state", "close", "render")
 
-_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def dumps(value: Any) -> str:
-    """Encode one frame as JSON text (NaN and infinity become ``null``, as upstream)."""
-    return orjson.dumps(value, default=_default, option=_ORJSON_OPTIONS).decode()
-
-
-def loads(text: str | bytes) -> Any:
-    """Decode one JSON frame; raises ``orjson.JSONDecodeError`` (a ``ValueError``)."""
-    return orjson.loads(text)
+dumps = json_dumps
+loads = json_loads
 
 
 def envelope(observation: Observation, *, extended: bool) -> dict[str, Any]:

@@ -31,6 +31,7 @@ Reply = dict[str, Any]
 _MCP_ACTION: TypeAdapter[ListToolsAction | CallToolAction] = TypeAdapter(ListToolsAction | CallToolAction)
 _MESSAGE_KEYS = {"reset": {"type", "data"}, "step": {"type", "data"}, "state": {"type"},
                  "close": {"type"}, "render": {"type"}}
+_EXTENDED_KEYS = {kind: keys | {"id"} for kind, keys in _MESSAGE_KEYS.items()}
 
 
 class BadMessage(Exception):
@@ -69,6 +70,8 @@ class Session:
         self.created_at = self.last_activity = time.monotonic()
         self._action = TypeAdapter(action_type)
         self._executor = None if env.FAST_STEP else executor
+        self._is_async = env.is_async
+        self._keys = _EXTENDED_KEYS if extended else _MESSAGE_KEYS
         self._handlers: dict[str, Callable[[Any], Awaitable[Reply]]] = {
             "reset": self._reset, "step": self._step, "state": self._state,
         }
@@ -78,7 +81,7 @@ class Session:
     @property
     def runs_inline(self) -> bool:
         """Every call returns without awaiting: ``handle`` can be driven without a loop."""
-        return self._executor is None and not self.env.is_async
+        return self._executor is None and not self._is_async
 
     async def handle(self, message: Any) -> Reply | None:
         """The reply to one decoded message, or ``None`` for ``close``."""
@@ -108,10 +111,9 @@ class Session:
         handler = self._handlers.get(kind) if isinstance(kind, str) else None
         if handler is None or not isinstance(kind, str):
             return error_frame(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {kind}")
-        allowed = _MESSAGE_KEYS[kind] | ({"id"} if self.extended else set())
-        extra = sorted(set(message) - allowed)
-        if extra:
-            raise BadMessage(f"unexpected keys in a {kind!r} message: {extra}")
+        allowed = self._keys[kind]
+        if not message.keys() <= allowed:
+            raise BadMessage(f"unexpected keys in a {kind!r} message: {sorted(set(message) - allowed)}")
         self.last_activity = time.monotonic()
         return await handler(message.get("data"))
 
@@ -120,7 +122,7 @@ class Session:
             data = {}
         if not isinstance(data, dict):
             raise BadMessage("reset 'data' must be an object of reset arguments")
-        if self.env.is_async:
+        if self._is_async:
             obs = await self.env.reset_async(**_accepted_kwargs(self.env.reset_async, data))
         else:
             obs = await self._call(self.env.reset, **_accepted_kwargs(self.env.reset, data))
@@ -132,8 +134,10 @@ class Session:
         if data.get("type") in MCP_ACTION_TYPES and self.env.tools:
             return self._observation(self._call_tools(data))
         action = self._action.validate_python(data)
-        if self.env.is_async:
+        if self._is_async:
             obs = await self.env.step_async(action)
+        elif self._executor is None:
+            obs = self.env.step(action)
         else:
             obs = await self._call(self.env.step, action)
         return self._observation(obs)

@@ -19,7 +19,7 @@ from .session import Session
 
 logger = logging.getLogger(__name__)
 
-OnReap = Callable[[], Awaitable[None]]
+OnReap = Callable[[Session], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class SessionManager:
 
     A slot is reserved before the environment is built and freed only after the session's
     environment is closed, so the server never holds more than ``max_sessions`` environments.
-    An idle session is reaped by closing its connection (``on_reap``), which ends it the
-    normal way; the client sees its socket closed, not a zombie session.
+    An idle session is handed to its connection's ``on_reap`` (which closes the socket when it
+    was the connection's last session) and closed; the client sees its socket closed, not a
+    zombie session.
     """
 
     def __init__(self, factory: Callable[[], Environment], action_type: type[Action], *,
@@ -127,7 +128,7 @@ class SessionManager:
         for session, reap in idle:
             logger.info("session %s idle for %.1fs: closing it", session.session_id,
                         time.monotonic() - session.last_activity)
-            await reap()
+            await reap(session)
             await self.close(session)
         return len(idle)
 

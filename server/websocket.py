@@ -1,4 +1,4 @@
-"""The ``/ws`` endpoint: one WebSocket connection is one session."""
+"""The ``/ws`` endpoint: one WebSocket connection, one or (with the extensions) many sessions."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from openenv_gym.codecs import JSON, Codec, negotiate
 from openenv_gym.errors import ErrorCode, ServerError
-from openenv_gym.protocol import SUBPROTOCOL, dumps, error_frame, loads
+from openenv_gym.protocol import error_frame
 
-from .session import Session
+from .connection import Connection
 from .sessions import SessionManager
 
 logger = logging.getLogger(__name__)
@@ -21,10 +22,13 @@ logger = logging.getLogger(__name__)
 class WebSocketEndpoint:
     """Serves sessions of one :class:`SessionManager` over WebSocket.
 
+    The client's offered subprotocols pick the encoding: ``openenv-gym.v1`` (JSON) or
+    ``openenv-gym.v1.msgpack`` switch the extensions on; none keeps upstream's baseline.
+
     Args:
         manager: where sessions come from.
         max_message_bytes: larger frames are answered with a ``MESSAGE_TOO_LARGE`` error
-            frame and dropped; the session goes on.
+            frame and dropped; the connection goes on.
     """
 
     def __init__(self, manager: SessionManager, *, max_message_bytes: int):
@@ -32,51 +36,60 @@ class WebSocketEndpoint:
         self.max_message_bytes = max_message_bytes
 
     async def __call__(self, websocket: WebSocket) -> None:
-        extended = SUBPROTOCOL in websocket.scope.get("subprotocols", [])
-        await websocket.accept(subprotocol=SUBPROTOCOL if extended else None)
+        codec = negotiate(websocket.scope.get("subprotocols", []))
+        await websocket.accept(subprotocol=None if codec is None else codec.subprotocol)
+        connection = Connection(self.manager, extended=codec is not None,
+                                close_socket=lambda: _close(websocket, 1001, "session idle timeout"))
+        codec = codec or JSON
         try:
-            session = await self.manager.open(extended=extended,
-                                              on_reap=lambda: self._reap(websocket))
+            await connection.open()
         except ServerError as exc:
-            await websocket.send_text(dumps(exc.to_frame()))
+            await self._send(websocket, codec, exc.to_frame())
             await websocket.close(code=1000)
             return
         try:
-            await self._serve(websocket, session)
+            await self._serve(websocket, connection, codec)
         except WebSocketDisconnect:
-            logger.debug("session %s: client disconnected", session.session_id)
+            logger.debug("client disconnected")
         finally:
-            await self.manager.close(session)
-            if websocket.application_state is WebSocketState.CONNECTED:
-                with contextlib.suppress(RuntimeError, OSError):
-                    await websocket.close(code=1000)
+            await connection.close()
+            await _close(websocket, 1000)
 
-    async def _serve(self, websocket: WebSocket, session: Session) -> None:
+    async def _serve(self, websocket: WebSocket, connection: Connection, codec: Codec) -> None:
         while True:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
                 return
-            reply = await self._answer(session, frame)
+            reply = await self._answer(connection, codec, frame)
             if reply is None:
                 return
-            await websocket.send_text(reply)
+            await self._send(websocket, codec, reply)
 
-    async def _answer(self, session: Session, frame: Mapping[str, Any]) -> str | None:
+    async def _answer(self, connection: Connection, codec: Codec,
+                      frame: Mapping[str, Any]) -> dict[str, Any] | None:
         raw = frame.get("text")
         if raw is None:
             raw = frame.get("bytes") or b""
         if len(raw) > self.max_message_bytes:
-            return dumps(error_frame(
-                ErrorCode.MESSAGE_TOO_LARGE,
-                f"frame of {len(raw)} bytes is over this server's limit of "
-                f"{self.max_message_bytes} bytes"))
+            return error_frame(ErrorCode.MESSAGE_TOO_LARGE,
+                               f"frame of {len(raw)} bytes is over this server's limit of "
+                               f"{self.max_message_bytes} bytes")
         try:
-            message = loads(raw)
+            message = codec.decode(raw)
         except ValueError as exc:
-            return dumps(error_frame(ErrorCode.INVALID_JSON, f"Invalid JSON: {exc}"))
-        reply = await session.handle(message)
-        return None if reply is None else dumps(reply)
+            return error_frame(ErrorCode.INVALID_JSON, f"Invalid JSON: {exc}")
+        return await connection.handle(message)
 
-    async def _reap(self, websocket: WebSocket) -> None:
+    @staticmethod
+    async def _send(websocket: WebSocket, codec: Codec, reply: dict[str, Any]) -> None:
+        data = codec.encode(reply)
+        if isinstance(data, bytes):
+            await websocket.send_bytes(data)
+        else:
+            await websocket.send_text(data)
+
+
+async def _close(websocket: WebSocket, code: int, reason: str | None = None) -> None:
+    if websocket.application_state is WebSocketState.CONNECTED:
         with contextlib.suppress(RuntimeError, OSError):
-            await websocket.close(code=1001, reason="session idle timeout")
+            await websocket.close(code=code, reason=reason)

@@ -317,3 +317,6 @@ class SpaceCodec:
                 f"({', '.join(self.action_space.keys())}): pass a dict, "  # type: ignore[attr-defined]
                 f"got {type(action).__name__}")
         return {self.action_field: self.action.to_wire(action)}
+
+
+from . import shared_memory as _shared_memory  # noqa: E402, F401  (registers UnicodeText for AsyncVectorEnv)

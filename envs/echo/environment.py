@@ -35,26 +35,28 @@ class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
 
     def __init__(self) -> None:
         super().__init__()
-        self._state = State(episode_id=str(uuid.uuid4()))
+        self._episode_id = str(uuid.uuid4())
+        self._steps = 0
         self._last = ""
 
     def reset(self, seed: int | None = None, episode_id: str | None = None,
               **kwargs: Any) -> EchoObservation:
-        self._state = State(episode_id=episode_id or str(uuid.uuid4()))
+        self._episode_id = episode_id or str(uuid.uuid4())
+        self._steps = 0
         self._last = READY_MESSAGE
         return EchoObservation(echoed_message=READY_MESSAGE, message_length=0, reward=0.0)
 
     def step(self, action: EchoAction, timeout_s: float | None = None,
              **kwargs: Any) -> EchoObservation:
-        self._state.step_count += 1
+        self._steps += 1
         self._last = message = action.message
         return EchoObservation(echoed_message=message, message_length=len(message),
                                reward=len(message) * REWARD_PER_CHARACTER,
-                               metadata={"step": self._state.step_count})
+                               metadata={"step": self._steps})
 
     @property
     def state(self) -> State:
-        return self._state
+        return State(episode_id=self._episode_id, step_count=self._steps)
 
     def render(self) -> str:
         return self._last

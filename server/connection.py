@@ -1,0 +1,122 @@
+"""The sessions of one WebSocket connection, and the messages that address several of them.
+
+A plain connection holds one session, as upstream. On a connection that negotiated the
+extensions, ``{"type": "open", "data": {"count": n}}`` adds ``n`` sessions (numbered from 1;
+the connection's own session is 0) and ``{"type": "batch", "data": [...]}`` carries requests
+for many sessions in one frame::
+
+    {"type": "batch", "id": 7, "data": [{"session": 0, "type": "step", "data": {"message": "a"}},
+                                        {"session": 1, "type": "reset", "data": {"seed": 3}}]}
+    → {"type": "batch", "id": 7, "data": [<observation reply>, <observation reply>]}
+
+Each item's reply is what the single request would have got, errors included, so one
+failing sub-environment never fails the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from openenv_gym.errors import ErrorCode, ServerError
+from openenv_gym.protocol import error_frame
+
+from .session import Reply, Session
+from .sessions import SessionManager
+
+MAX_SESSIONS_PER_OPEN = 4096
+
+
+class Connection:
+    """Sessions bound to one WebSocket; closing the connection closes them all."""
+
+    def __init__(self, manager: SessionManager, *, extended: bool,
+                 close_socket: Callable[[], Awaitable[None]]):
+        self.manager = manager
+        self.extended = extended
+        self.sessions: dict[int, Session] = {}
+        self._next_index = 0
+        self._close_socket = close_socket
+
+    async def open(self, count: int = 1) -> list[int]:
+        """Open ``count`` sessions, all or none; raises the manager's :class:`ServerError`."""
+        opened: list[Session] = []
+        try:
+            for _ in range(count):
+                opened.append(await self.manager.open(extended=self.extended, on_reap=self._reap))
+        except ServerError:
+            for session in opened:
+                await self.manager.close(session)
+            raise
+        indices = list(range(self._next_index, self._next_index + count))
+        self._next_index += count
+        self.sessions.update(zip(indices, opened, strict=True))
+        return indices
+
+    async def close(self) -> None:
+        """Close every session of the connection."""
+        sessions, self.sessions = list(self.sessions.values()), {}
+        for session in sessions:
+            await self.manager.close(session)
+
+    async def handle(self, message: Any) -> Reply | None:
+        """The reply to one decoded message, or ``None`` when the client closed."""
+        kind = message.get("type") if self.extended and isinstance(message, dict) else None
+        if kind == "open":
+            return await self._with_id(message, self._open(message.get("data")))
+        if kind == "batch":
+            return await self._with_id(message, self._batch(message.get("data")))
+        primary = self.sessions.get(0)
+        if primary is None:
+            return error_frame(ErrorCode.SESSION_ERROR, "session 0 was closed (idle timeout)")
+        return await primary.handle(message)
+
+    @staticmethod
+    async def _with_id(message: dict[str, Any], reply: Awaitable[Reply]) -> Reply:
+        answer = await reply
+        if "id" in message:
+            answer["id"] = message["id"]
+        return answer
+
+    async def _open(self, data: Any) -> Reply:
+        count = data.get("count") if isinstance(data, dict) else None
+        if not isinstance(count, int) or not 1 <= count <= MAX_SESSIONS_PER_OPEN:
+            return error_frame(ErrorCode.VALIDATION_ERROR,
+                               f"open needs data.count between 1 and {MAX_SESSIONS_PER_OPEN}")
+        try:
+            indices = await self.open(count)
+        except ServerError as exc:
+            return exc.to_frame()
+        return {"type": "opened", "data": {"sessions": indices}}
+
+    async def _batch(self, items: Any) -> Reply:
+        if not isinstance(items, list):
+            return error_frame(ErrorCode.VALIDATION_ERROR, "batch data must be a list of requests")
+        targets = [self._target(item) for item in items]
+        if all(isinstance(t, dict) or t[0].runs_inline for t in targets):
+            replies = [t if isinstance(t, dict) else await t[0].handle(t[1]) for t in targets]
+        else:  # sessions in worker threads: run them side by side
+            replies = await asyncio.gather(*(self._answer(t) for t in targets))
+        return {"type": "batch", "data": replies}
+
+    def _target(self, item: Any) -> tuple[Session, dict[str, Any]] | Reply:
+        if not isinstance(item, dict):
+            return error_frame(ErrorCode.VALIDATION_ERROR, "a batch item must be an object")
+        if item.get("type") == "close":
+            return error_frame(ErrorCode.VALIDATION_ERROR,
+                               "sessions of a batch end with their connection, not with 'close'")
+        session = self.sessions.get(item.get("session"))  # type: ignore[arg-type]
+        if session is None:
+            return error_frame(ErrorCode.VALIDATION_ERROR,
+                               f"no open session {item.get('session')!r} on this connection")
+        return session, {k: v for k, v in item.items() if k != "session"}
+
+    @staticmethod
+    async def _answer(target: tuple[Session, dict[str, Any]] | Reply) -> Reply | None:
+        return target if isinstance(target, dict) else await target[0].handle(target[1])
+
+    async def _reap(self, session: Session) -> None:
+        self.sessions = {i: s for i, s in self.sessions.items() if s is not session}
+        if not self.sessions:
+            await self._close_socket()
