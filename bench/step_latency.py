@@ -222,9 +222,19 @@ def build_all(stack: contextlib.ExitStack) -> list[Config]:
 
 # --- reporting ---------------------------------------------------------------------------
 
+def _commit() -> str:
+    """The checkout measured: short commit hash, ``-dirty`` with uncommitted changes."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=BENCH_DIR,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def machine() -> dict[str, Any]:
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
@@ -249,7 +259,7 @@ def results(configs: list[Config]) -> dict[str, dict[str, Any]]:
 
 
 def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
-    lines = ["| config | median µs | p99 µs | steps/s | median vs (c) | steps/s vs (c) |",
+    lines = ["| config | median µs | p99 µs | steps/s | speed-up vs (c), median | vs (c), steps/s |",
              "|---|---:|---:|---:|---:|---:|"]
     for key, row in rows.items():
         lines.append(f"| {key}. {row['label']} | {row['median_us']:.1f} | {row['p99_us']:.1f} "
@@ -274,7 +284,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     info = machine()
-    print(f"{info['date']}  Python {info['python']}  {info['cpus']} CPUs  {info['platform']}")
+    print(f"{info['date']}  commit {info['commit']}  Python {info['python']}  {info['cpus']} CPUs  "
+          f"{info['platform']}")
     print("  ".join(f"{name} {v}" for name, v in info["versions"].items()))
     print(f"message {MESSAGE!r}: {args.rounds} rounds x {args.steps} timed steps "
           f"(+{args.warmup} warm-up) per configuration\n")

@@ -168,26 +168,26 @@ class EnvClient:
 
     async def reset(self, **kwargs: Any) -> StepResult[dict[str, Any]]:
         """Start a new episode; ``kwargs`` (``seed``, ``episode_id``, env-specific) go to ``reset``."""
-        return result_from_reply(await self._request({"type": "reset", "data": kwargs}))
+        return result_from_reply(await self.request({"type": "reset", "data": kwargs}))
 
     async def step(self, action: Mapping[str, Any] | BaseModel) -> StepResult[dict[str, Any]]:
         """Apply one action (a dict of the Action's fields, or the Action model)."""
-        return result_from_reply(await self._request({"type": "step", "data": _payload(action)}))
+        return result_from_reply(await self.request({"type": "step", "data": _payload(action)}))
 
     async def state(self) -> dict[str, Any]:
         """The episode's state (``episode_id``, ``step_count`` and the env's own fields)."""
-        return check_reply(await self._request({"type": "state"}), "state")
+        return check_reply(await self.request({"type": "state"}), "state")
 
     async def render(self) -> str | None:
         """The environment's text rendering; ``None`` if it has none or the server is upstream."""
         if not self.extended:
             return None
-        return check_reply(await self._request({"type": "render"}), "render")["text"]
+        return check_reply(await self.request({"type": "render"}), "render")["text"]
 
     async def open_sessions(self, count: int) -> list[int]:
         """Open ``count`` more sessions on this connection (extension ``batch``); their indices."""
         self._require_extensions("open")
-        reply = await self._request({"type": "open", "data": {"count": count}})
+        reply = await self.request({"type": "open", "data": {"count": count}})
         return list(check_reply(reply, "opened")["sessions"])
 
     async def batch(self, requests: list[dict[str, Any]]) -> list[Any]:
@@ -197,7 +197,7 @@ class EnvClient:
         (see :func:`~openenv_gym.protocol.result_from_reply`).
         """
         self._require_extensions("batch")
-        return list(check_reply(await self._request({"type": "batch", "data": requests}), "batch"))
+        return list(check_reply(await self.request({"type": "batch", "data": requests}), "batch"))
 
     def _require_extensions(self, what: str) -> None:
         if self._ws is not None and not self.extended:
@@ -235,7 +235,8 @@ class EnvClient:
         """A synchronous facade over this client, with its own event loop."""
         return SyncEnvClient(self)
 
-    async def _request(self, message: dict[str, Any]) -> Any:
+    async def request(self, message: dict[str, Any]) -> Any:
+        """Send one message and return the server's raw reply (ids handled, errors not raised)."""
         ws = self._ws
         if ws is None:
             raise TransportError(f"no open session at {self.ws_url}: call connect() first "

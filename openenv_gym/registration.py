@@ -14,11 +14,12 @@ from .catalog import BUNDLED
 
 NAMESPACE = "openenv"
 ENTRY_POINT = "openenv_gym.wrappers.env:GymEnv"
+VECTOR_ENTRY_POINT = "openenv_gym.wrappers.vector:GymVectorEnv"
 
 
 def _register(env_id: str, **options: Any) -> None:
     if env_id not in gym.registry:
-        gym.register(env_id, entry_point=ENTRY_POINT, **options)
+        gym.register(env_id, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT, **options)
 
 
 def register_envs() -> list[str]:

@@ -2,5 +2,6 @@
 
 from .env import GymEnv
 from .spaces import SpaceCodec, UnicodeText
+from .vector import GymVectorEnv
 
-__all__ = ["GymEnv", "SpaceCodec", "UnicodeText"]
+__all__ = ["GymEnv", "GymVectorEnv", "SpaceCodec", "UnicodeText"]

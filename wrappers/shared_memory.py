@@ -15,7 +15,7 @@ This module registers ``UnicodeText`` with Gymnasium's ``create_shared_memory``,
 (``AsyncVectorEnv`` deep-copies observations unless ``copy=False``) gives a plain ``tuple`` of
 ``str``. With ``copy=False`` you get the live view itself: the same object after every step,
 always showing the latest observations (like the numpy arrays of ``Box`` observations), and not a
-``tuple`` (so ``envs.observation_space.contains`` says False); call ``tuple(obs)`` to keep one.
+``tuple`` (so ``envs.observation_space.contains`` says False); ``tuple()`` of it is a snapshot.
 
 Importing :mod:`openenv_gym.wrappers.spaces` registers these functions, so they are in place in
 every process that holds a ``UnicodeText``.

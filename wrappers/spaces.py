@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector.utils import concatenate, create_empty_array
 
 from openenv_gym.errors import InvalidActionError
 from openenv_gym.types import ENVELOPE_FIELDS
@@ -99,6 +100,21 @@ class FieldCodec:
     space: spaces.Space[Any]
     to_gym: Callable[[Any], Any]
     to_wire: Callable[[Any], Any]
+    to_batch: Callable[[list[Any]], Any] | None = None
+
+    def batch(self, values: list[Any]) -> Any:
+        """Wire values of N environments as one value of the batched space.
+
+        Equal to Gymnasium's ``concatenate`` of the single values, only faster.
+        """
+        if self.to_batch is not None:
+            return self.to_batch(values)
+        items = [self.to_gym(v) for v in values]
+        return concatenate(self.space, items, create_empty_array(self.space, len(items)))
+
+
+def _numbers(dtype: Any, to_number: Callable[[Any], Any]) -> Callable[[list[Any]], np.ndarray]:
+    return lambda values: np.asarray([to_number(v) for v in values], dtype=dtype)
 
 
 def _scalar(value: Any) -> Any:
@@ -125,7 +141,8 @@ def _as_bool(value: Any) -> Any:
 
 def _text(schema: dict[str, Any]) -> FieldCodec:
     space = UnicodeText(schema.get("maxLength", MAX_TEXT_LENGTH), min_length=schema.get("minLength", 0))
-    return FieldCodec(space, lambda v: "" if v is None else v, _scalar)
+    return FieldCodec(space, lambda v: "" if v is None else v, _scalar,
+                      lambda values: tuple("" if v is None else v for v in values))
 
 
 def _json_text(schema: dict[str, Any]) -> FieldCodec:
@@ -145,8 +162,10 @@ def _choice(values: list[Any]) -> FieldCodec:
             return values[index]
         return index  # not an index: send it as is, the server says what is wrong
 
-    return FieldCodec(spaces.Discrete(len(values)),
-                      lambda v: values.index(v) if v in values else 0, to_wire)
+    def index(value: Any) -> int:
+        return values.index(value) if value in values else 0
+
+    return FieldCodec(spaces.Discrete(len(values)), index, to_wire, _numbers(np.int64, index))
 
 
 def _bounds(schema: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -163,22 +182,36 @@ def _integer(schema: dict[str, Any]) -> FieldCodec:
         high = int(high) - 1  # type: ignore[arg-type]
     if low is not None and high is not None and 0 < high - low + 1 <= MAX_DISCRETE:
         start = int(low)
-        return FieldCodec(spaces.Discrete(int(high) - start + 1, start=start),
-                          lambda v: start if v is None else int(v), _as_int)
+        def to_int(value: Any) -> int:
+            return start if value is None else int(value)
+
+        return FieldCodec(spaces.Discrete(int(high) - start + 1, start=start), to_int, _as_int,
+                          _numbers(np.int64, to_int))
     box = spaces.Box(-INT_BOUND if low is None else low, INT_BOUND if high is None else high,
                      shape=(), dtype=np.int64)
-    return FieldCodec(box, lambda v: np.asarray(box.low if v is None else v, dtype=np.int64), _as_int)
+    def to_number(value: Any) -> Any:
+        return box.low if value is None else value
+
+    return FieldCodec(box, lambda v: np.asarray(to_number(v), dtype=np.int64), _as_int,
+                      _numbers(np.int64, to_number))
 
 
 def _number(schema: dict[str, Any]) -> FieldCodec:
     low, high = _bounds(schema)
     box = spaces.Box(-np.inf if low is None else low, np.inf if high is None else high,
                      shape=(), dtype=np.float64)
-    return FieldCodec(box, lambda v: np.asarray(np.nan if v is None else v, dtype=np.float64), _as_float)
+    def to_number(value: Any) -> Any:
+        return np.nan if value is None else value
+
+    return FieldCodec(box, lambda v: np.asarray(to_number(v), dtype=np.float64), _as_float,
+                      _numbers(np.float64, to_number))
 
 
 def _boolean(schema: dict[str, Any]) -> FieldCodec:
-    return FieldCodec(spaces.Discrete(2), lambda v: int(bool(v)), _as_bool)
+    def to_int(value: Any) -> int:
+        return int(bool(value))
+
+    return FieldCodec(spaces.Discrete(2), to_int, _as_bool, _numbers(np.int64, to_int))
 
 
 def _array(schema: dict[str, Any], resolve: Callable[[dict[str, Any]], dict[str, Any]]) -> FieldCodec:
@@ -204,11 +237,12 @@ def _array(schema: dict[str, Any], resolve: Callable[[dict[str, Any]], dict[str,
 
 def _object(schema: dict[str, Any], resolve: Callable[[dict[str, Any]], dict[str, Any]],
             exclude: frozenset[str] = frozenset()) -> FieldCodec:
-    fields = {name: field_codec(sub, resolve)
+    codecs = {name: field_codec(sub, resolve)
               for name, sub in schema.get("properties", {}).items() if name not in exclude}
-    if not fields:
+    if not codecs:
         return _json_text(schema)
-    space = spaces.Dict({name: f.space for name, f in fields.items()})
+    space = spaces.Dict({name: f.space for name, f in codecs.items()})
+    fields = {name: codecs[name] for name in space.spaces}  # in the space's (sorted) key order
 
     def to_gym(value: Any) -> dict[str, Any]:
         value = value or {}
@@ -219,7 +253,11 @@ def _object(schema: dict[str, Any], resolve: Callable[[dict[str, Any]], dict[str
             return value
         return {k: fields[k].to_wire(v) if k in fields else v for k, v in value.items()}
 
-    return FieldCodec(space, to_gym, to_wire)
+    def to_batch(values: list[Any]) -> dict[str, Any]:
+        values = [v or {} for v in values]
+        return {name: f.batch([v.get(name) for v in values]) for name, f in fields.items()}
+
+    return FieldCodec(space, to_gym, to_wire, to_batch)
 
 
 def _optional_inner(schema: dict[str, Any]) -> dict[str, Any] | None:

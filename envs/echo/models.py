@@ -6,11 +6,14 @@ from pydantic import Field
 
 from openenv_gym.types import Action, Observation
 
+MAX_MESSAGE_LENGTH = 65_536
+"""Longest message; the echo therefore always fits the observation's text space."""
+
 
 class EchoAction(Action):
     """A message to echo back."""
 
-    message: str = Field(description="The message to echo back.")
+    message: str = Field(max_length=MAX_MESSAGE_LENGTH, description="The message to echo back.")
 
 
 class EchoObservation(Observation):

@@ -45,22 +45,23 @@ class InProcessClient:
         self._schema = schema
         self._closed = False
 
-    def _handle(self, message: dict[str, Any]) -> Any:
+    def request(self, message: dict[str, Any]) -> Any:
+        """The server's raw reply to one message (what a WebSocket would carry)."""
         coro = self._session.handle(message)
         return _drive(coro) if self._runner is None else self._runner.run(coro)
 
     def reset(self, **kwargs: Any) -> StepResult[dict[str, Any]]:
-        return result_from_reply(self._handle({"type": "reset", "data": kwargs}))
+        return result_from_reply(self.request({"type": "reset", "data": kwargs}))
 
     def step(self, action: Mapping[str, Any] | BaseModel) -> StepResult[dict[str, Any]]:
         data = action.model_dump() if isinstance(action, BaseModel) else dict(action)
-        return result_from_reply(self._handle({"type": "step", "data": data}))
+        return result_from_reply(self.request({"type": "step", "data": data}))
 
     def state(self) -> dict[str, Any]:
-        return check_reply(self._handle({"type": "state"}), "state")
+        return check_reply(self.request({"type": "state"}), "state")
 
     def render(self) -> str | None:
-        return check_reply(self._handle({"type": "render"}), "render")["text"]
+        return check_reply(self.request({"type": "render"}), "render")["text"]
 
     def schema(self) -> dict[str, Any]:
         return self._schema

@@ -1,0 +1,301 @@
+"""The N sessions of a vector environment, spread over groups stepped concurrently.
+
+A group is the unit that talks to one place:
+
+- :class:`BatchedGroup`: many sessions on one connection to one of our servers; a step of
+  the whole group is one ``batch`` frame (the fast path).
+- :class:`ConcurrentGroup`: one connection per session, stepped concurrently; how we talk to
+  upstream servers, which have no batches.
+- :class:`InProcessGroup`: sessions held in this process, no socket.
+
+A request that fails yields its exception as the outcome, so one sub-environment's error
+never hides the others' results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import httpx
+
+from .catalog import bundled
+from .client import DEFAULT_TIMEOUT, EnvClient
+from .errors import OpenEnvGymError, TransportError
+from .protocol import check_reply, result_from_reply
+from .providers import InProcessClient, InProcessProvider, ProcessProvider, Provider, ServerProvider
+
+Request = tuple[str, Any]
+"""``("reset", kwargs)``, ``("step", action fields)``, ``("state", None)`` or ``("render", None)``."""
+
+
+def request_message(kind: str, payload: Any) -> dict[str, Any]:
+    return {"type": kind} if payload is None else {"type": kind, "data": payload}
+
+
+def outcome(kind: str, reply: Any) -> Any:
+    """The parsed reply of one request, or the error it carries (returned, not raised)."""
+    try:
+        if kind in ("reset", "step"):
+            return result_from_reply(reply)
+        data = check_reply(reply, kind)
+        return data["text"] if kind == "render" else data
+    except OpenEnvGymError as exc:
+        return exc
+
+
+class SessionGroup(ABC):
+    """Sessions that live in one place and are stepped together."""
+
+    size: int
+    label: str
+
+    @abstractmethod
+    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        """Outcomes of requests keyed by the session's index within the group."""
+
+    @abstractmethod
+    async def reopen(self) -> None:
+        """Replace the group's sessions after they were lost (new episodes)."""
+
+    @abstractmethod
+    async def schema(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class BatchedGroup(SessionGroup):
+    """``size`` sessions on one connection to one of our servers."""
+
+    def __init__(self, start: Callable[[], Awaitable[str]], size: int, client_options: dict[str, Any]):
+        self.size = size
+        self.label = "(not started)"
+        self._start = start
+        self._options = client_options
+        self._client: EnvClient | None = None
+
+    async def open(self) -> BatchedGroup:
+        client = EnvClient(await self._start(), **self._options)
+        self.label = client.base_url
+        await client.connect()
+        try:
+            if self.size > 1:
+                await client.open_sessions(self.size - 1)
+        except BaseException:
+            await client.close()
+            raise
+        self._client = client
+        return self
+
+    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        if self._client is None:
+            error = TransportError(f"the sessions at {self.label} were lost; reset them to reopen")
+            return dict.fromkeys(requests, error)
+        items = [{"session": i, **request_message(kind, payload)}
+                 for i, (kind, payload) in requests.items()]
+        try:
+            replies = await self._client.batch(items)
+        except OpenEnvGymError as exc:
+            if isinstance(exc, TransportError):
+                self._client = None
+            return dict.fromkeys(requests, exc)
+        pairs = zip(requests.items(), replies, strict=True)
+        return {i: outcome(kind, reply) for (i, (kind, _)), reply in pairs}
+
+    async def reopen(self) -> None:
+        await self.close()
+        await self.open()
+
+    async def schema(self) -> dict[str, Any]:
+        assert self._client is not None
+        return await self._client.schema()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+
+class ConcurrentGroup(SessionGroup):
+    """One connection per session (upstream servers), requests sent concurrently."""
+
+    def __init__(self, clients: list[EnvClient]):
+        self.size = len(clients)
+        self.label = clients[0].base_url
+        self._clients = clients
+
+    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        async def one(i: int, kind: str, payload: Any) -> Any:
+            client = self._clients[i]
+            try:
+                if not client.connected:
+                    raise TransportError(f"the session at {self.label} was lost; reset it to reopen")
+                return outcome(kind, await client.request(request_message(kind, payload)))
+            except OpenEnvGymError as exc:
+                return exc
+
+        results = await asyncio.gather(*(one(i, k, p) for i, (k, p) in requests.items()))
+        return dict(zip(requests, results, strict=True))
+
+    async def reopen(self) -> None:
+        for client in self._clients:
+            if not client.connected:
+                await client.connect()
+
+    async def schema(self) -> dict[str, Any]:
+        return await self._clients[0].schema()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(client.close() for client in self._clients))
+
+
+class InProcessGroup(SessionGroup):
+    """Sessions on environment instances in this process."""
+
+    def __init__(self, provider: InProcessProvider, size: int):
+        self.size = size
+        self.label = "in-process"
+        self._provider = provider
+        self._clients: list[InProcessClient] = [provider.connect() for _ in range(size)]
+
+    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        return {i: outcome(kind, self._clients[i].request(request_message(kind, payload)))
+                for i, (kind, payload) in requests.items()}
+
+    async def reopen(self) -> None:
+        await self.close()
+        self._clients = [self._provider.connect() for _ in range(self.size)]
+
+    async def schema(self) -> dict[str, Any]:
+        return self._clients[0].schema()
+
+    async def close(self) -> None:
+        for client in self._clients:
+            client.close()
+
+
+class SessionPool:
+    """N sessions as one: requests by global index, answered group by group concurrently."""
+
+    def __init__(self, groups: Sequence[SessionGroup], providers: Sequence[Provider] = ()):
+        self.groups = list(groups)
+        self.providers = list(providers)
+        self._where = [(g, i) for g in self.groups for i in range(g.size)]
+
+    @property
+    def size(self) -> int:
+        return len(self._where)
+
+    def label(self, index: int) -> str:
+        return self._where[index][0].label
+
+    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        """Outcomes keyed by global index (an exception where that request failed)."""
+        by_group: dict[SessionGroup, dict[int, Request]] = {}
+        globals_of: dict[SessionGroup, list[int]] = {}
+        for index, request in requests.items():
+            group, local = self._where[index]
+            by_group.setdefault(group, {})[local] = request
+            globals_of.setdefault(group, []).append(index)
+        answers = await asyncio.gather(*(g.run(r) for g, r in by_group.items()))
+        results: dict[int, Any] = {}
+        for (group, local_requests), answer in zip(by_group.items(), answers, strict=True):
+            for index, local in zip(globals_of[group], local_requests, strict=True):
+                results[index] = answer[local]
+        return results
+
+    async def reopen(self, indices: Sequence[int]) -> None:
+        """Reopen the groups of these sessions (their servers restarted where needed)."""
+        groups = {self._where[i][0] for i in indices}
+        await asyncio.gather(*(g.reopen() for g in groups))
+
+    async def schema(self) -> dict[str, Any]:
+        return await self.groups[0].schema()
+
+    async def close(self) -> None:
+        try:
+            await asyncio.gather(*(g.close() for g in self.groups), return_exceptions=True)
+        finally:
+            for provider in self.providers:
+                await asyncio.to_thread(provider.stop)
+
+
+def _split(total: int, parts: int) -> list[int]:
+    """``total`` as ``parts`` near-equal positive sizes."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+async def _group_at(start: Callable[[], Awaitable[str]], size: int,
+                    options: dict[str, Any]) -> SessionGroup:
+    probe = EnvClient(await start(), **options)
+    await probe.connect()
+    if probe.extended:
+        await probe.close()
+        return await BatchedGroup(start, size, options).open()
+    clients = [probe] + [EnvClient(probe.base_url, **options) for _ in range(size - 1)]
+    await asyncio.gather(*(c.connect() for c in clients[1:]))
+    return ConcurrentGroup(clients)
+
+
+async def _max_sessions(base_url: str) -> int | None:
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
+        response = await http.get(base_url + "/capabilities")
+    return response.json().get("max_sessions") if response.status_code == 200 else None
+
+
+async def _process_groups(env: str, num_envs: int, num_servers: int | None,
+                          env_kwargs: dict[str, Any], options: dict[str, Any]) -> SessionPool:
+    app = bundled(env).app
+    first = ProcessProvider(app, env_kwargs=env_kwargs)
+    providers: list[Provider] = [first]
+    try:
+        capacity = await _max_sessions(await first.astart()) or 1
+        servers = num_servers or min(num_envs, os.cpu_count() or 1)
+        servers = max(servers, math.ceil(num_envs / capacity))
+        providers += [ProcessProvider(app, env_kwargs=env_kwargs) for _ in range(servers - 1)]
+        sizes = _split(num_envs, servers)
+        groups = await asyncio.gather(*(
+            _group_at(p.astart, n, options) for p, n in zip(providers, sizes, strict=True)))  # type: ignore[attr-defined]
+    except BaseException:
+        for provider in providers:
+            provider.stop()
+        raise
+    return SessionPool(groups, providers)
+
+
+async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider = "process",
+                    base_url: str | Sequence[str] | None = None, num_servers: int | None = None,
+                    env_kwargs: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT,
+                    encoding: str = "json") -> SessionPool:
+    """Open ``num_envs`` sessions the way the options say (see ``GymVectorEnv``)."""
+    options = {"timeout": timeout, "encoding": encoding}
+    env_kwargs = env_kwargs or {}
+    if base_url is not None or isinstance(provider, ServerProvider):
+        urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+        starts = [_constant(u) for u in urls] or [provider.astart]  # type: ignore[union-attr]
+        sizes = _split(num_envs, len(starts))
+        groups = await asyncio.gather(*(_group_at(s, n, options) for s, n in zip(starts, sizes, strict=True)))
+        return SessionPool(groups)
+    if provider == "inprocess":
+        if env is None:
+            raise ValueError("provider='inprocess' needs a bundled environment name")
+        return SessionPool([InProcessGroup(InProcessProvider(bundled(env), env_kwargs=env_kwargs), num_envs)])
+    if provider == "process":
+        if env is None:
+            raise ValueError("this environment has no bundled server: pass base_url=...")
+        return await _process_groups(env, num_envs, num_servers, env_kwargs, options)
+    raise ValueError(f"unknown provider {provider!r}; choose 'process' or 'inprocess', pass a "
+                     "ServerProvider instance, or pass base_url=... (one URL or a list)")
+
+
+def _constant(url: str) -> Callable[[], Awaitable[str]]:
+    async def start() -> str:
+        return url
+
+    return start
