@@ -225,6 +225,11 @@ class SessionPool:
                 await asyncio.to_thread(provider.stop)
 
 
+def default_num_servers() -> int:
+    """One server process per core, leaving one core to the client that steps them."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
 def _split(total: int, parts: int) -> list[int]:
     """``total`` as ``parts`` near-equal positive sizes."""
     base, extra = divmod(total, parts)
@@ -256,7 +261,7 @@ async def _process_groups(env: str, num_envs: int, num_servers: int | None,
     providers: list[Provider] = [first]
     try:
         capacity = await _max_sessions(await first.astart()) or 1
-        servers = num_servers or min(num_envs, os.cpu_count() or 1)
+        servers = num_servers or min(num_envs, default_num_servers())
         servers = max(servers, math.ceil(num_envs / capacity))
         providers += [ProcessProvider(app, env_kwargs=env_kwargs) for _ in range(servers - 1)]
         sizes = _split(num_envs, servers)

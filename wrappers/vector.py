@@ -51,8 +51,8 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
             :class:`~openenv_gym.providers.ServerProvider` instance.
         base_url: one running server, or a list of servers to spread the sessions over.
         num_servers: with ``provider="process"``, how many server processes share the
-            sessions (default: one per core, and more if the environment allows fewer
-            sessions per server).
+            sessions (default: one per core but one, left to the client; more if the
+            environment allows fewer sessions per server).
         encoding: ``"json"`` or ``"msgpack"`` frames (with our servers).
         autoreset_mode: Gymnasium's ``AutoresetMode`` (``NEXT_STEP`` by default).
         max_episode_steps: truncate each sub-environment's episode after this many steps.

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from ..client import DEFAULT_TIMEOUT, EnvClient
+from ..client import DEFAULT_TIMEOUT, SyncEnvClient
 from ..types import StepResult
 
 
@@ -65,9 +65,4 @@ class ServerProvider(Provider):
         return await asyncio.to_thread(self.start)
 
     def connect(self, *, timeout: float = DEFAULT_TIMEOUT) -> SessionClient:
-        client = EnvClient(self.start(), timeout=timeout).sync()
-        try:
-            return client.connect()
-        except BaseException:
-            client.close()
-            raise
+        return SyncEnvClient(self.start(), timeout=timeout).connect()

@@ -49,7 +49,7 @@ def test_a_late_reply_is_never_taken_for_the_next_one(sleepy_server):
     with EnvClient(sleepy_server.start(), timeout=0.3).sync() as client:
         with pytest.raises(RequestTimeoutError, match="no reply to 'step'"):
             client.step({"message": "slow", "sleep": 1.0})
-        client.client.timeout = 5
+        client.timeout = 5
         assert client.step({"message": "next"}).observation["echoed_message"] == "next"
 
 

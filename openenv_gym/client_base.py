@@ -1,0 +1,181 @@
+"""What the async and the blocking client share: every decision that needs no I/O.
+
+URLs, the offered subprotocols, request ids and the matching of replies to requests, and the
+translation of a closed connection into an error live here once;
+:class:`~openenv_gym.client.EnvClient` (asyncio) and
+:class:`~openenv_gym.sync_client.SyncEnvClient` (blocking socket) only move bytes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel
+
+from .codecs import CODECS, ENCODINGS, JSON, Codec
+from .errors import (
+    MessageTooLargeError,
+    OpenEnvGymError,
+    ProtocolError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+)
+from .protocol import check_reply
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+CLOSE_MESSAGE_TOO_BIG = 1009
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for ``localhost`` and loopback addresses (no proxy, no compression there)."""
+    if host in (None, "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def http_url(base_url: str) -> str:
+    """The server's HTTP root for any of ``host:port``, ``http://…``, ``ws://…/ws``.
+
+    >>> http_url("ws://127.0.0.1:8000/ws"), http_url("localhost:8000")
+    ('http://127.0.0.1:8000', 'http://localhost:8000')
+    """
+    if "://" not in base_url:
+        base_url = "http://" + base_url
+    parts = urlsplit(base_url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    path = parts.path.rstrip("/")
+    path = path[: -len("/ws")] if path.endswith("/ws") else path
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+def ws_url(base_url: str) -> str:
+    """The session endpoint ``ws(s)://…/ws`` of a server.
+
+    >>> ws_url("https://env.example.org/space")
+    'wss://env.example.org/space/ws'
+    """
+    parts = urlsplit(http_url(base_url))
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urlunsplit((scheme, parts.netloc, parts.path + "/ws", "", ""))
+
+
+def action_payload(action: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
+    """The JSON fields of an action given as a dict or a pydantic model."""
+    if isinstance(action, BaseModel):
+        return action.model_dump()
+    if isinstance(action, Mapping):
+        return dict(action)
+    raise TypeError(f"an action must be a dict or a pydantic model, not {type(action).__name__}")
+
+
+class ClientBase:
+    """Options and protocol bookkeeping of one client connection.
+
+    Args:
+        base_url: the server, e.g. ``http://127.0.0.1:8000`` (``ws://…/ws`` also works).
+        timeout: seconds to wait for each reply.
+        connect_timeout: seconds to wait for the WebSocket handshake.
+        max_message_bytes: largest reply accepted.
+        extensions: offer the openenv-gym extensions (False speaks upstream's baseline only).
+        encoding: ``"json"`` or ``"msgpack"`` (binary frames, numpy arrays as raw bytes); used
+            only where the server speaks the extensions.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, extensions: bool = True,
+                 encoding: str = "json"):
+        if encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got {encoding!r}")
+        self.base_url = http_url(base_url)
+        self.ws_url = ws_url(base_url)
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.max_message_bytes = max_message_bytes
+        self.options: dict[str, Any] = {"timeout": timeout, "connect_timeout": connect_timeout,
+                                        "max_message_bytes": max_message_bytes,
+                                        "extensions": extensions, "encoding": encoding}
+        self.offered = list(dict.fromkeys(
+            [ENCODINGS[encoding].subprotocol, JSON.subprotocol] if extensions else []))
+        self.loopback = is_loopback(urlsplit(self.ws_url).hostname)
+        self.codec: Codec = JSON
+        self.subprotocol: str | None = None
+        self._next_id = 0
+
+    @property
+    def extended(self) -> bool:
+        """True once connected to a server that speaks the openenv-gym extensions."""
+        return self.subprotocol in CODECS
+
+    def _opened(self, subprotocol: str | None) -> None:
+        self.subprotocol = subprotocol
+        self.codec = CODECS.get(subprotocol or "", JSON)
+        self._next_id = 0
+
+    def _stamp(self, message: dict[str, Any]) -> int | None:
+        """Give the request an id where the server echoes ids."""
+        if not self.extended:
+            return None
+        self._next_id += 1
+        message["id"] = self._next_id
+        return self._next_id
+
+    def _decode(self, data: str | bytes) -> Any:
+        try:
+            return self.codec.decode(data)
+        except ValueError as exc:
+            raise ProtocolError(f"{self.ws_url} sent a frame that is not {self.codec.subprotocol}: "
+                                f"{exc}") from exc
+
+    @staticmethod
+    def _answers(reply: Any, request_id: int | None) -> bool:
+        """Is ``reply`` the answer to this request (not a late one to an earlier request)?"""
+        if request_id is None:
+            return True
+        return (reply.get("id") if isinstance(reply, dict) else None) in (None, request_id)
+
+    def _timeout_error(self, message: dict[str, Any], seconds: float) -> RequestTimeoutError:
+        return RequestTimeoutError(
+            f"no reply to {message.get('type')!r} from {self.ws_url} within {seconds}s")
+
+    def _not_connected(self) -> TransportError:
+        return TransportError(f"no open session at {self.ws_url}: call connect() first "
+                              "(a session that failed is closed and must be reopened)")
+
+    def _connect_error(self, exc: BaseException) -> TransportError:
+        if isinstance(exc, TimeoutError):
+            return RequestTimeoutError(
+                f"no WebSocket handshake from {self.ws_url} within {self.connect_timeout}s")
+        return TransportError(f"cannot open a session at {self.ws_url}: {exc}")
+
+    def _closed_error(self, code: int | None, reason: str, last: Any) -> OpenEnvGymError:
+        """Why the server closed: its last error frame (e.g. CAPACITY_REACHED), or the close code."""
+        if last is not None:
+            try:
+                check_reply(last, "error")
+            except ServerError as error:
+                return error
+            except ProtocolError:
+                pass  # not an error frame: the close code below is what we know
+        if code == CLOSE_MESSAGE_TOO_BIG:
+            return MessageTooLargeError(f"{self.ws_url} closed the session: frame too large")
+        reason = f" ({reason})" if reason else ""
+        return TransportError(f"the session at {self.ws_url} was closed "
+                              f"(code {code}{reason}); the episode is lost")
+
+    @property
+    def connected(self) -> bool:
+        raise NotImplementedError
+
+    def _require_extensions(self, what: str) -> None:
+        if self.connected and not self.extended:
+            raise ProtocolError(f"{self.base_url} is not an openenv-gym server: no {what!r} messages")

@@ -1,0 +1,240 @@
+"""The blocking client of one OpenEnv session: :class:`SyncEnvClient`.
+
+websockets' Sans-I/O protocol over a plain blocking socket: no event loop and no thread per
+call, so a step costs one ``sendall`` and the ``recv`` of its reply (about half the client CPU
+of running an asyncio loop per call). Same methods, errors and extensions as the async
+:class:`~openenv_gym.client.EnvClient`; both share :class:`~openenv_gym.client_base.ClientBase`.
+
+It connects directly (no HTTP proxy); use the async client where a proxy is needed.
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidHandshake, InvalidState
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
+
+from .client_base import ClientBase, action_payload
+from .errors import OpenEnvGymError, TransportError
+from .protocol import check_reply, result_from_reply
+from .types import StepResult
+
+_RECV_BYTES = 1 << 18
+
+
+class _Closed(Exception):
+    """The server closed the connection (or the socket died)."""
+
+
+class SyncEnvClient(ClientBase):
+    """One session on an OpenEnv server, blocking; options as :class:`ClientBase`.
+
+    >>> from openenv_gym.providers import ProcessProvider
+    >>> with ProcessProvider("openenv_gym.envs.echo.app:app") as server:
+    ...     with SyncEnvClient(server.start()) as client:
+    ...         client.step({"message": "hi"}).observation["echoed_message"]
+    'hi'
+    """
+
+    def __init__(self, base_url: str, **options: Any):
+        super().__init__(base_url, **options)
+        self._sock: socket.socket | None = None
+        self._protocol: ClientProtocol | None = None
+        self._inbox: collections.deque[str | bytes] = collections.deque()
+        self._fragments: list[Frame] = []
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    def connect(self) -> SyncEnvClient:
+        """Open the session (idempotent)."""
+        if self._sock is not None:
+            return self
+        uri = parse_uri(self.ws_url)
+        deadline = time.monotonic() + self.connect_timeout
+        try:
+            sock = socket.create_connection((uri.host, uri.port), timeout=self.connect_timeout)
+        except OSError as exc:
+            raise self._connect_error(exc) from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if uri.secure:
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=uri.host)
+        self._sock = sock
+        self._protocol = ClientProtocol(uri, subprotocols=[Subprotocol(p) for p in self.offered] or None,
+                                        max_size=self.max_message_bytes)
+        try:
+            self._handshake(deadline)
+        except (OSError, InvalidHandshake, _Closed) as exc:
+            self._abandon()
+            raise self._connect_error(exc) from exc
+        self._opened(self._protocol.subprotocol)
+        return self
+
+    def reset(self, **kwargs: Any) -> StepResult[dict[str, Any]]:
+        """Start a new episode; ``kwargs`` (``seed``, ``episode_id``, env-specific) go to reset."""
+        return result_from_reply(self.request({"type": "reset", "data": kwargs}))
+
+    def step(self, action: Mapping[str, Any] | BaseModel) -> StepResult[dict[str, Any]]:
+        """Apply one action (a dict of the Action's fields, or the Action model)."""
+        return result_from_reply(self.request({"type": "step", "data": action_payload(action)}))
+
+    def state(self) -> dict[str, Any]:
+        """The episode's state (``episode_id``, ``step_count`` and the env's own fields)."""
+        return check_reply(self.request({"type": "state"}), "state")
+
+    def render(self) -> str | None:
+        """The environment's text rendering; ``None`` if it has none or the server is upstream."""
+        if not self.extended:
+            return None
+        return check_reply(self.request({"type": "render"}), "render")["text"]
+
+    def open_sessions(self, count: int) -> list[int]:
+        """Open ``count`` more sessions on this connection (extension ``batch``); their indices."""
+        self._require_extensions("open")
+        reply = self.request({"type": "open", "data": {"count": count}})
+        return list(check_reply(reply, "opened")["sessions"])
+
+    def batch(self, requests: list[dict[str, Any]]) -> list[Any]:
+        """Many sessions' requests in one frame; each request's raw reply, in order."""
+        self._require_extensions("batch")
+        return list(check_reply(self.request({"type": "batch", "data": requests}), "batch"))
+
+    def schema(self) -> dict[str, Any]:
+        """The server's ``GET /schema``: JSON Schemas of action, observation and state."""
+        try:
+            response = httpx.get(self.base_url + "/schema", timeout=self.timeout,
+                                 trust_env=not self.loopback)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise TransportError(f"cannot read {self.base_url}/schema: {exc}") from exc
+        return response.json()
+
+    def close(self) -> None:
+        """End the session (idempotent); the server closes its environment."""
+        if self._sock is None or self._protocol is None:
+            return
+        try:
+            self._send(self.codec.encode({"type": "close"}))
+            self._protocol.send_close()
+            self._flush()
+        except (OSError, InvalidState):
+            pass  # the server is gone: closing our end below is all that is left
+        self._abandon()
+
+    def __enter__(self) -> SyncEnvClient:
+        return self.connect()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def request(self, message: dict[str, Any]) -> Any:
+        """Send one message and return the server's raw reply (ids handled, errors not raised)."""
+        if self._sock is None:
+            raise self._not_connected()
+        request_id = self._stamp(message)
+        deadline = time.monotonic() + self.timeout
+        try:
+            self._send(self.codec.encode(message))
+            while True:
+                reply = self._decode(self._next_message(deadline))
+                if self._answers(reply, request_id):
+                    return reply
+        except TimeoutError as exc:
+            if request_id is None:  # upstream cannot match replies: drop the connection
+                self._abandon()
+            raise self._timeout_error(message, self.timeout) from exc
+        except (_Closed, OSError, InvalidState) as exc:
+            raise self._closed() from exc
+
+    # -- bytes in, bytes out -------------------------------------------------------------------
+
+    def _handshake(self, deadline: float) -> None:
+        assert self._protocol is not None
+        self._protocol.send_request(self._protocol.connect())
+        self._flush()
+        while self._protocol.state is State.CONNECTING:
+            self._receive(deadline)
+            if self._protocol.handshake_exc is not None:
+                raise self._protocol.handshake_exc
+        self._protocol.events_received()  # the handshake response
+
+    def _send(self, data: str | bytes) -> None:
+        assert self._protocol is not None
+        if isinstance(data, str):
+            self._protocol.send_text(data.encode())
+        else:
+            self._protocol.send_binary(data)
+        self._flush()
+
+    def _flush(self) -> None:
+        assert self._protocol is not None and self._sock is not None
+        for data in self._protocol.data_to_send():
+            if data:
+                self._sock.sendall(data)
+
+    def _next_message(self, deadline: float) -> str | bytes:
+        while not self._inbox:
+            self._receive(deadline)
+            self._collect()
+        return self._inbox.popleft()
+
+    def _receive(self, deadline: float) -> None:
+        assert self._protocol is not None and self._sock is not None
+        if self._protocol.state is State.CLOSED or self._protocol.close_rcvd is not None:
+            raise _Closed
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        self._sock.settimeout(remaining)
+        data = self._sock.recv(_RECV_BYTES)
+        if data:
+            self._protocol.receive_data(data)
+        else:
+            self._protocol.receive_eof()
+        self._flush()  # pongs and close replies the protocol queued
+
+    def _collect(self) -> None:
+        assert self._protocol is not None
+        for event in self._protocol.events_received():
+            if not isinstance(event, Frame) or event.opcode not in (Opcode.TEXT, Opcode.BINARY,
+                                                                     Opcode.CONT):
+                continue
+            self._fragments.append(event)
+            if event.fin:
+                first, data = self._fragments[0], b"".join(f.data for f in self._fragments)
+                self._fragments = []
+                self._inbox.append(data.decode() if first.opcode is Opcode.TEXT else data)
+
+    def _closed(self) -> OpenEnvGymError:
+        """Drop the connection; the error says why (the server's last error frame if any)."""
+        protocol = self._protocol
+        last = None
+        try:
+            self._collect()
+            last = self._decode(self._inbox.popleft()) if self._inbox else None
+        except OpenEnvGymError:
+            last = None  # a garbled last frame: the close code is what we know
+        self._abandon()
+        code = protocol.close_code if protocol is not None else None
+        reason = (protocol.close_reason or "") if protocol is not None else ""
+        return self._closed_error(code, reason, last)
+
+    def _abandon(self) -> None:
+        sock, self._sock, self._protocol = self._sock, None, None
+        self._inbox.clear()
+        self._fragments = []
+        if sock is not None:
+            sock.close()
