@@ -80,7 +80,7 @@ class Codec:
         try:
             return msgpack.unpackb(data, ext_hook=_msgpack_ext, raw=False, strict_map_key=False)
         except (msgpack.UnpackException, TypeError) as exc:
-            raise ValueError(f"not a msgpack frame: {exc}") from exc
+            raise ValueError(f"not a msgpack frame ({type(exc).__name__}: {exc})") from exc
 
 
 JSON = Codec("openenv-gym.v1", binary=False)

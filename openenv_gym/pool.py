@@ -60,7 +60,7 @@ class SessionGroup(ABC):
 
     @abstractmethod
     async def reopen(self) -> None:
-        """Replace the group's sessions after they were lost (new episodes)."""
+        """Reopen the group's lost sessions (new episodes); live ones are left alone."""
 
     @abstractmethod
     async def schema(self) -> dict[str, Any]: ...
@@ -72,17 +72,26 @@ class SessionGroup(ABC):
 class BatchedGroup(SessionGroup):
     """``size`` sessions on one connection to one of our servers."""
 
-    def __init__(self, start: Callable[[], Awaitable[str]], size: int, client_options: dict[str, Any]):
+    def __init__(self, start: Callable[[], Awaitable[str]], size: int, client_options: dict[str, Any],
+                 restart: Callable[[], Awaitable[str]] | None = None):
         self.size = size
         self.label = "(not started)"
         self._start = start
+        self._restart = restart
         self._options = client_options
         self._client: EnvClient | None = None
 
     async def open(self) -> BatchedGroup:
         client = EnvClient(await self._start(), **self._options)
         self.label = client.base_url
-        await client.connect()
+        try:
+            await client.connect()
+        except TransportError:
+            if self._restart is None:
+                raise
+            client = EnvClient(await self._restart(), **self._options)  # our server died: anew
+            self.label = client.base_url
+            await client.connect()
         try:
             if self.size > 1:
                 await client.open_sessions(self.size - 1)
@@ -108,8 +117,8 @@ class BatchedGroup(SessionGroup):
         return {i: outcome(kind, reply) for (i, (kind, _)), reply in pairs}
 
     async def reopen(self) -> None:
-        await self.close()
-        await self.open()
+        if self._client is None:
+            await self.open()
 
     async def schema(self) -> dict[str, Any]:
         assert self._client is not None
@@ -168,8 +177,7 @@ class InProcessGroup(SessionGroup):
                 for i, (kind, payload) in requests.items()}
 
     async def reopen(self) -> None:
-        await self.close()
-        self._clients = [self._provider.connect() for _ in range(self.size)]
+        return None  # in-process sessions cannot lose their connection
 
     async def schema(self) -> dict[str, Any]:
         return self._clients[0].schema()
@@ -209,10 +217,16 @@ class SessionPool:
                 results[index] = answer[local]
         return results
 
-    async def reopen(self, indices: Sequence[int]) -> None:
-        """Reopen the groups of these sessions (their servers restarted where needed)."""
-        groups = {self._where[i][0] for i in indices}
-        await asyncio.gather(*(g.reopen() for g in groups))
+    async def reopen(self, indices: Sequence[int]) -> dict[int, OpenEnvGymError]:
+        """Reopen the lost sessions among ``indices``; the error of each that stays lost."""
+        groups = list({self._where[i][0]: None for i in indices})
+        results = await asyncio.gather(*(g.reopen() for g in groups), return_exceptions=True)
+        failed = {g: r for g, r in zip(groups, results, strict=True) if isinstance(r, BaseException)}
+        for error in failed.values():
+            if not isinstance(error, OpenEnvGymError):
+                raise error
+        return {i: failed[self._where[i][0]] for i in indices  # type: ignore[misc]
+                if self._where[i][0] in failed}
 
     async def schema(self) -> dict[str, Any]:
         return await self.groups[0].schema()
@@ -236,13 +250,13 @@ def _split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-async def _group_at(start: Callable[[], Awaitable[str]], size: int,
-                    options: dict[str, Any]) -> SessionGroup:
+async def _group_at(start: Callable[[], Awaitable[str]], size: int, options: dict[str, Any],
+                    restart: Callable[[], Awaitable[str]] | None = None) -> SessionGroup:
     probe = EnvClient(await start(), **options)
     await probe.connect()
     if probe.extended:
         await probe.close()
-        return await BatchedGroup(start, size, options).open()
+        return await BatchedGroup(start, size, options, restart).open()
     clients = [probe] + [EnvClient(probe.base_url, **options) for _ in range(size - 1)]
     await asyncio.gather(*(c.connect() for c in clients[1:]))
     return ConcurrentGroup(clients)
@@ -258,20 +272,20 @@ async def _process_groups(env: str, num_envs: int, num_servers: int | None,
                           env_kwargs: dict[str, Any], options: dict[str, Any]) -> SessionPool:
     app = bundled(env).app
     first = ProcessProvider(app, env_kwargs=env_kwargs)
-    providers: list[Provider] = [first]
+    process_providers = [first]
     try:
         capacity = await _max_sessions(await first.astart()) or 1
         servers = num_servers or min(num_envs, default_num_servers())
         servers = max(servers, math.ceil(num_envs / capacity))
-        providers += [ProcessProvider(app, env_kwargs=env_kwargs) for _ in range(servers - 1)]
+        process_providers += [ProcessProvider(app, env_kwargs=env_kwargs) for _ in range(servers - 1)]
         sizes = _split(num_envs, servers)
-        groups = await asyncio.gather(*(
-            _group_at(p.astart, n, options) for p, n in zip(providers, sizes, strict=True)))  # type: ignore[attr-defined]
+        groups = await asyncio.gather(*(_group_at(p.astart, n, options, p.arestart)
+                                        for p, n in zip(process_providers, sizes, strict=True)))
     except BaseException:
-        for provider in providers:
+        for provider in process_providers:
             provider.stop()
         raise
-    return SessionPool(groups, providers)
+    return SessionPool(groups, process_providers)
 
 
 async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider = "process",
@@ -283,9 +297,14 @@ async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider 
     env_kwargs = env_kwargs or {}
     if base_url is not None or isinstance(provider, ServerProvider):
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
-        starts = [_constant(u) for u in urls] or [provider.astart]  # type: ignore[union-attr]
-        sizes = _split(num_envs, len(starts))
-        groups = await asyncio.gather(*(_group_at(s, n, options) for s, n in zip(starts, sizes, strict=True)))
+        if urls:
+            places = [(_constant(u), None) for u in urls]
+        else:
+            assert isinstance(provider, ServerProvider)
+            places = [(provider.astart, provider.arestart)]
+        sizes = _split(num_envs, len(places))
+        groups = await asyncio.gather(*(_group_at(start, n, options, restart)
+                                        for (start, restart), n in zip(places, sizes, strict=True)))
         return SessionPool(groups)
     if provider == "inprocess":
         if env is None:

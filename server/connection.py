@@ -96,9 +96,24 @@ class Connection:
         targets = [self._target(item) for item in items]
         if all(isinstance(t, dict) or t[0].runs_inline for t in targets):
             replies = [t if isinstance(t, dict) else await t[0].handle(t[1]) for t in targets]
-        else:  # sessions in worker threads: run them side by side
-            replies = await asyncio.gather(*(self._answer(t) for t in targets))
+        else:  # sessions in worker threads: side by side, each session's items in order
+            replies = await self._side_by_side(targets)
         return {"type": "batch", "data": replies}
+
+    @staticmethod
+    async def _side_by_side(targets: list[tuple[Session, dict[str, Any]] | Reply]) -> list[Any]:
+        replies: list[Any] = [t if isinstance(t, dict) else None for t in targets]
+        queues: dict[Session, list[int]] = {}
+        for position, target in enumerate(targets):
+            if not isinstance(target, dict):
+                queues.setdefault(target[0], []).append(position)
+
+        async def drain(session: Session, positions: list[int]) -> None:
+            for position in positions:
+                replies[position] = await session.handle(targets[position][1])  # type: ignore[index]
+
+        await asyncio.gather(*(drain(s, p) for s, p in queues.items()))
+        return replies
 
     def _target(self, item: Any) -> tuple[Session, dict[str, Any]] | Reply:
         if not isinstance(item, dict):
@@ -106,15 +121,12 @@ class Connection:
         if item.get("type") == "close":
             return error_frame(ErrorCode.VALIDATION_ERROR,
                                "sessions of a batch end with their connection, not with 'close'")
-        session = self.sessions.get(item.get("session"))  # type: ignore[arg-type]
+        index = item.get("session")
+        session = self.sessions.get(index) if type(index) is int else None
         if session is None:
             return error_frame(ErrorCode.VALIDATION_ERROR,
                                f"no open session {item.get('session')!r} on this connection")
         return session, {k: v for k, v in item.items() if k != "session"}
-
-    @staticmethod
-    async def _answer(target: tuple[Session, dict[str, Any]] | Reply) -> Reply | None:
-        return target if isinstance(target, dict) else await target[0].handle(target[1])
 
     async def _reap(self, session: Session) -> None:
         self.sessions = {i: s for i, s in self.sessions.items() if s is not session}

@@ -15,7 +15,13 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, iterate
 
 from openenv_gym.client import DEFAULT_TIMEOUT
-from openenv_gym.errors import InvalidActionError, InvalidRequestError, OpenEnvGymError, ServerError
+from openenv_gym.errors import (
+    InvalidActionError,
+    InvalidRequestError,
+    OpenEnvGymError,
+    ServerError,
+    TransportError,
+)
 from openenv_gym.loop import LoopRunner
 from openenv_gym.pool import Request, SessionPool, open_pool
 from openenv_gym.protocol import summarize_errors
@@ -57,8 +63,10 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         autoreset_mode: Gymnasium's ``AutoresetMode`` (``NEXT_STEP`` by default).
         max_episode_steps: truncate each sub-environment's episode after this many steps.
         keep_going: if a sub-environment fails (its server died, its step raised), truncate
-            it, say why in ``infos["error"]``, reopen it and carry on; by default the error is
-            raised, naming the sub-environment.
+            it, say why in ``infos["error"]`` (SAME_STEP: ``infos["final_info"]["error"]``) and
+            carry on; its next reset reopens its session (restarting its server if needed).
+            By default the error is raised, naming the sub-environment, after the other
+            sub-environments' results are recorded. Invalid actions are always raised.
         render_mode: ``"ansi"`` for the sub-environments' text renderings.
         timeout: seconds to wait for each reply.
         **env_kwargs: passed to the environment's constructor (bundled environments).
@@ -108,6 +116,7 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         self._autoreset_envs = np.zeros(num_envs, dtype=np.bool_)
         self._elapsed = np.zeros(num_envs, dtype=np.int64)
         self._lost: set[int] = set()
+        self._errors: list[tuple[int, OpenEnvGymError]] = []
         self._attributes: list[dict[str, Any]] = [{} for _ in range(num_envs)]
 
     # -- the Gymnasium API -----------------------------------------------------------------
@@ -123,6 +132,7 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         self._terminations[mask] = self._truncations[mask] = self._autoreset_envs[mask] = False
         requests = {i: ("reset", self._reset_kwargs(seeds[i], options)) for i in np.flatnonzero(mask)}
         env_infos = {i: self._record_reset(i, result) for i, result in self._run(requests).items()}
+        self._raise_errors()
         return self._codec.observation.batch(self._wire_obs), self._batch_infos(env_infos, {})
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -139,12 +149,13 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         env_infos: dict[int, dict[str, Any]] = {}
         for i, result in self._run(requests).items():
             if requests[i][0] == "reset":
-                env_infos[i] = self._record_reset(i, result)
                 self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
+                env_infos[i] = self._record_reset(i, result)
             else:
                 env_infos[i] = self._record_step(i, result)
         finals = self._reset_finished(env_infos) if self.autoreset_mode is AutoresetMode.SAME_STEP else {}
         self._autoreset_envs = self._terminations | self._truncations
+        self._raise_errors()
         return (self._codec.observation.batch(self._wire_obs), self._rewards.copy(),
                 self._terminations.copy(), self._truncations.copy(), self._batch_infos(env_infos, finals))
 
@@ -241,11 +252,12 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
             raise InvalidActionError(f"sub-env {index}: {exc}") from exc
 
     def _run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        """Outcomes of the requests; sub-envs whose connection was lost are reopened first."""
         lost = sorted(self._lost & {i for i, (kind, _) in requests.items() if kind == "reset"})
-        if lost:
-            self._runner.run(self._pool.reopen(lost))
-            self._lost.difference_update(lost)
-        return self._runner.run(self._pool.run(requests))
+        failed = self._runner.run(self._pool.reopen(lost)) if lost else {}
+        self._lost.difference_update(set(lost) - failed.keys())
+        outcomes = self._runner.run(self._pool.run({i: r for i, r in requests.items() if i not in failed}))
+        return {**outcomes, **failed}
 
     def _unwrap(self, index: int, outcome: Any) -> Any:
         if isinstance(outcome, OpenEnvGymError):
@@ -253,12 +265,24 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         return outcome
 
     def _failed(self, index: int, error: OpenEnvGymError) -> dict[str, Any]:
-        """keep_going: the sub-environment is truncated and will be reopened on reset."""
-        if not self.keep_going:
-            raise _for_sub_env(error, index, self._pool.label(index)) from error
-        self._lost.add(index)
+        """The sub-env is truncated (and reopened on reset if its connection was lost).
+
+        With ``keep_going`` the error goes into its info; otherwise it is raised once every
+        other sub-env's result is recorded. An invalid action is always raised.
+        """
+        if isinstance(error, TransportError):
+            self._lost.add(index)
         self._rewards[index], self._terminations[index], self._truncations[index] = 0.0, False, True
-        return {"error": f"{type(error).__name__}: {error}"}
+        if self.keep_going and not isinstance(error, InvalidRequestError):
+            return {"error": f"{type(error).__name__}: {error}"}
+        self._errors.append((index, error))
+        return {}
+
+    def _raise_errors(self) -> None:
+        errors, self._errors = self._errors, []
+        if errors:
+            index, error = errors[0]
+            raise _for_sub_env(error, index, self._pool.label(index)) from error
 
     def _record_reset(self, index: int, result: Outcome) -> dict[str, Any]:
         if isinstance(result, OpenEnvGymError):

@@ -64,5 +64,13 @@ class ServerProvider(Provider):
         """:meth:`start` without blocking the running event loop."""
         return await asyncio.to_thread(self.start)
 
+    def restart(self) -> str:
+        """Start anew after the server was found unreachable; by default just :meth:`start`."""
+        return self.start()
+
+    async def arestart(self) -> str:
+        """:meth:`restart` without blocking the running event loop."""
+        return await asyncio.to_thread(self.restart)
+
     def connect(self, *, timeout: float = DEFAULT_TIMEOUT) -> SessionClient:
         return SyncEnvClient(self.start(), timeout=timeout).connect()

@@ -98,6 +98,11 @@ class ProcessProvider(ServerProvider):
         self._check_health()
         return self.base_url
 
+    def restart(self) -> str:
+        """Stop the server (it may be dying but not yet reaped) and start a new one."""
+        self.stop()
+        return self.start()
+
     def stop(self) -> None:
         if self._finalizer is not None:
             self._finalizer()

@@ -51,3 +51,17 @@ sleepy = create_app(SleepyEnvironment, SleepAction, EchoObservation, max_concurr
 single = create_app(SingleSessionEcho, EchoAction, EchoObservation)
 small_frames = create_app(EchoEnvironment, EchoAction, EchoObservation, max_message_bytes=4096)
 idle = create_app(EchoEnvironment, EchoAction, EchoObservation, session_timeout=0.3)
+
+
+class SlowCloseEcho(EchoEnvironment):
+    """Echo whose ``close()`` takes a second: a server shutting down (SIGTERM) has closed its
+    sockets but its process stays alive a while, as a SIGKILLed one does for a few ms."""
+
+    FAST_STEP = False
+
+    def close(self) -> None:
+        time.sleep(1.0)
+        super().close()
+
+
+slow_close = create_app(SlowCloseEcho, EchoAction, EchoObservation)
