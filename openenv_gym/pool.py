@@ -306,6 +306,8 @@ async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider 
         groups = await asyncio.gather(*(_group_at(start, n, options, restart)
                                         for (start, restart), n in zip(places, sizes, strict=True)))
         return SessionPool(groups)
+    if isinstance(provider, InProcessProvider):
+        return SessionPool([InProcessGroup(provider, num_envs)])
     if provider == "inprocess":
         if env is None:
             raise ValueError("provider='inprocess' needs a bundled environment name")

@@ -35,10 +35,12 @@ CAPABILITIES: tuple[str, ...] = (
     "message_too_large",  # an oversized frame gets an error reply; the session lives on
     "batch",  # {"type": "open"} adds sessions to a connection, {"type": "batch"} steps many at once
     "msgpack",  # subprotocol openenv-gym.v1.msgpack: binary frames, numpy arrays as raw bytes
+    "spaces",  # GET /schema carries exact Gymnasium spaces an environment declares
 )
 
 MESSAGE_TYPES = ("reset", "step", "state", "close", "render")
 
+_ENVELOPE_EXCLUDE = set(ENVELOPE_FIELDS)
 dumps = json_dumps
 loads = json_loads
 
@@ -46,7 +48,7 @@ loads = json_loads
 def envelope(observation: Observation, *, extended: bool) -> dict[str, Any]:
     """The ``data`` of an observation reply: the observation without its envelope fields."""
     data: dict[str, Any] = {
-        "observation": observation.model_dump(exclude=set(ENVELOPE_FIELDS)),
+        "observation": observation.model_dump(exclude=_ENVELOPE_EXCLUDE),
         "reward": observation.reward,
         "done": observation.done,
     }

@@ -35,6 +35,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Generic, TypeVar
 
+from gymnasium.spaces import Space
+
 from openenv_gym.types import Action, EnvironmentMetadata, Observation, State
 
 from .tools import ToolBox
@@ -89,6 +91,16 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
         cls = type(self)
         return (cls.reset_async is not Environment.reset_async
                 or cls.step_async is not Environment.step_async)
+
+    def declared_spaces(self) -> dict[str, Space[Any]]:
+        """Exact Gymnasium spaces, ``{"observation": ..., "action": ...}`` (either may be left out).
+
+        Declare them where the models cannot say it: image shapes and dtypes, a discrete
+        move encoding, bounded boards. The ``action`` space is that of the action's single
+        field, or a ``Dict`` over its fields; the ``observation`` space a ``Dict`` over the
+        observation's fields. By default none: clients derive spaces from the JSON Schemas.
+        """
+        return {}
 
     def render(self) -> str | None:
         """A text rendering of the current state, or None if the environment has none."""

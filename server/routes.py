@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, HTTPException
 from fastapi.responses import JSONResponse
 
 from openenv_gym.protocol import CAPABILITIES, SUBPROTOCOL
+from openenv_gym.space_json import space_to_json
 from openenv_gym.types import Action, EnvironmentMetadata, Observation, State
 
 from .environment import Environment
@@ -23,24 +24,30 @@ from .sessions import SessionManager
 _STATUS_OF_CODE = {"VALIDATION_ERROR": 422, "UNKNOWN_TYPE": 400, "EXECUTION_ERROR": 500}
 
 
-def schema_of(action_type: type[Action], observation_type: type[Observation]) -> dict[str, Any]:
-    """What ``GET /schema`` returns (upstream's shape)."""
-    return {"action": action_type.model_json_schema(),
-            "observation": observation_type.model_json_schema(),
-            "state": State.model_json_schema()}
+def schema_of(action_type: type[Action], observation_type: type[Observation],
+              env: Environment | None = None) -> dict[str, Any]:
+    """What ``GET /schema`` returns: upstream's shape, plus ``"spaces"`` an environment declares."""
+    schema = {"action": action_type.model_json_schema(),
+              "observation": observation_type.model_json_schema(),
+              "state": State.model_json_schema()}
+    declared = env.declared_spaces() if env is not None else {}
+    if declared:
+        schema["spaces"] = {side: space_to_json(space) for side, space in declared.items()}
+    return schema
 
 
 def build_router(factory: Callable[[], Environment], action_type: type[Action],
                  observation_type: type[Observation], manager: SessionManager) -> APIRouter:
     """All HTTP routes of one environment server."""
     router = APIRouter()
-    schema = schema_of(action_type, observation_type)
 
     @cache
-    def metadata() -> dict[str, Any]:
+    def probe() -> dict[str, Any]:
+        """Metadata and schema, read once from one environment instance."""
         env = factory()
         try:
-            return env.get_metadata().model_dump()
+            return {"metadata": env.get_metadata().model_dump(),
+                    "schema": schema_of(action_type, observation_type, env)}
         finally:
             env.close()
 
@@ -63,11 +70,11 @@ def build_router(factory: Callable[[], Environment], action_type: type[Action],
 
     @router.get("/metadata", response_model=EnvironmentMetadata)
     def get_metadata() -> dict[str, Any]:
-        return metadata()
+        return probe()["metadata"]
 
     @router.get("/schema")
-    async def get_schema() -> dict[str, Any]:
-        return schema
+    def get_schema() -> dict[str, Any]:
+        return probe()["schema"]
 
     @router.get("/capabilities")
     async def capabilities() -> dict[str, Any]:

@@ -6,12 +6,12 @@ import doctest
 import importlib
 import pkgutil
 
-import openenv_gym.envs
-import openenv_gym.server
-import openenv_gym.wrappers
 import pytest
 
 import openenv_gym
+import openenv_gym.envs
+import openenv_gym.server
+import openenv_gym.wrappers
 
 PACKAGES = (openenv_gym, openenv_gym.server, openenv_gym.envs, openenv_gym.wrappers)
 MODULES = sorted(

@@ -46,6 +46,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import concatenate, create_empty_array
 
 from openenv_gym.errors import InvalidActionError
+from openenv_gym.space_json import space_from_json
 from openenv_gym.types import ENVELOPE_FIELDS
 
 MAX_TEXT_LENGTH = 65_536
@@ -241,7 +242,10 @@ def _object(schema: dict[str, Any], resolve: Callable[[dict[str, Any]], dict[str
               for name, sub in schema.get("properties", {}).items() if name not in exclude}
     if not codecs:
         return _json_text(schema)
-    space = spaces.Dict({name: f.space for name, f in codecs.items()})
+    return _dict(spaces.Dict({name: f.space for name, f in codecs.items()}), codecs)
+
+
+def _dict(space: spaces.Dict, codecs: dict[str, FieldCodec]) -> FieldCodec:
     fields = {name: codecs[name] for name in space.spaces}  # in the space's (sorted) key order
 
     def to_gym(value: Any) -> dict[str, Any]:
@@ -258,6 +262,32 @@ def _object(schema: dict[str, Any], resolve: Callable[[dict[str, Any]], dict[str
         return {name: f.batch([v.get(name) for v in values]) for name, f in fields.items()}
 
     return FieldCodec(space, to_gym, to_wire, to_batch)
+
+
+def space_codec(space: spaces.Space[Any]) -> FieldCodec:
+    """The codec of a space an environment declared (``"spaces"`` in its schema)."""
+    if isinstance(space, spaces.Dict):
+        return _dict(space, {name: space_codec(sub) for name, sub in space.spaces.items()})
+    if isinstance(space, spaces.Discrete):
+        start = int(space.start)
+
+        def to_int(value: Any) -> int:
+            return start if value is None else int(value)
+
+        return FieldCodec(space, to_int, _as_int, _numbers(np.int64, to_int))
+    if isinstance(space, spaces.Text):
+        return _text({"maxLength": space.max_length, "minLength": space.min_length})
+    if isinstance(space, spaces.Box | spaces.MultiBinary | spaces.MultiDiscrete):
+        dtype, shape = space.dtype, space.shape
+
+        def to_array(value: Any) -> np.ndarray:
+            return np.asarray(value, dtype=dtype).reshape(shape)
+
+        def to_batch(values: list[Any]) -> np.ndarray:
+            return np.stack([to_array(v) for v in values]) if values else np.empty((0, *shape), dtype)
+
+        return FieldCodec(space, to_array, lambda v: np.asarray(v).tolist(), to_batch)
+    raise TypeError(f"no codec for declared space {space!r}")
 
 
 def _optional_inner(schema: dict[str, Any]) -> dict[str, Any] | None:
@@ -331,13 +361,19 @@ class SpaceCodec:
     def from_schema(cls, schema: dict[str, Any]) -> SpaceCodec:
         """Build from a ``GET /schema`` answer (``{"action": ..., "observation": ...}``)."""
         obs_schema, act_schema = schema["observation"], schema["action"]
-        observation = _object(obs_schema, _resolver(obs_schema), exclude=ENVELOPE_FIELDS)
+        declared = {side: space_from_json(d, UnicodeText) for side, d in schema.get("spaces", {}).items()}
+        observation = (space_codec(declared["observation"]) if "observation" in declared
+                       else _object(obs_schema, _resolver(obs_schema), exclude=ENVELOPE_FIELDS))
         resolve = _resolver(act_schema)
         names = [n for n in act_schema.get("properties", {}) if n not in _ACTION_BASE_FIELDS]
-        if len(names) == 1:
-            action = field_codec(act_schema["properties"][names[0]], resolve)
-            return cls(observation, action, names[0])
-        return cls(observation, _object(act_schema, resolve, exclude=_ACTION_BASE_FIELDS), None)
+        field = names[0] if len(names) == 1 else None
+        if "action" in declared:
+            action = space_codec(declared["action"])
+        elif field is not None:
+            action = field_codec(act_schema["properties"][field], resolve)
+        else:
+            action = _object(act_schema, resolve, exclude=_ACTION_BASE_FIELDS)
+        return cls(observation, action, field)
 
     def observation_to_gym(self, observation: dict[str, Any]) -> Any:
         """The Gym observation for an observation dict from the wire."""

@@ -109,5 +109,6 @@ class InProcessProvider(Provider):
     def connect(self, *, timeout: float = DEFAULT_TIMEOUT) -> InProcessClient:
         from openenv_gym.server import schema_of
 
-        schema = schema_of(self._action_type, self._observation_type)
-        return InProcessClient(self._factory(**self._env_kwargs), self._action_type, schema)
+        env = self._factory(**self._env_kwargs)
+        schema = schema_of(self._action_type, self._observation_type, env)
+        return InProcessClient(env, self._action_type, schema)

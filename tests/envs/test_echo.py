@@ -8,9 +8,9 @@ import time
 
 import httpx
 import pytest
-from openenv_gym.envs.echo import EchoAction, EchoEnvironment
 
 from openenv_gym import EnvClient
+from openenv_gym.envs.echo import EchoAction, EchoEnvironment
 from openenv_gym.mcp_types import CallToolAction
 from tests.support.processes import process_gone
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
+from gymnasium import spaces
+
 from openenv_gym.envs.echo import EchoAction, EchoEnvironment, EchoObservation
 from openenv_gym.server import Environment, create_app
-
-from openenv_gym.types import Action, State
+from openenv_gym.types import Action, Observation, State
 
 
 class SleepAction(Action):
@@ -65,3 +67,45 @@ class SlowCloseEcho(EchoEnvironment):
 
 
 slow_close = create_app(SlowCloseEcho, EchoAction, EchoObservation)
+
+
+class GridAction(Action):
+    cell: int
+
+
+class GridObservation(Observation):
+    cells: list[list[int]]
+    moves: int = 0
+
+
+GRID_OBSERVATION = spaces.Dict({"cells": spaces.Box(0, 1, (3, 3), np.uint8), "moves": spaces.Discrete(100)})
+
+
+class GridEnvironment(Environment[GridAction, GridObservation, State]):
+    """Marks a cell of the top row of a 3x3 grid; declares exact spaces (Box of uint8, Discrete)."""
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cells = np.zeros((3, 3), np.uint8)
+        self._moves = 0
+
+    def declared_spaces(self) -> dict[str, spaces.Space[Any]]:
+        return {"observation": GRID_OBSERVATION, "action": spaces.Discrete(4)}
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> GridObservation:
+        self._cells[:], self._moves = 0, 0
+        return GridObservation(cells=self._cells.tolist())
+
+    def step(self, action: GridAction, timeout_s: float | None = None, **kwargs: Any) -> GridObservation:
+        self._cells[0, min(action.cell, 2)] = 1
+        self._moves += 1
+        return GridObservation(cells=self._cells.tolist(), moves=self._moves, reward=1.0)
+
+    @property
+    def state(self) -> State:
+        return State(step_count=self._moves)
+
+
+grid = create_app(GridEnvironment, GridAction, GridObservation)

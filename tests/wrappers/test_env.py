@@ -8,10 +8,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-from openenv_gym.wrappers import GymEnv, UnicodeText
 
 import openenv_gym
 from openenv_gym import InvalidActionError, TransportError
+from openenv_gym.wrappers import GymEnv, UnicodeText
 from tests.support.processes import process_gone
 
 

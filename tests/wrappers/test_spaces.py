@@ -7,11 +7,11 @@ from typing import Literal
 import numpy as np
 import pytest
 from gymnasium import spaces
-from openenv_gym.wrappers.spaces import SpaceCodec, UnicodeText
 from pydantic import BaseModel, Field
 
 from openenv_gym import InvalidActionError
 from openenv_gym.types import Action, Observation
+from openenv_gym.wrappers.spaces import SpaceCodec, UnicodeText
 
 
 class Inner(BaseModel):

@@ -19,11 +19,11 @@ import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from gymnasium.vector.utils import batch_space
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
-from openenv_gym.wrappers.vector import GymVectorEnv
 
 import openenv_gym  # noqa: F401  (registers the openenv/* ids)
 from openenv_gym import ExecutionError, InvalidActionError, TransportError
 from openenv_gym.providers import ProcessProvider
+from openenv_gym.wrappers.vector import GymVectorEnv
 from tests.support.processes import process_gone
 
 READY = "Echo environment ready!"

@@ -19,11 +19,11 @@ import pytest
 from gymnasium import spaces
 from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv
 from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory, write_to_shared_memory
-from openenv_gym.wrappers.shared_memory import SharedTexts
-from openenv_gym.wrappers.spaces import MAX_TEXT_LENGTH, UnicodeText
 
 import openenv_gym
 from openenv_gym import InvalidActionError, errors
+from openenv_gym.wrappers.shared_memory import SharedTexts
+from openenv_gym.wrappers.spaces import MAX_TEXT_LENGTH, UnicodeText
 
 # Workers started by spawn/forkserver do not import this module, only what an env_fn refers to;
 # the "module:" prefix makes gym.make import openenv_gym (which registers the ids) there.
