@@ -99,11 +99,11 @@ class EnvClient(ClientBase):
         """The episode's state (``episode_id``, ``step_count`` and the env's own fields)."""
         return check_reply(await self.request({"type": "state"}), "state")
 
-    async def render(self) -> str | None:
-        """The environment's text rendering; ``None`` if it has none or the server is upstream."""
+    async def render(self, mode: str = "ansi") -> Any:
+        """The environment's rendering (text, or an RGB array); ``None`` from upstream servers."""
         if not self.extended:
             return None
-        return check_reply(await self.request({"type": "render"}), "render")["text"]
+        return check_reply(await self.request({"type": "render", "data": {"mode": mode}}), "render")["frame"]
 
     async def open_sessions(self, count: int) -> list[int]:
         """Open ``count`` more sessions on this connection (extension ``batch``); their indices."""

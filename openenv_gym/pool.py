@@ -30,7 +30,7 @@ from .protocol import check_reply, result_from_reply
 from .providers import InProcessClient, InProcessProvider, ProcessProvider, Provider, ServerProvider
 
 Request = tuple[str, Any]
-"""``("reset", kwargs)``, ``("step", action fields)``, ``("state", None)`` or ``("render", None)``."""
+"""``("reset", kwargs)``, ``("step", action fields)``, ``("state", None)`` or ``("render", {"mode": m})``."""
 
 
 def request_message(kind: str, payload: Any) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def outcome(kind: str, reply: Any) -> Any:
         if kind in ("reset", "step"):
             return result_from_reply(reply)
         data = check_reply(reply, kind)
-        return data["text"] if kind == "render" else data
+        return data["frame"] if kind == "render" else data
     except OpenEnvGymError as exc:
         return exc
 

@@ -95,11 +95,11 @@ class SyncEnvClient(ClientBase):
         """The episode's state (``episode_id``, ``step_count`` and the env's own fields)."""
         return check_reply(self.request({"type": "state"}), "state")
 
-    def render(self) -> str | None:
-        """The environment's text rendering; ``None`` if it has none or the server is upstream."""
+    def render(self, mode: str = "ansi") -> Any:
+        """The environment's rendering (text, or an RGB array); ``None`` from upstream servers."""
         if not self.extended:
             return None
-        return check_reply(self.request({"type": "render"}), "render")["text"]
+        return check_reply(self.request({"type": "render", "data": {"mode": mode}}), "render")["frame"]
 
     def open_sessions(self, count: int) -> list[int]:
         """Open ``count`` more sessions on this connection (extension ``batch``); their indices."""

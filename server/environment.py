@@ -54,10 +54,12 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
             sessions (otherwise its capacity is one session).
         FAST_STEP: ``reset``/``step`` return within microseconds and never block, so the
             server calls them on its event loop instead of handing them to a worker thread.
+        RENDER_MODES: what :meth:`render` can produce (``"ansi"``, ``"rgb_array"``).
     """
 
     SUPPORTS_CONCURRENT_SESSIONS: ClassVar[bool] = False
     FAST_STEP: ClassVar[bool] = False
+    RENDER_MODES: ClassVar[tuple[str, ...]] = ("ansi",)
 
     def __init__(self) -> None:
         self.tools = ToolBox.of(self)
@@ -102,8 +104,9 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
         """
         return {}
 
-    def render(self) -> str | None:
-        """A text rendering of the current state, or None if the environment has none."""
+    def render(self, mode: str = "ansi") -> Any:
+        """A rendering in one of :attr:`RENDER_MODES`: text for ``"ansi"``, an RGB array for
+        ``"rgb_array"``; ``None`` if there is none (Gym users then get the observation as JSON)."""
         return None
 
     def get_metadata(self) -> EnvironmentMetadata:

@@ -30,9 +30,12 @@ def schema_of(action_type: type[Action], observation_type: type[Observation],
     schema = {"action": action_type.model_json_schema(),
               "observation": observation_type.model_json_schema(),
               "state": State.model_json_schema()}
-    declared = env.declared_spaces() if env is not None else {}
+    if env is None:
+        return schema
+    declared = env.declared_spaces()
     if declared:
         schema["spaces"] = {side: space_to_json(space) for side, space in declared.items()}
+    schema["render_modes"] = list(env.RENDER_MODES)
     return schema
 
 

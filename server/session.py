@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 Reply = dict[str, Any]
 _MCP_ACTION: TypeAdapter[ListToolsAction | CallToolAction] = TypeAdapter(ListToolsAction | CallToolAction)
 _MESSAGE_KEYS = {"reset": {"type", "data"}, "step": {"type", "data"}, "state": {"type"},
-                 "close": {"type"}, "render": {"type"}}
+                 "close": {"type"}, "render": {"type", "data"}}
 _EXTENDED_KEYS = {kind: keys | {"id"} for kind, keys in _MESSAGE_KEYS.items()}
 
 
@@ -152,7 +152,10 @@ class Session:
         return {"type": "state", "data": self.env.state.model_dump()}
 
     async def _render(self, data: Any) -> Reply:
-        return {"type": "render", "data": {"text": await self._call(self.env.render)}}
+        mode = data.get("mode", "ansi") if isinstance(data, dict) else "ansi"
+        if mode not in self.env.RENDER_MODES:
+            raise BadMessage(f"render mode {mode!r} is not supported; modes: {list(self.env.RENDER_MODES)}")
+        return {"type": "render", "data": {"mode": mode, "frame": await self._call(self.env.render, mode)}}
 
     async def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._executor is None:

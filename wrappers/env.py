@@ -15,6 +15,13 @@ from openenv_gym.providers import Provider, make_provider
 from .spaces import SpaceCodec
 
 
+def check_render_mode(render_mode: str | None, available: tuple[str, ...]) -> None:
+    """A clear error for a render mode the environment does not offer."""
+    if render_mode is not None and render_mode not in available:
+        raise ValueError(f"render_mode={render_mode!r} is not offered by this environment; "
+                         f"choose one of {list(available)} or None")
+
+
 class GymEnv(gym.Env[Any, Any]):
     """One OpenEnv session as a Gymnasium environment.
 
@@ -29,7 +36,8 @@ class GymEnv(gym.Env[Any, Any]):
         provider: ``"process"`` (default), ``"inprocess"``, or a :class:`Provider` instance
             (which the caller keeps and stops).
         base_url: connect to this running server instead of starting one.
-        render_mode: ``"ansi"`` for the environment's text rendering.
+        render_mode: ``"ansi"`` (the environment's text rendering, or the observation as
+            JSON) or ``"rgb_array"`` where the environment renders frames.
         timeout: seconds to wait for each reply from a server.
         **env_kwargs: passed to the environment's constructor (bundled environments).
 
@@ -48,14 +56,12 @@ class GymEnv(gym.Env[Any, Any]):
     >>> env.close()
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"]}
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "rgb_array"]}
+    """Every mode an OpenEnv environment may offer; an instance lists its environment's own."""
 
     def __init__(self, env: str | None = None, *, provider: str | Provider = "process",
                  base_url: str | None = None, render_mode: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, **env_kwargs: Any):
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode={render_mode!r} is not supported; "
-                             f"choose one of {self.metadata['render_modes']} or None")
         self.render_mode = render_mode
         self.name = env or base_url or "remote"
         self._provider = make_provider(env, provider, base_url=base_url, env_kwargs=env_kwargs)
@@ -63,13 +69,14 @@ class GymEnv(gym.Env[Any, Any]):
         try:
             self._client = self._provider.connect(timeout=timeout)
             self._codec = SpaceCodec.from_schema(self._client.schema())
+            self.metadata = {"render_modes": list(self._codec.render_modes)}
+            check_render_mode(render_mode, self._codec.render_modes)
         except BaseException:
-            self._stop_provider()
+            self.close()
             raise
         self.observation_space = self._codec.observation_space
         self.action_space = self._codec.action_space
         self._last_observation: dict[str, Any] = {}
-        self._closed = False
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
@@ -94,14 +101,15 @@ class GymEnv(gym.Env[Any, Any]):
         return (self._codec.observation_to_gym(result.observation), result.reward_or_zero,
                 result.terminated, result.truncated, result.info)
 
-    def render(self) -> str | None:  # type: ignore[override]
-        """With ``render_mode="ansi"``: the environment's text rendering, else the observation as JSON."""
-        if self.render_mode != "ansi":
+    def render(self) -> Any:
+        """The frame for ``render_mode``: text for ``"ansi"`` (the observation as JSON where the
+        environment has no text rendering), an RGB array for ``"rgb_array"``."""
+        if self.render_mode is None:
             return None
-        text = self._client.render()
-        if text is None:
-            text = json.dumps(self._last_observation, ensure_ascii=False, indent=1)
-        return text
+        frame = self._client.render(self.render_mode)
+        if frame is None and self.render_mode == "ansi":
+            frame = json.dumps(self._last_observation, ensure_ascii=False, indent=1)
+        return frame
 
     def state(self) -> dict[str, Any]:
         """The OpenEnv state of the episode (``episode_id``, ``step_count``, env fields)."""
@@ -109,11 +117,12 @@ class GymEnv(gym.Env[Any, Any]):
 
     def close(self) -> None:
         """End the session and stop the server this environment started (idempotent)."""
-        if getattr(self, "_closed", True):
+        if getattr(self, "_closed", False):
             return
         self._closed = True
         try:
-            self._client.close()
+            if hasattr(self, "_client"):
+                self._client.close()
         finally:
             self._stop_provider()
 

@@ -348,6 +348,7 @@ class SpaceCodec:
     observation: FieldCodec
     action: FieldCodec
     action_field: str | None
+    render_modes: tuple[str, ...] = ("ansi",)
 
     @property
     def observation_space(self) -> spaces.Space[Any]:
@@ -373,7 +374,8 @@ class SpaceCodec:
             action = field_codec(act_schema["properties"][field], resolve)
         else:
             action = _object(act_schema, resolve, exclude=_ACTION_BASE_FIELDS)
-        return cls(observation, action, field)
+        render_modes = tuple(dict.fromkeys(["ansi", *schema.get("render_modes", ())]))
+        return cls(observation, action, field, render_modes)
 
     def observation_to_gym(self, observation: dict[str, Any]) -> Any:
         """The Gym observation for an observation dict from the wire."""

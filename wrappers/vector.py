@@ -28,6 +28,7 @@ from openenv_gym.protocol import summarize_errors
 from openenv_gym.providers import Provider
 from openenv_gym.types import StepResult
 
+from .env import check_render_mode
 from .spaces import SpaceCodec
 
 Outcome = StepResult[dict[str, Any]] | OpenEnvGymError
@@ -88,11 +89,9 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
                  render_mode: str | None = None, timeout: float = DEFAULT_TIMEOUT, **env_kwargs: Any):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
-        if render_mode not in (None, "ansi"):
-            raise ValueError(f"render_mode={render_mode!r} is not supported; use 'ansi' or None")
         self.num_envs = num_envs
         self.autoreset_mode = AutoresetMode(autoreset_mode)
-        self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": ["ansi"]}
+        self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": []}
         self.render_mode = render_mode
         self.max_episode_steps = max_episode_steps
         self.keep_going = keep_going
@@ -104,7 +103,13 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         except BaseException:
             self._runner.close()
             raise
-        self._codec = SpaceCodec.from_schema(self._runner.run(self._pool.schema()))
+        try:
+            self._codec = SpaceCodec.from_schema(self._runner.run(self._pool.schema()))
+            check_render_mode(render_mode, self._codec.render_modes)
+        except BaseException:
+            self.close_extras()
+            raise
+        self.metadata["render_modes"] = list(self._codec.render_modes)
         self.single_observation_space = self._codec.observation_space
         self.single_action_space = self._codec.action_space
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -159,18 +164,22 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         return (self._codec.observation.batch(self._wire_obs), self._rewards.copy(),
                 self._terminations.copy(), self._truncations.copy(), self._batch_infos(env_infos, finals))
 
-    def render(self) -> tuple[str | None, ...] | None:  # type: ignore[override]
-        """With ``render_mode="ansi"``: each sub-environment's text rendering."""
-        if self.render_mode != "ansi":
+    def render(self) -> tuple[Any, ...] | None:  # type: ignore[override]
+        """Each sub-environment's frame for ``render_mode`` (text or RGB array)."""
+        if self.render_mode is None:
             return None
-        return self.call("render")
+        outcomes = self._runner.run(self._pool.run(
+            {i: ("render", {"mode": self.render_mode}) for i in range(self.num_envs)}))
+        return tuple(self._unwrap(i, outcomes[i]) for i in range(self.num_envs))
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call ``state`` or ``render`` on every sub-environment (they are remote sessions)."""
-        if name not in ("state", "render") or args or kwargs:
+        if name == "render" and not args and not kwargs:
+            return self.render() or (None,) * self.num_envs
+        if name != "state" or args or kwargs:
             raise AttributeError(f"sub-environments are OpenEnv sessions: call() supports "
                                  f"'state' and 'render' without arguments, not {name!r}")
-        outcomes = self._runner.run(self._pool.run({i: (name, None) for i in range(self.num_envs)}))
+        outcomes = self._runner.run(self._pool.run({i: ("state", None) for i in range(self.num_envs)}))
         return tuple(self._unwrap(i, outcomes[i]) for i in range(self.num_envs))
 
     def get_attr(self, name: str) -> tuple[Any, ...]:

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from openenv_gym.server import Environment, tool
-
 from openenv_gym.types import State
 
 from .models import EchoAction, EchoObservation
@@ -58,7 +57,7 @@ class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
     def state(self) -> State:
         return State(episode_id=self._episode_id, step_count=self._steps)
 
-    def render(self) -> str:
+    def render(self, mode: str = "ansi") -> str:
         return self._last
 
     @tool

@@ -60,8 +60,8 @@ class InProcessClient:
     def state(self) -> dict[str, Any]:
         return check_reply(self.request({"type": "state"}), "state")
 
-    def render(self) -> str | None:
-        return check_reply(self.request({"type": "render"}), "render")["text"]
+    def render(self, mode: str = "ansi") -> Any:
+        return check_reply(self.request({"type": "render", "data": {"mode": mode}}), "render")["frame"]
 
     def schema(self) -> dict[str, Any]:
         return self._schema

@@ -161,10 +161,10 @@ async def test_a_batch_answers_each_item_in_order_whatever_its_kind(echo_server)
         assert replies[1]["data"]["reward"] == pytest.approx(0.1 * len(UNICODE))
         assert replies[1]["data"]["info"] == {"step": 1} and replies[1]["data"]["truncated"] is False
         assert echoed(replies[2]) == "" and replies[2]["data"]["reward"] == 0.0
-        assert replies[3]["data"] == {"text": UNICODE}
+        assert replies[3]["data"] == {"mode": "ansi", "frame": UNICODE}
         assert replies[4]["data"]["step_count"] == 1
         assert echoed(replies[5]) == "after reset"
-        assert replies[6]["data"] == {"text": "after reset"}
+        assert replies[6]["data"] == {"mode": "ansi", "frame": "after reset"}
 
 
 async def test_batch_items_of_thread_backed_sessions_run_side_by_side_and_reply_in_order(sleepy_server):

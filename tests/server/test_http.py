@@ -18,7 +18,8 @@ def test_health_metadata_schema_capabilities(http):
     assert http.get("/health").json() == {"status": "healthy"}
     assert http.get("/metadata").json()["name"] == "EchoEnvironment"
     schema = http.get("/schema").json()
-    assert set(schema) == {"action", "observation", "state"}
+    assert set(schema) == {"action", "observation", "state", "render_modes"}
+    assert schema["render_modes"] == ["ansi"]
     assert schema["action"]["required"] == ["message"]
     capabilities = http.get("/capabilities").json()
     assert capabilities["protocol"] == SUBPROTOCOL

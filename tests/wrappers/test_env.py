@@ -142,6 +142,8 @@ def test_registration_is_idempotent_and_specs_are_json():
     assert "openenv/echo-v0" in spec.to_json()
 
 
-def test_invalid_render_mode_is_refused_early():
-    with pytest.raises(ValueError, match="render_mode='human' is not supported"):
-        GymEnv("echo", provider="inprocess", render_mode="human")
+@pytest.mark.parametrize("mode", ["human", "rgb_array"])
+def test_a_render_mode_the_environment_lacks_is_refused_and_nothing_leaks(mode):
+    with pytest.raises(ValueError, match=rf"render_mode='{mode}' is not offered by this environment; "
+                                         r"choose one of \['ansi'\]"):
+        GymEnv("echo", render_mode=mode)
