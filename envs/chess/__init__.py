@@ -1,0 +1,1 @@
+"""The chess environment (``openenv/chess-v0``)."""
