@@ -29,6 +29,8 @@ from .protocol import check_reply
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+DEFAULT_ENCODING = "msgpack"
+"""Binary frames where the server speaks them: numpy arrays as raw bytes, strings as UTF-8."""
 CLOSE_MESSAGE_TOO_BIG = 1009
 
 
@@ -86,14 +88,14 @@ class ClientBase:
         connect_timeout: seconds to wait for the WebSocket handshake.
         max_message_bytes: largest reply accepted.
         extensions: offer the openenv-gym extensions (False speaks upstream's baseline only).
-        encoding: ``"json"`` or ``"msgpack"`` (binary frames, numpy arrays as raw bytes); used
-            only where the server speaks the extensions.
+        encoding: ``"msgpack"`` (default: binary frames, numpy arrays as raw bytes) or
+            ``"json"``; used only where the server speaks the extensions (upstream: JSON).
     """
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, extensions: bool = True,
-                 encoding: str = "json"):
+                 encoding: str = DEFAULT_ENCODING):
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got {encoding!r}")
         self.base_url = http_url(base_url)

@@ -25,6 +25,7 @@ import httpx
 
 from .catalog import bundled
 from .client import DEFAULT_TIMEOUT, EnvClient
+from .client_base import DEFAULT_ENCODING
 from .errors import OpenEnvGymError, TransportError
 from .protocol import check_reply, result_from_reply
 from .providers import InProcessClient, InProcessProvider, ProcessProvider, Provider, ServerProvider
@@ -291,7 +292,7 @@ async def _process_groups(env: str, num_envs: int, num_servers: int | None,
 async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider = "process",
                     base_url: str | Sequence[str] | None = None, num_servers: int | None = None,
                     env_kwargs: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT,
-                    encoding: str = "json") -> SessionPool:
+                    encoding: str = DEFAULT_ENCODING) -> SessionPool:
     """Open ``num_envs`` sessions the way the options say (see ``GymVectorEnv``)."""
     options = {"timeout": timeout, "encoding": encoding}
     env_kwargs = env_kwargs or {}

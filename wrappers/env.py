@@ -8,6 +8,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 
 from openenv_gym.client import DEFAULT_TIMEOUT
+from openenv_gym.client_base import DEFAULT_ENCODING
 from openenv_gym.errors import InvalidActionError, InvalidRequestError
 from openenv_gym.protocol import summarize_errors
 from openenv_gym.providers import Provider, make_provider
@@ -39,6 +40,7 @@ class GymEnv(gym.Env[Any, Any]):
         render_mode: ``"ansi"`` (the environment's text rendering, or the observation as
             JSON) or ``"rgb_array"`` where the environment renders frames.
         timeout: seconds to wait for each reply from a server.
+        encoding: frames with our servers, ``"msgpack"`` (default; arrays as raw bytes) or ``"json"``.
         **env_kwargs: passed to the environment's constructor (bundled environments).
 
     The observation and action spaces come from the environment's models (see
@@ -61,13 +63,13 @@ class GymEnv(gym.Env[Any, Any]):
 
     def __init__(self, env: str | None = None, *, provider: str | Provider = "process",
                  base_url: str | None = None, render_mode: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, **env_kwargs: Any):
+                 timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING, **env_kwargs: Any):
         self.render_mode = render_mode
         self.name = env or base_url or "remote"
         self._provider = make_provider(env, provider, base_url=base_url, env_kwargs=env_kwargs)
         self._owns_provider = not isinstance(provider, Provider) or base_url is not None
         try:
-            self._client = self._provider.connect(timeout=timeout)
+            self._client = self._provider.connect(timeout=timeout, encoding=encoding)
             self._codec = SpaceCodec.from_schema(self._client.schema())
             self.metadata = {"render_modes": list(self._codec.render_modes)}
             check_render_mode(render_mode, self._codec.render_modes)

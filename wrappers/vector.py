@@ -15,6 +15,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, iterate
 
 from openenv_gym.client import DEFAULT_TIMEOUT
+from openenv_gym.client_base import DEFAULT_ENCODING
 from openenv_gym.errors import (
     InvalidActionError,
     InvalidRequestError,
@@ -60,7 +61,7 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         num_servers: with ``provider="process"``, how many server processes share the
             sessions (default: one per core but one, left to the client; more if the
             environment allows fewer sessions per server).
-        encoding: ``"json"`` or ``"msgpack"`` frames (with our servers).
+        encoding: ``"msgpack"`` (default) or ``"json"`` frames (with our servers).
         autoreset_mode: Gymnasium's ``AutoresetMode`` (``NEXT_STEP`` by default).
         max_episode_steps: truncate each sub-environment's episode after this many steps.
         keep_going: if a sub-environment fails (its server died, its step raised), truncate
@@ -83,7 +84,7 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
 
     def __init__(self, env: str | None = None, num_envs: int = 1, *,
                  provider: str | Provider = "process", base_url: str | Sequence[str] | None = None,
-                 num_servers: int | None = None, encoding: str = "json",
+                 num_servers: int | None = None, encoding: str = DEFAULT_ENCODING,
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
                  max_episode_steps: int | None = None, keep_going: bool = False,
                  render_mode: str | None = None, timeout: float = DEFAULT_TIMEOUT, **env_kwargs: Any):

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from ..client import DEFAULT_TIMEOUT, SyncEnvClient
+from ..client_base import DEFAULT_ENCODING
 from ..types import StepResult
 
 
@@ -39,8 +40,8 @@ class Provider(ABC):
     """
 
     @abstractmethod
-    def connect(self, *, timeout: float = DEFAULT_TIMEOUT) -> SessionClient:
-        """Open a new session (a new environment instance)."""
+    def connect(self, *, timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING) -> SessionClient:
+        """Open a new session (a new environment instance); ``encoding`` of frames, where any."""
 
     def stop(self) -> None:
         """Stop what this provider started (idempotent); nothing by default."""
@@ -72,5 +73,5 @@ class ServerProvider(Provider):
         """:meth:`restart` without blocking the running event loop."""
         return await asyncio.to_thread(self.restart)
 
-    def connect(self, *, timeout: float = DEFAULT_TIMEOUT) -> SessionClient:
-        return SyncEnvClient(self.start(), timeout=timeout).connect()
+    def connect(self, *, timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING) -> SessionClient:
+        return SyncEnvClient(self.start(), timeout=timeout, encoding=encoding).connect()

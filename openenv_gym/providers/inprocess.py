@@ -106,7 +106,8 @@ class InProcessProvider(Provider):
         self._observation_type = observation_type
         self._env_kwargs = env_kwargs or {}
 
-    def connect(self, *, timeout: float = DEFAULT_TIMEOUT) -> InProcessClient:
+    def connect(self, *, timeout: float = DEFAULT_TIMEOUT, encoding: str = "none") -> InProcessClient:
+        """A session on a new environment instance (no socket: ``timeout`` and ``encoding`` unused)."""
         from openenv_gym.server import schema_of
 
         env = self._factory(**self._env_kwargs)
