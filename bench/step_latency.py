@@ -27,34 +27,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import http.client
 import json
-import os
-import platform
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+from _common import machine, start_upstream_server
 
 import openenv_gym
 from openenv_gym.providers import ProcessProvider
 
 MESSAGE = "hello"
 ACTION = {"message": MESSAGE}
-BENCH_DIR = Path(__file__).resolve().parent
-UPSTREAM_APP = "upstream_echo:app"  # bench/upstream_echo.py
 OUR_ECHO_APP = "openenv_gym.envs.echo.app:app"
-STARTUP_TIMEOUT = 60.0
 REFERENCE = "c"
 
 Step = Callable[[], Any]
@@ -76,51 +66,6 @@ class Config:
 
 
 # --- servers -----------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)  # no proxy, ever
-    try:
-        connection.request("GET", "/health")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def start_upstream_server(stack: contextlib.ExitStack) -> str:
-    """``uvicorn upstream_echo:app`` in a child process (uvicorn defaults); returns its URL."""
-    port = _free_port()
-    log = stack.enter_context(tempfile.TemporaryFile())
-    command = [sys.executable, "-m", "uvicorn", UPSTREAM_APP, "--app-dir", str(BENCH_DIR),
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    env = dict(os.environ, ENABLE_WEB_INTERFACE="false")
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
-    stack.callback(_stop, process)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not _healthy(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            raise RuntimeError(f"upstream server did not start:\n{log.read().decode(errors='replace')}")
-        time.sleep(0.1)
-    return f"http://127.0.0.1:{port}"
-
 
 def start_our_server(stack: contextlib.ExitStack) -> str:
     """Our echo server in a child process (what ``gym.make`` starts); returns its URL."""
@@ -221,28 +166,6 @@ def build_all(stack: contextlib.ExitStack) -> list[Config]:
 
 
 # --- reporting ---------------------------------------------------------------------------
-
-def _commit() -> str:
-    """The checkout measured: short commit hash, ``-dirty`` with uncommitted changes."""
-    try:
-        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=BENCH_DIR,
-                              capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": _commit(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "versions": {name: version(name) for name in
-                     ("openenv-gym", "openenv-core", "gymnasium", "websockets", "uvicorn",
-                      "fastapi", "pydantic")},
-    }
-
 
 def results(configs: list[Config]) -> dict[str, dict[str, Any]]:
     reference = next(c for c in configs if c.key == REFERENCE).summary()

@@ -1,5 +1,11 @@
 """Run an environment server with uvicorn: ``python -m openenv_gym.server APP``.
 
+Keepalive pings are off: a Gym environment idles between steps for as long as its user
+likes, and a blocking client only reads its socket during a call, so uvicorn's default ping
+(every 20 s, closed without a pong in 20 s) would drop idle sessions. Dead clients are found by
+their TCP connection closing, or by ``create_app(session_timeout=...)``. (Serving with the
+``uvicorn`` command instead? Pass ``--ws-ping-interval 0``.)
+
 Binds the socket itself (port 0 picks a free port without a race) and, when asked, writes
 the bound port to a pipe once the server is ready, which is how the local-process provider
 learns the address without polling. With ``--parent-pid`` the server exits when its parent
@@ -69,7 +75,8 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str
         app = import_from_string(app)
     limit = getattr(getattr(app, "state", None), "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
     config = uvicorn.Config(app, log_level=log_level, ws_per_message_deflate=False,
-                            ws_max_size=limit * UVICORN_FRAME_LIMIT_FACTOR, lifespan="on")
+                            ws_max_size=limit * UVICORN_FRAME_LIMIT_FACTOR, lifespan="on",
+                            ws_ping_interval=None, ws_ping_timeout=None)
     server = uvicorn.Server(config)
     sock = _bind(host, port)
     asyncio.run(_serve(server, sock, ready_fd, parent_pid))

@@ -91,5 +91,5 @@ class WebSocketEndpoint:
 
 async def _close(websocket: WebSocket, code: int, reason: str | None = None) -> None:
     if websocket.application_state is WebSocketState.CONNECTED:
-        with contextlib.suppress(RuntimeError, OSError):
+        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
             await websocket.close(code=code, reason=reason)

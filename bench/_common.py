@@ -1,0 +1,127 @@
+"""Helpers shared by the benchmarks in ``bench/``: servers in child processes, machine info.
+
+Only the standard library is imported at module level: the upstream server runs
+``uvicorn _common:upstream_echo_many --factory`` and should not load more than it needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+UPSTREAM_APP = "upstream_echo:app"  # bench/upstream_echo.py, max_concurrent_envs=4
+UPSTREAM_MANY_APP = "_common:upstream_echo_many"  # the same env, more sessions (a factory)
+UPSTREAM_MAX_SESSIONS_VAR = "BENCH_UPSTREAM_MAX_SESSIONS"
+STARTUP_TIMEOUT = 60.0
+PACKAGES = ("openenv-gym", "openenv-core", "gymnasium", "websockets", "uvicorn", "fastapi", "pydantic")
+
+
+def upstream_echo_many() -> Any:
+    """``bench/upstream_echo.py``'s environment on upstream's ``create_app`` with room for many
+    sessions (``$BENCH_UPSTREAM_MAX_SESSIONS``, default 512). A uvicorn ``--factory``."""
+    from openenv.core.env_server import create_app
+    from upstream_echo import UpstreamEchoAction, UpstreamEchoEnvironment, UpstreamEchoObservation
+
+    sessions = int(os.environ.get(UPSTREAM_MAX_SESSIONS_VAR, "512"))
+    return create_app(UpstreamEchoEnvironment, UpstreamEchoAction, UpstreamEchoObservation,
+                      env_name="upstream_echo", max_concurrent_envs=sessions)
+
+
+# --- child processes -----------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def healthy(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)  # no proxy, ever
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill if it does not exit within 5 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def start_uvicorn(stack: contextlib.ExitStack, app: str, *, factory: bool = False,
+                  env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+    """``uvicorn APP --app-dir bench`` in a child process (uvicorn's defaults), stopped by ``stack``.
+
+    Returns the server's URL and its process once ``/health`` answers.
+    """
+    port = free_port()
+    log = stack.enter_context(tempfile.TemporaryFile())
+    command = [sys.executable, "-m", "uvicorn", app, "--app-dir", str(BENCH_DIR),
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    if factory:
+        command.append("--factory")
+    child_env = dict(os.environ, ENABLE_WEB_INTERFACE="false", **(env or {}))
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=child_env)
+    stack.callback(stop_process, process)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not healthy(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            raise RuntimeError(f"{app} did not start:\n{log.read().decode(errors='replace')}")
+        time.sleep(0.1)
+    return f"http://127.0.0.1:{port}", process
+
+
+def start_upstream_server(stack: contextlib.ExitStack) -> str:
+    """``uvicorn upstream_echo:app`` in a child process (uvicorn defaults); returns its URL."""
+    return start_uvicorn(stack, UPSTREAM_APP)[0]
+
+
+# --- the machine ---------------------------------------------------------------------------
+
+def commit() -> str:
+    """The checkout measured: short commit hash, ``-dirty`` with uncommitted changes."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=BENCH_DIR,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def machine(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "versions": {name: _version(name) for name in packages},
+    }
