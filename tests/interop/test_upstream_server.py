@@ -191,3 +191,20 @@ def test_killed_server_raises_transport_error_naming_it(own_counter: ProcessProv
     finally:
         env.close()  # closing a session on a dead server neither hangs nor raises
 
+
+
+def test_vector_env_falls_back_to_one_session_per_env_on_upstream(counter_url: str) -> None:
+    """No batches upstream: one connection per sub-env, all stepped at once, same Gym semantics."""
+    envs = gym.make_vec("openenv/remote-v0", num_envs=3, base_url=counter_url)
+    try:
+        pool = envs.unwrapped._pool
+        assert [type(g).__name__ for g in pool.groups] == ["ConcurrentGroup"]
+        obs, _ = envs.reset(seed=0)
+        obs, rewards, terminations, _, _ = envs.step(np.array([3, 5, TARGET]))
+        assert obs["value"].tolist() == [3, 5, TARGET]
+        assert rewards.tolist() == [3.0, 5.0, float(TARGET)]
+        assert terminations.tolist() == [False, False, True]
+        obs, rewards, *_ = envs.step(np.array([1, 1, 1]))  # NEXT_STEP: sub-env 2 is reset
+        assert obs["value"].tolist() == [4, 6, 0] and rewards.tolist() == [1.0, 1.0, 0.0]
+    finally:
+        envs.close()
