@@ -20,6 +20,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from openenv_gym.providers.process import stop_process
+
 BENCH_DIR = Path(__file__).resolve().parent
 UPSTREAM_APP = "upstream_echo:app"  # bench/upstream_echo.py, max_concurrent_envs=4
 UPSTREAM_MANY_APP = "_common:upstream_echo_many"  # the same env, more sessions (a factory)
@@ -56,17 +58,6 @@ def healthy(port: int) -> bool:
         return False
     finally:
         connection.close()
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Terminate, then kill if it does not exit within 5 s."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def start_uvicorn(stack: contextlib.ExitStack, app: str, *, factory: bool = False,

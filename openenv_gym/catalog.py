@@ -44,6 +44,8 @@ class BundledEnv:
 BUNDLED: dict[str, BundledEnv] = {
     env.name: env for env in (
         BundledEnv("echo", "EchoEnvironment", "EchoAction", "EchoObservation"),
+        BundledEnv("chess", "ChessEnvironment", "ChessAction", "ChessObservation"),
+        BundledEnv("atari", "AtariEnvironment", "AtariAction", "AtariObservation"),
     )
 }
 

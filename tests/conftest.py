@@ -7,15 +7,12 @@ from collections.abc import Iterator
 import pytest
 
 from openenv_gym.providers import ProcessProvider
+from tests.support.servers import serving
 
 
 def _serve(app: str) -> Iterator[ProcessProvider]:
-    provider = ProcessProvider(app)
-    provider.start()
-    try:
+    with serving(app) as provider:
         yield provider
-    finally:
-        provider.stop()
 
 
 @pytest.fixture(scope="session")

@@ -30,14 +30,19 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
-def _terminate(process: subprocess.Popen[bytes], log_dir: str) -> None:
+def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """Terminate ``process``; kill it if it has not exited within ``grace`` seconds."""
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(timeout=5)
+            process.wait(timeout=grace)
+
+
+def _terminate(process: subprocess.Popen[bytes], log_dir: str) -> None:
+    stop_process(process)
     shutil.rmtree(log_dir, ignore_errors=True)
 
 
