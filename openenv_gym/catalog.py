@@ -5,7 +5,7 @@
 >>> bundled("ecko")
 Traceback (most recent call last):
 ...
-KeyError: "no bundled environment 'ecko'. Did you mean 'echo'? Bundled: echo"
+KeyError: "no bundled environment 'ecko'. Did you mean 'echo'? Bundled: atari, chess, echo"
 """
 
 from __future__ import annotations

@@ -126,6 +126,9 @@ class EnvClient(ClientBase):
             async with httpx.AsyncClient(timeout=self.timeout, trust_env=not self.loopback) as http:
                 response = await http.get(self.base_url + "/schema")
                 response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise TransportError(f"cannot read {self.base_url}/schema: {exc.response.status_code} "
+                                 f"{exc.response.text[:500]}") from exc
         except httpx.HTTPError as exc:
             raise TransportError(f"cannot read {self.base_url}/schema: {exc}") from exc
         return response.json()

@@ -16,7 +16,7 @@ from .envs.atari.roms import ROM_IDS
 NAMESPACE = "openenv"
 ENTRY_POINT = "openenv_gym.wrappers.env:GymEnv"
 VECTOR_ENTRY_POINT = "openenv_gym.wrappers.vector:GymVectorEnv"
-ENTRY_POINTS = {"atari": "openenv_gym.envs.atari.gym_env:AtariGymEnv"}
+ENTRY_POINTS = {"atari": "openenv_gym.wrappers.atari:AtariGymEnv"}
 """Bundled environments whose Gym face has more than ``GymEnv`` (Atari: ``ale`` for its wrappers)."""
 
 

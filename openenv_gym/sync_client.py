@@ -118,6 +118,9 @@ class SyncEnvClient(ClientBase):
             response = httpx.get(self.base_url + "/schema", timeout=self.timeout,
                                  trust_env=not self.loopback)
             response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise TransportError(f"cannot read {self.base_url}/schema: {exc.response.status_code} "
+                                 f"{exc.response.text[:500]}") from exc
         except httpx.HTTPError as exc:
             raise TransportError(f"cannot read {self.base_url}/schema: {exc}") from exc
         return response.json()

@@ -47,7 +47,11 @@ def build_router(factory: Callable[[], Environment], action_type: type[Action],
     @cache
     def probe() -> dict[str, Any]:
         """Metadata and schema, read once from one environment instance."""
-        env = factory()
+        try:
+            env = factory()
+        except Exception as exc:  # a misconfigured server: say why instead of a bare 500
+            raise HTTPException(500, detail=f"cannot create the environment: "
+                                            f"{type(exc).__name__}: {exc}") from exc
         try:
             return {"metadata": env.get_metadata().model_dump(),
                     "schema": schema_of(action_type, observation_type, env)}

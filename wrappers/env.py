@@ -6,6 +6,7 @@ import json
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
+import numpy as np
 
 from openenv_gym.client import DEFAULT_TIMEOUT
 from openenv_gym.client_base import DEFAULT_ENCODING
@@ -111,6 +112,8 @@ class GymEnv(gym.Env[Any, Any]):
         frame = self._client.render(self.render_mode)
         if frame is None and self.render_mode == "ansi":
             frame = json.dumps(self._last_observation, ensure_ascii=False, indent=1)
+        if self.render_mode == "rgb_array" and frame is not None:
+            frame = np.asarray(frame, dtype=np.uint8)  # JSON frames arrive as nested lists
         return frame
 
     def state(self) -> dict[str, Any]:

@@ -280,14 +280,26 @@ def space_codec(space: spaces.Space[Any]) -> FieldCodec:
     if isinstance(space, spaces.Box | spaces.MultiBinary | spaces.MultiDiscrete):
         dtype, shape = space.dtype, space.shape
 
-        def to_array(value: Any) -> np.ndarray:
-            return np.asarray(value, dtype=dtype).reshape(shape)
+        def to_array(value: Any) -> np.ndarray:  # a writable copy (msgpack arrays are read-only views)
+            return np.array(value, dtype=dtype).reshape(shape)
 
         def to_batch(values: list[Any]) -> np.ndarray:
             return np.stack([to_array(v) for v in values]) if values else np.empty((0, *shape), dtype)
 
         return FieldCodec(space, to_array, lambda v: np.asarray(v).tolist(), to_batch)
     raise TypeError(f"no codec for declared space {space!r}")
+
+
+def _field_of(codec: FieldCodec, name: str) -> FieldCodec:
+    """A declared non-``Dict`` observation space: the Gym observation is the model's one field."""
+
+    def to_gym(value: Any) -> Any:
+        return codec.to_gym((value or {}).get(name))
+
+    def to_batch(values: list[Any]) -> Any:
+        return codec.batch([(v or {}).get(name) for v in values])
+
+    return FieldCodec(codec.space, to_gym, lambda v: {name: codec.to_wire(v)}, to_batch)
 
 
 def _optional_inner(schema: dict[str, Any]) -> dict[str, Any] | None:
@@ -365,6 +377,12 @@ class SpaceCodec:
         declared = {side: space_from_json(d, UnicodeText) for side, d in schema.get("spaces", {}).items()}
         observation = (space_codec(declared["observation"]) if "observation" in declared
                        else _object(obs_schema, _resolver(obs_schema), exclude=ENVELOPE_FIELDS))
+        if "observation" in declared and not isinstance(declared["observation"], spaces.Dict):
+            fields = [n for n in obs_schema.get("properties", {}) if n not in ENVELOPE_FIELDS]
+            if len(fields) != 1:
+                raise TypeError(f"a declared {type(declared['observation']).__name__} observation space "
+                                f"needs an observation model with exactly one field, not {fields}")
+            observation = _field_of(observation, fields[0])
         resolve = _resolver(act_schema)
         names = [n for n in act_schema.get("properties", {}) if n not in _ACTION_BASE_FIELDS]
         field = names[0] if len(names) == 1 else None
