@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from .codecs import CODECS, ENCODINGS, JSON, Codec
 from .errors import (
+    FactoryError,
     MessageTooLargeError,
     OpenEnvGymError,
     ProtocolError,
@@ -176,6 +177,11 @@ class ClientBase:
         reason = f" ({reason})" if reason else ""
         return TransportError(f"the session at {self.ws_url} was closed "
                               f"(code {code}{reason}); the episode is lost")
+
+    def _schema_error(self, status: int, body: str) -> OpenEnvGymError:
+        if "cannot create the environment" in body:  # the server's factory failed (routes.py)
+            return FactoryError(f"{self.base_url} cannot create its environment: {body[:500]}")
+        return TransportError(f"cannot read {self.base_url}/schema: HTTP {status} {body[:500]}")
 
     @property
     def connected(self) -> bool:

@@ -119,8 +119,7 @@ class SyncEnvClient(ClientBase):
                                  trust_env=not self.loopback)
             response.raise_for_status()
         except httpx.HTTPStatusError as exc:
-            raise TransportError(f"cannot read {self.base_url}/schema: {exc.response.status_code} "
-                                 f"{exc.response.text[:500]}") from exc
+            raise self._schema_error(exc.response.status_code, exc.response.text) from exc
         except httpx.HTTPError as exc:
             raise TransportError(f"cannot read {self.base_url}/schema: {exc}") from exc
         return response.json()

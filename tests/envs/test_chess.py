@@ -17,7 +17,7 @@ from gymnasium.utils.env_checker import check_env
 from openenv.core.generic_client import GenericEnvClient
 
 import openenv_gym  # noqa: F401  (registers openenv/chess-v0)
-from openenv_gym import EnvClient, TransportError
+from openenv_gym import EnvClient, FactoryError
 from openenv_gym.envs.chess import (
     NUM_ACTIONS,
     ChessAction,
@@ -260,7 +260,7 @@ def test_a_missing_engine_says_how_to_install_it(make_inprocess):
 
 
 def test_a_missing_engine_says_how_to_install_it_over_a_server():
-    with pytest.raises(TransportError, match="FileNotFoundError: .*apt-get install stockfish"):
+    with pytest.raises(FactoryError, match="cannot create its environment.*FileNotFoundError: .*apt-get install stockfish"):
         gym.make("openenv/chess-v0", opponent="stockfish", engine_path="/nonexistent/stockfish").close()
 
 
