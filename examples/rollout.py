@@ -2,13 +2,16 @@
 
 Run it with ``python examples/rollout.py`` (no Docker needed): each environment is started
 as a local server process (the default provider) and, for comparison, in-process; a random
-policy plays a few episodes through the standard Gymnasium API.
+policy (random legal moves where the observation lists them) plays a few episodes through the
+standard Gymnasium API.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import time
+from typing import Any
 
 import gymnasium as gym
 
@@ -16,14 +19,21 @@ import openenv_gym
 from openenv_gym.catalog import BUNDLED
 
 
+def random_action(env: gym.Env, obs: Any, rng: random.Random) -> Any:
+    """A legal move where the observation lists them (chess), else a sample of the action space."""
+    legal = obs.get("legal_moves") if isinstance(obs, dict) else None
+    return rng.choice(legal) if legal else env.action_space.sample()
+
+
 def rollout(env: gym.Env, episodes: int, steps: int, seed: int) -> tuple[int, float]:
     """Play ``episodes`` episodes of at most ``steps`` random steps; return (steps, return)."""
     total_steps, total_reward = 0, 0.0
     env.action_space.seed(seed)
+    rng = random.Random(seed)
     for episode in range(episodes):
-        env.reset(seed=seed + episode)
+        obs, _ = env.reset(seed=seed + episode)
         for _ in range(steps):
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            obs, reward, terminated, truncated, _ = env.step(random_action(env, obs, rng))
             total_steps += 1
             total_reward += float(reward)
             if terminated or truncated:
