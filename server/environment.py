@@ -5,6 +5,11 @@ Same contract as upstream's ``openenv.core.env_server.Environment``: ``reset``, 
 ``close``. Ours adds :meth:`Environment.render` (a text rendering, served to Gym's
 ``render_mode="ansi"``) and MCP-style tools (methods marked with :func:`~.tools.tool`).
 
+Rewards may come from a rubric (``openenv_gym.server.rubrics``): pass ``rubric=`` to
+``__init__`` and the server applies it for you, on every step (``obs.reward``, and the named
+scores in ``info["rubric"]``) and reset; upstream's ``_apply_rubric`` / ``_reset_rubric``
+helpers work too, for ported environments, and the server then does not apply it again.
+
 >>> from openenv_gym.types import Action, Observation, State
 >>> class Add(Action):
 ...     delta: int
@@ -39,6 +44,7 @@ from gymnasium.spaces import Space
 
 from openenv_gym.types import Action, EnvironmentMetadata, Observation, State
 
+from .rubrics import Rubric, RubricScorer
 from .tools import ToolBox
 
 ActT = TypeVar("ActT", bound=Action)
@@ -54,15 +60,32 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
             sessions (otherwise its capacity is one session).
         FAST_STEP: ``reset``/``step`` return within microseconds and never block, so the
             server calls them on its event loop instead of handing them to a worker thread.
+            May be set per instance where it depends on the configuration (chess: on unless
+            a Stockfish opponent thinks).
         RENDER_MODES: what :meth:`render` can produce (``"ansi"``, ``"rgb_array"``).
+        RUBRIC_FALLBACK: the reward of a step whose rubric raised, returned a non-number or
+            timed out (the failure is named in ``info["rubric_errors"]``).
+        RUBRIC_TIMEOUT_S: how long an async rubric (an LLM judge) may take per step.
+        RUBRIC_INFO: report every rubric's score in ``info["rubric"]`` each step; trajectory
+            credit (``info["rubric_step_rewards"]``) and errors are reported regardless.
+
+    Args:
+        rubric: computes each step's reward; the server applies it (see the module docstring).
     """
 
     SUPPORTS_CONCURRENT_SESSIONS: ClassVar[bool] = False
     FAST_STEP: ClassVar[bool] = False
     RENDER_MODES: ClassVar[tuple[str, ...]] = ("ansi",)
+    RUBRIC_FALLBACK: ClassVar[float] = 0.0
+    RUBRIC_TIMEOUT_S: ClassVar[float] = 60.0
+    RUBRIC_INFO: ClassVar[bool] = True
 
-    def __init__(self) -> None:
+    rubric: Rubric | None
+
+    def __init__(self, *, rubric: Rubric | None = None) -> None:
         self.tools = ToolBox.of(self)
+        if rubric is not None or not hasattr(self, "rubric"):  # keep one a subclass set before
+            self.rubric = rubric
 
     @abstractmethod
     def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> ObsT:
@@ -100,7 +123,9 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
         Declare them where the models cannot say it: image shapes and dtypes, a discrete
         move encoding, bounded boards. The ``action`` space is that of the action's single
         field, or a ``Dict`` over its fields; the ``observation`` space a ``Dict`` over the
-        observation's fields. By default none: clients derive spaces from the JSON Schemas.
+        observation's fields, or (another space) that of its single field, which is then the
+        Gym observation (an Atari frame). By default none: clients derive spaces from the
+        JSON Schemas.
         """
         return {}
 
@@ -108,6 +133,43 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
         """A rendering in one of :attr:`RENDER_MODES`: text for ``"ansi"``, an RGB array for
         ``"rgb_array"``; ``None`` if there is none (Gym users then get the observation as JSON)."""
         return None
+
+    @property
+    def rubric_scorer(self) -> RubricScorer | None:
+        """What applies :attr:`rubric` to this instance's steps; ``None`` without a rubric."""
+        rubric = getattr(self, "rubric", None)
+        if rubric is None:
+            return None
+        scorer: RubricScorer | None = self.__dict__.get("_rubric_scorer")
+        if scorer is None or scorer.rubric is not rubric:
+            scorer = RubricScorer(rubric, fallback=self.RUBRIC_FALLBACK, timeout_s=self.RUBRIC_TIMEOUT_S,
+                                  report=self.RUBRIC_INFO, owner=type(self).__name__)
+            self.__dict__["_rubric_scorer"] = scorer
+        return scorer
+
+    def _apply_rubric(self, action: ActT, observation: ObsT) -> float:
+        """The rubric's reward for a step (0.0 without a rubric), as upstream's helper.
+
+        Only for ported environments: the server applies the rubric itself, and does not apply
+        it again after a step that called this.
+        """
+        scorer = self.rubric_scorer
+        return 0.0 if scorer is None else scorer.score(action, observation)
+
+    async def _apply_rubric_async(self, action: ActT, observation: ObsT) -> float:
+        """:meth:`_apply_rubric` for ``step_async`` (awaits async rubrics, within the timeout)."""
+        scorer = self.rubric_scorer
+        return 0.0 if scorer is None else await scorer.score_async(action, observation)
+
+    def _reset_rubric(self) -> None:
+        """Reset every rubric of the tree, as upstream's helper (the server does it on reset)."""
+        scorer = self.rubric_scorer
+        if scorer is not None:
+            scorer.reset()
+
+    async def _reset_rubric_async(self) -> None:
+        """:meth:`_reset_rubric` for ``reset_async``."""
+        self._reset_rubric()
 
     def get_metadata(self) -> EnvironmentMetadata:
         """Name, description and version, served at ``GET /metadata``."""

@@ -3,6 +3,10 @@
 A :class:`Session` answers one decoded message at a time through a table of small handlers.
 The WebSocket endpoint feeds it frames; the in-process provider feeds it the same messages
 without a socket, so both paths share every validation and every error.
+
+An environment with a rubric is scored here (``server/rubrics/scoring.py``): the rubric is
+reset after ``reset`` and applied after ``step`` (in the worker thread with the step when it
+is sync, awaited on the event loop when it is async), unless the environment did it itself.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from openenv_gym.protocol import envelope, error_frame, summarize_errors
 from openenv_gym.types import Action, Observation
 
 from .environment import Environment
+from .rubrics import RubricScorer
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +76,8 @@ class Session:
         self._action = TypeAdapter(action_type)
         self._executor = None if env.FAST_STEP else executor
         self._is_async = env.is_async
+        scorer = self._scorer()
+        self._rubric_is_async = scorer is not None and scorer.is_async
         self._keys = _EXTENDED_KEYS if extended else _MESSAGE_KEYS
         self._handlers: dict[str, Callable[[Any], Awaitable[Reply]]] = {
             "reset": self._reset, "step": self._step, "state": self._state,
@@ -81,7 +88,7 @@ class Session:
     @property
     def runs_inline(self) -> bool:
         """Every call returns without awaiting: ``handle`` can be driven without a loop."""
-        return self._executor is None and not self._is_async
+        return self._executor is None and not self._is_async and not self._rubric_is_async
 
     async def handle(self, message: Any) -> Reply | None:
         """The reply to one decoded message, or ``None`` for ``close``."""
@@ -122,10 +129,15 @@ class Session:
             data = {}
         if not isinstance(data, dict):
             raise BadMessage("reset 'data' must be an object of reset arguments")
+        scorer = self._scorer()
+        if scorer is not None:
+            scorer.begin()
         if self._is_async:
             obs = await self.env.reset_async(**_accepted_kwargs(self.env.reset_async, data))
         else:
             obs = await self._call(self.env.reset, **_accepted_kwargs(self.env.reset, data))
+        if scorer is not None:
+            scorer.reset_unless_done()
         return self._observation(obs)
 
     async def _step(self, data: Any) -> Reply:
@@ -134,13 +146,27 @@ class Session:
         if data.get("type") in MCP_ACTION_TYPES and self.env.tools:
             return self._observation(self._call_tools(data))
         action = self._action.validate_python(data)
+        scorer = self._scorer()
+        if scorer is not None:
+            scorer.begin()
         if self._is_async:
             obs = await self.env.step_async(action)
         elif self._executor is None:
-            obs = self.env.step(action)
+            obs = self._step_and_score(action, scorer)
         else:
-            obs = await self._call(self.env.step, action)
+            obs = await self._call(self._step_and_score, action, scorer)
+        if scorer is not None and not scorer.finished and isinstance(obs, Observation):
+            await scorer.finish_async(action, obs)
         return self._observation(obs)
+
+    def _step_and_score(self, action: Action, scorer: RubricScorer | None) -> Any:
+        obs = self.env.step(action)
+        if scorer is not None and not scorer.is_async and isinstance(obs, Observation):
+            scorer.finish(action, obs)
+        return obs
+
+    def _scorer(self) -> RubricScorer | None:
+        return getattr(self.env, "rubric_scorer", None)
 
     def _call_tools(self, data: dict[str, Any]) -> Observation:
         action = _MCP_ACTION.validate_python(data)

@@ -6,16 +6,25 @@ import uuid
 from typing import Any
 
 from openenv_gym.server import Environment, tool
+from openenv_gym.server.rubrics import Rubric
 from openenv_gym.types import State
 
 from .models import EchoAction, EchoObservation
+from .rubrics import REWARD_PER_CHARACTER, MessageLengthRubric
+
+__all__ = ["READY_MESSAGE", "REWARD_PER_CHARACTER", "EchoEnvironment"]
 
 READY_MESSAGE = "Echo environment ready!"
-REWARD_PER_CHARACTER = 0.1
 
 
 class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
     """Echoes each message back; the reward is 0.1 per character. Episodes never end.
+
+    The reward comes from a rubric (:class:`~.rubrics.MessageLengthRubric` unless ``rubric=``
+    is given). Echo applies a sync rubric in ``step`` itself (upstream's ``_apply_rubric``), so a
+    direct ``env.step`` has its reward too; the server sees that and does not apply it again. Echo's
+    ``info`` stays ``{"step": n}`` as upstream's (``RUBRIC_INFO = False``): its one rubric's
+    score is the reward.
 
     Speaks both forms of upstream's echo environment: the message action
     (``{"message": "hi"}``) and the MCP-style tool actions ``list_tools`` and
@@ -31,9 +40,10 @@ class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
 
     SUPPORTS_CONCURRENT_SESSIONS = True
     FAST_STEP = True
+    RUBRIC_INFO = False
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, rubric: Rubric | None = None) -> None:
+        super().__init__(rubric=MessageLengthRubric() if rubric is None else rubric)
         self._episode_id = str(uuid.uuid4())
         self._steps = 0
         self._last = ""
@@ -49,9 +59,12 @@ class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
              **kwargs: Any) -> EchoObservation:
         self._steps += 1
         self._last = message = action.message
-        return EchoObservation(echoed_message=message, message_length=len(message),
-                               reward=len(message) * REWARD_PER_CHARACTER,
-                               metadata={"step": self._steps})
+        obs = EchoObservation(echoed_message=message, message_length=len(message),
+                              metadata={"step": self._steps})
+        scorer = self.rubric_scorer
+        if scorer is not None and not scorer.is_async:  # an async one (an LLM judge): the server awaits it
+            obs.reward = self._apply_rubric(action, obs)
+        return obs
 
     @property
     def state(self) -> State:

@@ -109,3 +109,234 @@ class GridEnvironment(Environment[GridAction, GridObservation, State]):
 
 
 grid = create_app(GridEnvironment, GridAction, GridObservation)
+
+
+# --- rubrics (tests/server/test_rubrics*.py) ---------------------------------------------
+
+import asyncio  # noqa: E402
+import math  # noqa: E402
+from typing import Literal  # noqa: E402
+
+from openenv_gym.server.rubrics import (  # noqa: E402
+    ChatClient,
+    ExponentialDiscountingTrajectoryRubric,
+    Gate,
+    LLMJudge,
+    Rubric,
+    Sequential,
+    WeightedSum,
+)
+
+
+class CodeAction(Action):
+    """What the "program" did, scripted by the test: exit code, share of tests passed, style."""
+
+    code: str
+    exit_code: int = 0
+    tests: float = 1.0
+    style: float = 1.0
+
+
+class CodeObservation(Observation):
+    exit_code: int = 0
+    tests_passed: float = 0.0
+    style: float = 0.0
+
+
+class Compiles(Rubric):
+    def forward(self, action: Any, observation: Any) -> float:
+        return 1.0 if observation.exit_code == 0 else 0.0
+
+
+class TestsPassed(Rubric):
+    def forward(self, action: Any, observation: Any) -> float:
+        return observation.tests_passed
+
+
+class Style(Rubric):
+    def forward(self, action: Any, observation: Any) -> float:
+        return observation.style
+
+
+def code_rubric() -> Rubric:
+    """The issue's tree: compile gate, then 0.8 tests + 0.2 style."""
+    return Sequential(Gate(Compiles(), threshold=1.0), WeightedSum([TestsPassed(), Style()], [0.8, 0.2]))
+
+
+class CodeEnvironment(Environment[CodeAction, CodeObservation, State]):
+    """Runs no code: the action says what happened; the rubric (given to the base) scores it."""
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+
+    def __init__(self) -> None:
+        super().__init__(rubric=code_rubric())
+        self._state = State()
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> CodeObservation:
+        self._state = State(episode_id=episode_id)
+        return CodeObservation()
+
+    def step(self, action: CodeAction, timeout_s: float | None = None, **kwargs: Any) -> CodeObservation:
+        self._state.step_count += 1
+        return CodeObservation(exit_code=action.exit_code, tests_passed=action.tests, style=action.style,
+                               metadata={"ran": action.code})
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+
+class FlakyAction(Action):
+    target: Literal["sync", "async"] = "sync"
+    mode: Literal["ok", "raise", "nan", "none", "hang"] = "ok"
+
+
+BAD_SCORES = {"nan": math.nan, "none": None}
+
+
+class SyncFlaky(Rubric):
+    def forward(self, action: Any, observation: Any) -> Any:
+        mode = action.mode if action.target == "sync" else "ok"
+        if mode == "raise":
+            raise RuntimeError("flaky rubric failed")
+        if mode == "hang":
+            raise ValueError("a sync rubric cannot be interrupted: the tests hang async ones")
+        return BAD_SCORES.get(mode, 0.5)
+
+
+class AsyncFlaky(Rubric):
+    async def forward(self, action: Any, observation: Any) -> Any:
+        mode = action.mode if action.target == "async" else "ok"
+        if mode == "hang":
+            await asyncio.sleep(3600)
+        if mode == "raise":
+            raise RuntimeError("async flaky rubric failed")
+        return BAD_SCORES.get(mode, 0.25)
+
+
+class FlakyEnvironment(Environment[FlakyAction, EchoObservation, State]):
+    """Its rubric fails on request; fallback -1.0, async rubrics time out after 0.5 s."""
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+    FAST_STEP = True
+    RUBRIC_FALLBACK = -1.0
+    RUBRIC_TIMEOUT_S = 0.5
+
+    def __init__(self) -> None:
+        super().__init__(rubric=WeightedSum([SyncFlaky(), AsyncFlaky()], [0.5, 0.5]))
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> EchoObservation:
+        return EchoObservation()
+
+    def step(self, action: FlakyAction, timeout_s: float | None = None, **kwargs: Any) -> EchoObservation:
+        return EchoObservation(echoed_message=f"{action.target}:{action.mode}")
+
+    @property
+    def state(self) -> State:
+        return State()
+
+
+class MoveAction(Action):
+    move: str
+
+
+class GameObservation(Observation):
+    moves: int = 0
+
+
+class WonIfMate(ExponentialDiscountingTrajectoryRubric):
+    """1.0 if the game ended with "mate", 0.5 for "draw", else 0.0; credit halves per step back."""
+
+    def score_trajectory(self, trajectory: list[tuple[Any, Any]]) -> float:
+        last_action, _ = trajectory[-1]
+        return {"mate": 1.0, "draw": 0.5}.get(last_action.move, 0.0)
+
+
+class GameEnvironment(Environment[MoveAction, GameObservation, State]):
+    """A game that ends on "mate", "draw" or "resign"; a trajectory rubric rewards the outcome."""
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+
+    def __init__(self, gamma: float = 0.5) -> None:
+        super().__init__(rubric=WonIfMate(gamma=gamma))
+        self._moves = 0
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> GameObservation:
+        self._moves = 0
+        return GameObservation()
+
+    def step(self, action: MoveAction, timeout_s: float | None = None, **kwargs: Any) -> GameObservation:
+        self._moves += 1
+        return GameObservation(moves=self._moves, done=action.move in ("mate", "draw", "resign"))
+
+    @property
+    def state(self) -> State:
+        return State(step_count=self._moves)
+
+
+class CallCount(Rubric):
+    """Scores how often it was called this episode: applied twice a step, it shows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, action: Any, observation: Any) -> float:
+        self.calls += 1
+        return float(self.calls)
+
+    def reset(self) -> None:
+        self.calls = 0
+
+
+class PortedEnvironment(GameEnvironment):
+    """Upstream style: resets and applies its rubric itself (in a worker thread: not FAST_STEP)."""
+
+    def __init__(self) -> None:
+        Environment.__init__(self, rubric=Sequential(CallCount()))
+        self._moves = 0
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> GameObservation:
+        self._reset_rubric()
+        return super().reset(seed, episode_id)
+
+    def step(self, action: MoveAction, timeout_s: float | None = None, **kwargs: Any) -> GameObservation:
+        obs = super().step(action)
+        obs.reward = self._apply_rubric(action, obs) * 10
+        return obs
+
+
+class JudgedEnvironment(Environment[EchoAction, EchoObservation, State]):
+    """Echo whose reward is an LLM judge's (at ``judge_url``), averaged with a length score."""
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+    FAST_STEP = True
+    RUBRIC_TIMEOUT_S = 5.0
+
+    def __init__(self, judge_url: str, timeout_s: float = 0.5, retries: int = 1) -> None:
+        client = ChatClient(judge_url, "judge-model", "sk-test", timeout_s=timeout_s, retries=retries,
+                            backoff_s=0.05)
+        judge = LLMJudge("Rate this answer from 0 to 1: {action.message}", client, default_score=0.1)
+        super().__init__(rubric=WeightedSum([judge, Gate(NonEmpty(), threshold=1.0)], [0.5, 0.5]))
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> EchoObservation:
+        return EchoObservation()
+
+    def step(self, action: EchoAction, timeout_s: float | None = None, **kwargs: Any) -> EchoObservation:
+        return EchoObservation(echoed_message=action.message, message_length=len(action.message))
+
+    @property
+    def state(self) -> State:
+        return State()
+
+
+class NonEmpty(Rubric):
+    def forward(self, action: Any, observation: Any) -> float:
+        return 1.0 if action.message else 0.0
+
+
+code = create_app(CodeEnvironment, CodeAction, CodeObservation)
+flaky = create_app(FlakyEnvironment, FlakyAction, EchoObservation)
+game = create_app(GameEnvironment, MoveAction, GameObservation)
+ported = create_app(PortedEnvironment, MoveAction, GameObservation)
+judged = create_app(JudgedEnvironment, EchoAction, EchoObservation)
