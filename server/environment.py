@@ -156,6 +156,16 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
         scorer = self.rubric_scorer
         return 0.0 if scorer is None else scorer.score(action, observation)
 
+    def _score(self, action: ActT, observation: ObsT) -> ObsT:
+        """Score the step with the rubric now, as the server would: ``observation.reward`` is set
+        (and ``info`` annotated); the server then leaves the step alone. For environments that
+        are also stepped directly, without a server, and want their reward there too."""
+        scorer = self.rubric_scorer
+        if scorer is not None and not scorer.is_async:
+            scorer.begin()
+            scorer.finish(action, observation)
+        return observation
+
     async def _apply_rubric_async(self, action: ActT, observation: ObsT) -> float:
         """:meth:`_apply_rubric` for ``step_async`` (awaits async rubrics, within the timeout)."""
         scorer = self.rubric_scorer

@@ -61,10 +61,7 @@ class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
         self._last = message = action.message
         obs = EchoObservation(echoed_message=message, message_length=len(message),
                               metadata={"step": self._steps})
-        scorer = self.rubric_scorer
-        if scorer is not None and not scorer.is_async:  # an async one (an LLM judge): the server awaits it
-            obs.reward = self._apply_rubric(action, obs)
-        return obs
+        return self._score(action, obs)  # the reward also when stepped without a server
 
     @property
     def state(self) -> State:
