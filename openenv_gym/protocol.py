@@ -36,6 +36,7 @@ CAPABILITIES: tuple[str, ...] = (
     "batch",  # {"type": "open"} adds sessions to a connection, {"type": "batch"} steps many at once
     "msgpack",  # subprotocol openenv-gym.v1.msgpack: binary frames, numpy arrays as raw bytes
     "spaces",  # GET /schema carries exact Gymnasium spaces an environment declares
+    "rubric",  # info carries rubric scores ("rubric"), episode credit, rubric errors
 )
 
 MESSAGE_TYPES = ("reset", "step", "state", "close", "render")

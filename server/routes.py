@@ -27,7 +27,7 @@ _STATUS_OF_CODE = {"VALIDATION_ERROR": 422, "UNKNOWN_TYPE": 400, "EXECUTION_ERRO
 def schema_of(action_type: type[Action], observation_type: type[Observation],
               env: Environment | None = None) -> dict[str, Any]:
     """What ``GET /schema`` returns: upstream's shape, plus ``"spaces"`` an environment declares."""
-    schema = {"action": action_type.model_json_schema(),
+    schema: dict[str, Any] = {"action": action_type.model_json_schema(),
               "observation": observation_type.model_json_schema(),
               "state": State.model_json_schema()}
     if env is None:

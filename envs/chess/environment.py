@@ -18,6 +18,7 @@ from .models import MAX_MOVE_LENGTH, ChessAction, ChessObservation, ChessState
 from .notation import position_text, read_move, uci_of
 from .opponents import Opponent, StockfishOpponent, make_opponent
 from .planes import SHAPE, board_planes
+from .rubrics import ChessOutcomeRubric
 from .rules import LOSS, color_name, may_be_fivefold, outcome, score
 
 ACTION_FORMATS = ("text", "discrete")
@@ -89,6 +90,8 @@ class ChessEnvironment(Environment[ChessAction, ChessObservation, ChessState]):
         max_illegal_moves: this many illegal moves in a row lose the game (default 3;
             ``None``: never).
         illegal_move_penalty: the reward of an illegal move (default -0.1); the board stays.
+        gamma: discount of the outcome's per-move credit (:class:`~.rubrics.ChessOutcomeRubric`),
+            reported in ``info["rubric_step_rewards"]`` when a game ends.
 
     Rewards: +1 win, -1 loss, 0 draw when the game ends (``board.outcome(claim_draw=False)``).
     ``reset(fen=...)`` starts from a position instead of the initial one.
@@ -106,14 +109,15 @@ class ChessEnvironment(Environment[ChessAction, ChessObservation, ChessState]):
 
     SUPPORTS_CONCURRENT_SESSIONS = True
     RENDER_MODES = ("ansi",)
+    RUBRIC_INFO = False  # the per-move credit is reported when a game ends, not a score per move
 
     def __init__(self, opponent: str = "random", agent_color: str = "white", action_format: str = "text", *,
                  skill_level: int | None = None, depth: int | None = None, movetime_ms: int | None = None,
                  engine_path: str | None = None, threads: int | None = None,
                  max_plies: int | None = DEFAULT_MAX_PLIES,
                  max_illegal_moves: int | None = DEFAULT_MAX_ILLEGAL_MOVES,
-                 illegal_move_penalty: float = DEFAULT_ILLEGAL_MOVE_PENALTY):
-        super().__init__()
+                 illegal_move_penalty: float = DEFAULT_ILLEGAL_MOVE_PENALTY, gamma: float = 0.99):
+        super().__init__(rubric=ChessOutcomeRubric(gamma=gamma))
         self.agent_color = _choice("agent_color", agent_color, COLORS) == "white"
         self.discrete = _choice("action_format", action_format, ACTION_FORMATS) == "discrete"
         self.max_plies = _limit("max_plies", max_plies)
@@ -158,6 +162,11 @@ class ChessEnvironment(Environment[ChessAction, ChessObservation, ChessState]):
         if self._ended is not None:
             raise RuntimeError(f"the game is over ({self._ended}); call reset() to start a new one")
         self._steps += 1
+        obs = self._move(action)
+        self._apply_rubric(action, obs)  # records the move for the outcome's credit; the reward stays
+        return obs
+
+    def _move(self, action: ChessAction) -> ChessObservation:
         mover = self._board.turn
         try:
             move = self._read(action.move)

@@ -49,6 +49,10 @@ class InvalidScoreError(ValueError):
     """A rubric's ``forward`` returned something that is not a finite real number."""
 
 
+_NUMBERS = (float, int)
+"""Result types that are plainly not awaitable (skips ``inspect.isawaitable`` on the hot path)."""
+
+
 def describe(error: BaseException) -> str:
     """One line for logs and ``info``: ``"ValueError: boom"``.
 
@@ -126,7 +130,7 @@ class Rubric(ABC):
             for hook in self._forward_pre_hooks:
                 hook(self, action, observation)
             result = self.forward(action, observation)
-            if inspect.isawaitable(result):  # a container whose children are async
+            if type(result) not in _NUMBERS and inspect.isawaitable(result):  # async children
                 return self._call_async(action, observation, pending=result)
             state["last_score"] = score = check_score(self, result)
             for post_hook in self._forward_hooks:

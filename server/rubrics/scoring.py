@@ -113,7 +113,7 @@ class RubricScorer:
         self._prepare()
         try:
             result = self.rubric(action, observation)
-            if type(result) is not float and inspect.isawaitable(result):
+            if type(result) not in (float, int) and inspect.isawaitable(result):
                 result = self._run_coroutine(result)
             return self._accept(result)
         except Exception as exc:  # a failing rubric costs the step its reward, not the step: logged

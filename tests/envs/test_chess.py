@@ -174,6 +174,16 @@ def test_fools_mate_played_by_both_sides_rewards_the_mover(make):
     assert (info["winner"], obs["result"]) == ("black", "0-1")
 
 
+def test_the_outcome_is_credited_back_over_the_moves_at_the_end_of_a_game(make):
+    env = make(opponent="none", gamma=0.5)
+    env.reset(seed=0)
+    infos = [env.step(move)[4] for move in ("f3", "e5", "zz", "g4")]
+    assert all("rubric_step_rewards" not in info for info in infos)
+    assert infos[2]["illegal_move"]  # the penalty (-0.1) stays the reward of an illegal move
+    *_, info = env.step("Qh4#")
+    assert info["rubric_step_rewards"] == {"total": [0.0625, 0.125, 0.25, 0.5, 1.0]}
+
+
 @pytest.mark.parametrize("fen, moves, termination", [
     ("7k/8/6K1/8/8/8/8/5Q2 w - - 0 1", ["Qf7"], "stalemate"),
     ("8/8/8/4k3/8/8/3r4/4K3 w - - 0 1", ["Kxd2"], "insufficient_material"),
