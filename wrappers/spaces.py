@@ -111,7 +111,8 @@ class FieldCodec:
         if self.to_batch is not None:
             return self.to_batch(values)
         items = [self.to_gym(v) for v in values]
-        return concatenate(self.space, items, create_empty_array(self.space, len(items)))
+        out = create_empty_array(self.space, len(items))
+        return concatenate(self.space, items, out)  # type: ignore[arg-type]
 
 
 def _numbers(dtype: Any, to_number: Callable[[Any], Any]) -> Callable[[list[Any]], np.ndarray]:

@@ -21,6 +21,14 @@ V5_REPEAT_ACTION_PROBABILITY = 0.25
 V5_MAX_NUM_FRAMES_PER_EPISODE = 108_000
 
 
+def _frameskip(frameskip: int | tuple[int, ...] | list[int]) -> int | tuple[int, int]:
+    """ALE's frameskip: a number of frames, or a ``(low, high)`` range drawn from per step."""
+    if isinstance(frameskip, int):
+        return frameskip
+    low, high = frameskip
+    return (int(low), int(high))
+
+
 def _plain_info(info: dict[str, Any]) -> dict[str, Any]:
     """ALE's info with plain Python numbers (``seeds`` as a list of ints)."""
     return {key: [int(v) for v in value] if isinstance(value, tuple) else int(value)
@@ -72,12 +80,12 @@ class AtariEnvironment(Environment[AtariAction, AtariObservation, AtariState]):
         if obs_type not in ("rgb", "grayscale", "ram"):
             raise ValueError(f"obs_type must be 'rgb', 'grayscale' or 'ram', got {obs_type!r}")
         self._ale = AtariEnv(self.game, obs_type=obs_type,
-                             frameskip=tuple(frameskip) if isinstance(frameskip, list) else frameskip,
+                             frameskip=_frameskip(frameskip),
                              repeat_action_probability=repeat_action_probability,
                              full_action_space=full_action_space, mode=mode, difficulty=difficulty,
                              max_num_frames_per_episode=max_num_frames_per_episode,
                              render_mode="rgb_array")
-        self._actions = int(self._ale.action_space.n)
+        self._actions = int(self._ale.action_space.n)  # type: ignore[attr-defined]  # Discrete
         self._episode_id = str(uuid.uuid4())
         self._steps = 0
         self._episode_reward = 0.0
@@ -87,7 +95,7 @@ class AtariEnvironment(Environment[AtariAction, AtariObservation, AtariState]):
         frame, info = self._ale.reset(seed=seed)
         self._episode_id = episode_id or str(uuid.uuid4())
         self._steps, self._episode_reward = 0, 0.0
-        return AtariObservation(screen=frame, reward=0.0, metadata=_plain_info(info))
+        return AtariObservation(screen=frame, reward=0.0, metadata=_plain_info(dict(info)))
 
     def step(self, action: AtariAction, timeout_s: float | None = None,
              **kwargs: Any) -> AtariObservation:
@@ -99,7 +107,7 @@ class AtariEnvironment(Environment[AtariAction, AtariObservation, AtariState]):
         self._steps += 1
         self._episode_reward += reward
         return AtariObservation(screen=frame, reward=float(reward), done=terminated,
-                                truncated=truncated, metadata=_plain_info(info))
+                                truncated=truncated, metadata=_plain_info(dict(info)))
 
     @property
     def state(self) -> AtariState:
