@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from openenv_gym.protocol import CAPABILITIES, SUBPROTOCOL
@@ -18,6 +18,7 @@ from openenv_gym.space_json import space_to_json
 from openenv_gym.types import Action, EnvironmentMetadata, Observation, State
 
 from .environment import Environment
+from .mcp import HttpMcp
 from .session import Session
 from .sessions import SessionManager
 
@@ -103,5 +104,12 @@ def build_router(factory: Callable[[], Environment], action_type: type[Action],
     @router.get("/state")
     async def state() -> Any:
         return await one_shot({"type": "state"})
+
+    mcp = HttpMcp(factory, manager)
+
+    @router.post("/mcp", include_in_schema=False)
+    async def mcp_endpoint(request: Request) -> dict[str, Any]:
+        """JSON-RPC 2.0 MCP (``server/mcp.py``): always HTTP 200 with a result or an error."""
+        return await mcp.answer(await request.body())
 
     return router

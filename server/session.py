@@ -28,6 +28,7 @@ from openenv_gym.protocol import envelope, error_frame, summarize_errors
 from openenv_gym.types import Action, Observation
 
 from .environment import Environment
+from .mcp import respond, session_handlers
 from .rubrics import RubricScorer
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 Reply = dict[str, Any]
 _MCP_ACTION: TypeAdapter[ListToolsAction | CallToolAction] = TypeAdapter(ListToolsAction | CallToolAction)
 _MESSAGE_KEYS = {"reset": {"type", "data"}, "step": {"type", "data"}, "state": {"type"},
-                 "close": {"type"}, "render": {"type", "data"}}
+                 "close": {"type"}, "render": {"type", "data"}, "mcp": {"type", "data"}}
 _EXTENDED_KEYS = {kind: keys | {"id"} for kind, keys in _MESSAGE_KEYS.items()}
 
 
@@ -80,7 +81,7 @@ class Session:
         self._rubric_is_async = scorer is not None and scorer.is_async
         self._keys = _EXTENDED_KEYS if extended else _MESSAGE_KEYS
         self._handlers: dict[str, Callable[[Any], Awaitable[Reply]]] = {
-            "reset": self._reset, "step": self._step, "state": self._state,
+            "reset": self._reset, "step": self._step, "state": self._state, "mcp": self._mcp,
         }
         if extended:
             self._handlers["render"] = self._render
@@ -176,6 +177,10 @@ class Session:
 
     async def _state(self, data: Any) -> Reply:
         return {"type": "state", "data": self.env.state.model_dump()}
+
+    async def _mcp(self, data: Any) -> Reply:
+        """``{"type": "mcp", "data": <JSON-RPC request>}`` → ``{"type": "mcp", "data": <response>}``."""
+        return {"type": "mcp", "data": await respond(data, session_handlers(self))}
 
     async def _render(self, data: Any) -> Reply:
         mode = data.get("mode", "ansi") if isinstance(data, dict) else "ansi"

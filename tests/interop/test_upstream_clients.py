@@ -114,7 +114,7 @@ def test_http_invalid_step_is_422(http: httpx.Client, body: dict, loc: list[str]
 
 
 def test_upstream_runtime_validator(echo_url: str) -> None:
-    """``openenv validate --url``: every criterion passes except POST /mcp, which we lack."""
+    """``openenv validate --url``: every criterion passes, POST /mcp included."""
     report = validate_running_environment(echo_url)
     outcome = {c["id"]: c["passed"] for c in report["criteria"]}
     assert outcome == {
@@ -122,10 +122,10 @@ def test_upstream_runtime_validator(echo_url: str) -> None:
         "health_endpoint": True,
         "metadata_endpoint": True,
         "schema_endpoint": True,
-        "mcp_endpoint": False,  # not implemented yet: POST /mcp is a 404
+        "mcp_endpoint": True,
         "mode_endpoint_consistency": True,
     }
     mcp = next(c for c in report["criteria"] if c["id"] == "mcp_endpoint")
-    assert mcp["actual"]["status_code"] == 404
+    assert mcp["actual"]["status_code"] == 200
     assert report["mode"] == "simulation"
     assert report["standard_profile"] == "openenv-http/1.x"

@@ -1,0 +1,259 @@
+"""MCP over JSON-RPC 2.0: ``POST /mcp`` and the ``{"type": "mcp"}`` WebSocket message, as upstream.
+
+Methods: ``tools/list``, ``tools/call`` (``params.name``, ``params.arguments``),
+``openenv/session/create`` (→ ``{"session_id"}``) and ``openenv/session/close``. Over HTTP,
+``params.session_id`` addresses a session made by ``openenv/session/create`` (it counts toward
+the server's capacity, as a WebSocket session does); without it a temporary environment is
+built for the one request and closed. Over WebSocket the connection's own session answers.
+Every answer is a JSON-RPC response object, never an HTTP or WebSocket error:
+
+>>> import asyncio
+>>> asyncio.run(respond({}, {}))["error"]["code"]
+-32600
+>>> asyncio.run(respond({"jsonrpc": "2.0", "method": "nope", "id": 3}, {}))["error"]
+{'code': -32601, 'message': 'Method not found: nope', 'data': None}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from openenv_gym.errors import ServerError
+from openenv_gym.mcp_types import CallToolAction, Tool, ToolErrorType
+from openenv_gym.protocol import summarize_errors
+
+from .environment import Environment
+
+if TYPE_CHECKING:
+    from .session import Session
+    from .sessions import SessionManager
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+TOOLS_LIST, TOOLS_CALL = "tools/list", "tools/call"
+SESSION_CREATE, SESSION_CLOSE = "openenv/session/create", "openenv/session/close"
+
+
+class RpcCode(IntEnum):
+    """JSON-RPC 2.0 error codes (upstream's ``JsonRpcErrorCode``)."""
+
+    PARSE_ERROR = -32700
+    INVALID_REQUEST = -32600
+    METHOD_NOT_FOUND = -32601
+    INVALID_PARAMS = -32602
+    INTERNAL_ERROR = -32603
+    SERVER_ERROR = -32000
+
+
+class RpcError(Exception):
+    """Raised by a method handler; becomes the response's ``error``."""
+
+    def __init__(self, code: RpcCode, message: str, data: Any = None):
+        super().__init__(message)
+        self.code, self.message, self.data = code, message, data
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jsonrpc: Literal["2.0"]
+    method: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    id: str | int | None = None
+
+
+def error_response(code: RpcCode, message: str, request_id: Any = None, data: Any = None) -> dict[str, Any]:
+    """The one place a JSON-RPC error response is built.
+
+    >>> error_response(RpcCode.PARSE_ERROR, "Parse error")
+    {'jsonrpc': '2.0', 'id': None, 'error': {'code': -32700, 'message': 'Parse error', 'data': None}}
+    """
+    return {"jsonrpc": "2.0", "id": request_id,
+            "error": {"code": int(code), "message": message, "data": data}}
+
+
+def parse(body: bytes) -> Any:
+    """Decode a request body; raises :class:`RpcError` (-32700) on bad JSON.
+
+    >>> parse(b'{"a": 1}')
+    {'a': 1}
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RpcError(RpcCode.PARSE_ERROR, "Parse error") from exc
+
+
+async def respond(request: Any, handlers: Mapping[str, Handler]) -> dict[str, Any]:
+    """Validate one decoded request, run its method's handler and wrap the outcome."""
+    try:
+        rpc = _Request.model_validate(request)
+    except ValidationError as exc:
+        return error_response(RpcCode.INVALID_REQUEST,
+                              f"Invalid request: {summarize_errors(exc.errors(include_url=False))}")
+    handler = handlers.get(rpc.method)
+    if handler is None:
+        return error_response(RpcCode.METHOD_NOT_FOUND, f"Method not found: {rpc.method}", rpc.id)
+    try:
+        return {"jsonrpc": "2.0", "id": rpc.id, "result": await handler(rpc.params)}
+    except RpcError as exc:
+        return error_response(exc.code, exc.message, rpc.id, exc.data)
+    except Exception as exc:  # a failing environment is an internal error, as upstream
+        logger.warning("MCP %s raised %r", rpc.method, exc)
+        return error_response(RpcCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", rpc.id)
+
+
+def _toolbox(env: Environment) -> Any:
+    box = getattr(env, "tools", None)
+    if not box:
+        raise RpcError(RpcCode.INTERNAL_ERROR, "Environment does not support MCP")
+    return box
+
+
+def _tool_dump(spec: Tool) -> dict[str, Any]:
+    """A tool as FastMCP dumps it (the keys upstream's ``MCPToolClient`` reads)."""
+    return {"name": spec.name, "title": None, "description": spec.description,
+            "input_schema": spec.input_schema, "output_schema": None}
+
+
+def list_tools(env: Environment) -> dict[str, Any]:
+    """The ``tools/list`` result for ``env``.
+
+    >>> from openenv_gym.envs.echo import EchoEnvironment
+    >>> [t["name"] for t in list_tools(EchoEnvironment())["tools"]]
+    ['echo_message', 'echo_with_length']
+    """
+    return {"tools": [_tool_dump(spec) for spec in _toolbox(env).list().tools]}
+
+
+_TOOL_ERROR_CODES = {ToolErrorType.INVALID_ARGS: RpcCode.INVALID_PARAMS}
+
+
+def call_tool(env: Environment, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``tools/call`` result (a FastMCP ``CallToolResult`` dump; ``data`` holds the value).
+
+    >>> from openenv_gym.envs.echo import EchoEnvironment
+    >>> call_tool(EchoEnvironment(), {"name": "echo_message", "arguments": {"message": "hi"}})["data"]
+    'hi'
+    """
+    box = _toolbox(env)
+    name, arguments = params.get("name"), params.get("arguments") or {}
+    if not name or not isinstance(name, str):
+        raise RpcError(RpcCode.INVALID_PARAMS, "Missing 'name' in params")
+    if not isinstance(arguments, dict):
+        raise RpcError(RpcCode.INVALID_PARAMS, "'arguments' must be an object")
+    observation = box.call(CallToolAction(tool_name=name, arguments=arguments))
+    error = observation.error
+    if error is not None and error.error_type is ToolErrorType.TOOL_NOT_FOUND:
+        raise RpcError(RpcCode.INVALID_PARAMS, f"Tool not found: {name}")
+    if error is not None:
+        raise RpcError(_TOOL_ERROR_CODES.get(error.error_type, RpcCode.INTERNAL_ERROR), error.message)
+    return {"meta": None, **observation.result}
+
+
+def _server_error(exc: ServerError) -> RpcError:
+    return RpcError(RpcCode.SERVER_ERROR, exc.message, exc.details or None)
+
+
+def _unknown(session_id: Any) -> RpcError:
+    return RpcError(RpcCode.INVALID_PARAMS, f"Unknown session_id: {session_id}")
+
+
+class HttpMcp:
+    """``POST /mcp``: HTTP MCP sessions held by the server's :class:`SessionManager`."""
+
+    def __init__(self, factory: Callable[[], Environment], manager: SessionManager):
+        self._factory = factory
+        self._manager = manager
+        self._sessions: dict[str, Session] = {}
+        self.handlers: dict[str, Handler] = {TOOLS_LIST: self._list, TOOLS_CALL: self._call,
+                                             SESSION_CREATE: self._create, SESSION_CLOSE: self._close}
+
+    async def answer(self, body: bytes) -> dict[str, Any]:
+        """The JSON-RPC response to one request body."""
+        try:
+            request = parse(body)
+        except RpcError as exc:
+            return error_response(exc.code, exc.message)
+        return await respond(request, self.handlers)
+
+    @contextlib.asynccontextmanager
+    async def _env(self, params: dict[str, Any]) -> AsyncIterator[Environment]:
+        session_id = params.get("session_id")
+        if session_id:
+            session = self._sessions.get(session_id) if isinstance(session_id, str) else None
+            if session is None:
+                raise _unknown(session_id)
+            session.last_activity = time.monotonic()
+            yield session.env
+            return
+        try:
+            env = self._factory()
+        except Exception as exc:
+            raise RpcError(RpcCode.SERVER_ERROR, f"Failed to create environment: {type(exc).__name__}: {exc}",
+                           {"factory_name": getattr(self._factory, "__name__", repr(self._factory))}) from exc
+        try:
+            yield env
+        finally:
+            env.close()
+
+    async def _list(self, params: dict[str, Any]) -> dict[str, Any]:
+        async with self._env(params) as env:
+            return list_tools(env)
+
+    async def _call(self, params: dict[str, Any]) -> dict[str, Any]:
+        async with self._env(params) as env:
+            return call_tool(env, params)
+
+    async def _create(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            session = await self._manager.open(extended=False, on_reap=self._forget)
+        except ServerError as exc:
+            raise _server_error(exc) from exc
+        self._sessions[session.session_id] = session
+        return {"session_id": session.session_id}
+
+    async def _close(self, params: dict[str, Any]) -> dict[str, Any]:
+        session_id = params.get("session_id")
+        if not session_id:
+            raise RpcError(RpcCode.INVALID_PARAMS, "Invalid params - 'session_id' is required")
+        session = self._sessions.pop(session_id, None) if isinstance(session_id, str) else None
+        if session is None:
+            raise _unknown(session_id)
+        await self._manager.close(session)
+        return {"session_id": session_id, "closed": True}
+
+    async def _forget(self, session: Session) -> None:
+        self._sessions.pop(session.session_id, None)
+
+
+def session_handlers(session: Session) -> dict[str, Handler]:
+    """The methods of a ``{"type": "mcp"}`` message, all bound to the connection's session."""
+
+    async def tools(params: dict[str, Any]) -> dict[str, Any]:
+        return list_tools(session.env)
+
+    async def call(params: dict[str, Any]) -> dict[str, Any]:
+        return call_tool(session.env, params)
+
+    async def create(params: dict[str, Any]) -> dict[str, Any]:
+        return {"session_id": session.session_id}
+
+    async def close(params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("session_id") == session.session_id:
+            raise RpcError(RpcCode.INVALID_REQUEST,
+                           "Cannot close active WebSocket-managed session via MCP method")
+        if not params.get("session_id"):
+            raise RpcError(RpcCode.INVALID_PARAMS, "Invalid params - 'session_id' is required")
+        raise _unknown(params["session_id"])
+
+    return {TOOLS_LIST: tools, TOOLS_CALL: call, SESSION_CREATE: create, SESSION_CLOSE: close}
