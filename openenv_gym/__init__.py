@@ -12,6 +12,7 @@ Importing the package registers the ``openenv/*`` ids:
 
 from .client import EnvClient, SyncEnvClient
 from .errors import (
+    AuthenticationError,
     CapacityReachedError,
     ErrorCode,
     ExecutionError,
@@ -38,6 +39,7 @@ register_envs()
 
 __all__ = [
     "Action",
+    "AuthenticationError",
     "CapacityReachedError",
     "EnvClient",
     "EnvironmentMetadata",

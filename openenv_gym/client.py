@@ -79,6 +79,7 @@ class EnvClient(ClientBase):
         try:
             self._ws = await websockets.connect(
                 self.ws_url, subprotocols=[Subprotocol(p) for p in self.offered] or None,
+                additional_headers=self.headers or None,
                 open_timeout=self.connect_timeout, max_size=self.max_message_bytes,
                 compression=None if self.loopback else "deflate", ping_interval=None,
                 proxy=None if self.loopback else True)
@@ -123,7 +124,8 @@ class EnvClient(ClientBase):
     async def schema(self) -> dict[str, Any]:
         """The server's ``GET /schema``: JSON Schemas of action, observation and state."""
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, trust_env=not self.loopback) as http:
+            async with httpx.AsyncClient(timeout=self.timeout, trust_env=not self.loopback,
+                                         headers=self.headers) as http:
                 response = await http.get(self.base_url + "/schema")
                 response.raise_for_status()
         except httpx.HTTPStatusError as exc:

@@ -9,14 +9,17 @@ translation of a closed connection into an error live here once;
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel
+from websockets.exceptions import InvalidStatus
 
 from .codecs import CODECS, ENCODINGS, JSON, Codec
 from .errors import (
+    AuthenticationError,
     FactoryError,
     MessageTooLargeError,
     OpenEnvGymError,
@@ -33,6 +36,30 @@ DEFAULT_MAX_MESSAGE_BYTES = 100 * 1024 * 1024
 DEFAULT_ENCODING = "msgpack"
 """Binary frames where the server speaks them: numpy arrays as raw bytes, strings as UTF-8."""
 CLOSE_MESSAGE_TOO_BIG = 1009
+TOKEN_VARIABLE = "OPENENV_TOKEN"
+"""Environment variable holding the bearer token (read by servers and clients alike)."""
+AUTH_REFUSED = (401, 403)
+"""HTTP statuses of a refused token: 401 from HTTP routes, 403 from a refused ``/ws`` upgrade."""
+
+
+def resolve_token(token: str | None) -> str | None:
+    """The bearer token to use: ``token``, else ``$OPENENV_TOKEN``; ``""`` means none.
+
+    >>> resolve_token("s3cret"), resolve_token("")
+    ('s3cret', None)
+    """
+    if token is None:
+        token = os.environ.get(TOKEN_VARIABLE)
+    return token or None
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The ``Authorization`` header for ``token`` (none without a token).
+
+    >>> auth_headers(None), auth_headers("s3cret")
+    ({}, {'Authorization': 'Bearer s3cret'})
+    """
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def is_loopback(host: str | None) -> bool:
@@ -91,12 +118,14 @@ class ClientBase:
         extensions: offer the openenv-gym extensions (False speaks upstream's baseline only).
         encoding: ``"msgpack"`` (default: binary frames, numpy arrays as raw bytes) or
             ``"json"``; used only where the server speaks the extensions (upstream: JSON).
+        token: bearer token sent with the handshake and HTTP requests; by default
+            ``$OPENENV_TOKEN``, none if unset (``""``: none even if set).
     """
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, extensions: bool = True,
-                 encoding: str = DEFAULT_ENCODING):
+                 encoding: str = DEFAULT_ENCODING, token: str | None = None):
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got {encoding!r}")
         self.base_url = http_url(base_url)
@@ -104,9 +133,12 @@ class ClientBase:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.max_message_bytes = max_message_bytes
+        self._token = resolve_token(token)
+        self.headers = auth_headers(self._token)
         self.options: dict[str, Any] = {"timeout": timeout, "connect_timeout": connect_timeout,
                                         "max_message_bytes": max_message_bytes,
-                                        "extensions": extensions, "encoding": encoding}
+                                        "extensions": extensions, "encoding": encoding,
+                                        "token": self._token or ""}
         self.offered = list(dict.fromkeys(
             [ENCODINGS[encoding].subprotocol, JSON.subprotocol] if extensions else []))
         self.loopback = is_loopback(urlsplit(self.ws_url).hostname)
@@ -154,7 +186,15 @@ class ClientBase:
         return TransportError(f"no open session at {self.ws_url}: call connect() first "
                               "(a session that failed is closed and must be reopened)")
 
+    def _auth_error(self, where: str, status: int) -> AuthenticationError:
+        """A refused token; the message says what to do and never holds the token."""
+        why = ("the token was not accepted" if self._token
+               else "it requires a token: pass token=... or set OPENENV_TOKEN")
+        return AuthenticationError(f"{where} refused the request (HTTP {status}): {why}")
+
     def _connect_error(self, exc: BaseException) -> TransportError:
+        if isinstance(exc, InvalidStatus) and exc.response.status_code in AUTH_REFUSED:
+            return self._auth_error(self.ws_url, exc.response.status_code)
         if isinstance(exc, TimeoutError):
             return RequestTimeoutError(
                 f"no WebSocket handshake from {self.ws_url} within {self.connect_timeout}s")
@@ -179,6 +219,8 @@ class ClientBase:
                               f"(code {code}{reason}); the episode is lost")
 
     def _schema_error(self, status: int, body: str) -> OpenEnvGymError:
+        if status in AUTH_REFUSED:
+            return self._auth_error(f"{self.base_url}/schema", status)
         if "cannot create the environment" in body:  # the server's factory failed (routes.py)
             return FactoryError(f"{self.base_url} cannot create its environment: {body[:500]}")
         return TransportError(f"cannot read {self.base_url}/schema: HTTP {status} {body[:500]}")

@@ -4,7 +4,8 @@ Every error the package raises is an :class:`OpenEnvGymError`::
 
     OpenEnvGymError
     ├── TransportError (ConnectionError)     the server could not be reached or went away
-    │   └── RequestTimeoutError (TimeoutError)  no reply within the client's timeout
+    │   ├── RequestTimeoutError (TimeoutError)  no reply within the client's timeout
+    │   └── AuthenticationError               the server wants a (different) bearer token
     ├── ProtocolError                        a frame that is not OpenEnv's protocol
     ├── ServerError                          the server answered with an error frame
     │   ├── InvalidJSONError                     INVALID_JSON
@@ -57,6 +58,13 @@ class TransportError(OpenEnvGymError, ConnectionError):
 
 class RequestTimeoutError(TransportError, TimeoutError):
     """The server did not answer within the client's timeout; the session is dropped."""
+
+
+class AuthenticationError(TransportError):
+    """The server refused the session or request: no bearer token, or not the one it expects.
+
+    Pass ``token=...`` (or set ``OPENENV_TOKEN``); the message never contains a token.
+    """
 
 
 class ProtocolError(OpenEnvGymError):

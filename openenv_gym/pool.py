@@ -25,7 +25,7 @@ import httpx
 
 from .catalog import bundled
 from .client import DEFAULT_TIMEOUT, EnvClient
-from .client_base import DEFAULT_ENCODING
+from .client_base import DEFAULT_ENCODING, auth_headers
 from .errors import OpenEnvGymError, TransportError
 from .protocol import check_reply, result_from_reply
 from .providers import InProcessClient, InProcessProvider, ProcessProvider, Provider, ServerProvider
@@ -263,8 +263,8 @@ async def _group_at(start: Callable[[], Awaitable[str]], size: int, options: dic
     return ConcurrentGroup(clients)
 
 
-async def _max_sessions(base_url: str) -> int | None:
-    async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
+async def _max_sessions(base_url: str, token: str | None) -> int | None:
+    async with httpx.AsyncClient(timeout=10, trust_env=False, headers=auth_headers(token)) as http:
         response = await http.get(base_url + "/capabilities")
     return response.json().get("max_sessions") if response.status_code == 200 else None
 
@@ -272,13 +272,16 @@ async def _max_sessions(base_url: str) -> int | None:
 async def _process_groups(env: str, num_envs: int, num_servers: int | None,
                           env_kwargs: dict[str, Any], options: dict[str, Any]) -> SessionPool:
     app = bundled(env).app
-    first = ProcessProvider(app, env_kwargs=env_kwargs)
+    token = options.get("token")
+    first = ProcessProvider(app, env_kwargs=env_kwargs, token=token)
+    options = {**options, "token": first.token or ""}
     process_providers = [first]
     try:
-        capacity = await _max_sessions(await first.astart()) or 1
+        capacity = await _max_sessions(await first.astart(), first.token) or 1
         servers = num_servers or min(num_envs, default_num_servers())
         servers = max(servers, math.ceil(num_envs / capacity))
-        process_providers += [ProcessProvider(app, env_kwargs=env_kwargs) for _ in range(servers - 1)]
+        process_providers += [ProcessProvider(app, env_kwargs=env_kwargs, token=first.token or "")
+                              for _ in range(servers - 1)]
         sizes = _split(num_envs, servers)
         groups = await asyncio.gather(*(_group_at(p.astart, n, options, p.arestart)
                                         for p, n in zip(process_providers, sizes, strict=True)))
@@ -292,9 +295,11 @@ async def _process_groups(env: str, num_envs: int, num_servers: int | None,
 async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider = "process",
                     base_url: str | Sequence[str] | None = None, num_servers: int | None = None,
                     env_kwargs: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT,
-                    encoding: str = DEFAULT_ENCODING) -> SessionPool:
+                    encoding: str = DEFAULT_ENCODING, token: str | None = None) -> SessionPool:
     """Open ``num_envs`` sessions the way the options say (see ``GymVectorEnv``)."""
-    options = {"timeout": timeout, "encoding": encoding}
+    if token is None and isinstance(provider, ServerProvider) and base_url is None:
+        token = provider.token or ""
+    options = {"timeout": timeout, "encoding": encoding, "token": token}
     env_kwargs = env_kwargs or {}
     if base_url is not None or isinstance(provider, ServerProvider):
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])

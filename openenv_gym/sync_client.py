@@ -116,7 +116,7 @@ class SyncEnvClient(ClientBase):
         """The server's ``GET /schema``: JSON Schemas of action, observation and state."""
         try:
             response = httpx.get(self.base_url + "/schema", timeout=self.timeout,
-                                 trust_env=not self.loopback)
+                                 trust_env=not self.loopback, headers=self.headers)
             response.raise_for_status()
         except httpx.HTTPStatusError as exc:
             raise self._schema_error(exc.response.status_code, exc.response.text) from exc
@@ -165,7 +165,10 @@ class SyncEnvClient(ClientBase):
 
     def _handshake(self, deadline: float) -> None:
         assert self._protocol is not None
-        self._protocol.send_request(self._protocol.connect())
+        request = self._protocol.connect()
+        for name, value in self.headers.items():
+            request.headers[name] = value
+        self._protocol.send_request(request)
         self._flush()
         while self._protocol.state is State.CONNECTING:
             self._receive(deadline)

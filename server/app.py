@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hmac
 import json
 import os
 from collections.abc import AsyncIterator, Callable
@@ -11,7 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from openenv_gym.client_base import resolve_token
 from openenv_gym.types import Action, Observation
 
 from .environment import Environment
@@ -58,6 +62,50 @@ def _env_kwargs(given: dict[str, Any] | None) -> dict[str, Any]:
     return kwargs
 
 
+class BearerAuth:
+    """ASGI middleware: every request but ``GET /health`` needs ``Authorization: Bearer <token>``.
+
+    HTTP requests without the token get 401 (``WWW-Authenticate: Bearer``); a WebSocket
+    handshake without it is refused before it is accepted, which ASGI servers answer with
+    HTTP 403 (no session, no environment is made). Tokens are compared in constant time and
+    never logged or echoed.
+
+    >>> BearerAuth(None, "s3cret")._allows([(b"authorization", b"Bearer s3cret")])
+    True
+    >>> BearerAuth(None, "s3cret")._allows([(b"authorization", b"Bearer guess")])
+    False
+    """
+
+    def __init__(self, app: ASGIApp, token: str):
+        if not token.isascii() or not token.isprintable():
+            raise ValueError("the token must be printable ASCII (it travels in an HTTP header)")
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" or _is_health(scope) or self._allows(scope["headers"]):
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1008})
+        else:
+            response = JSONResponse({"detail": "missing or invalid bearer token"}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+
+    def _allows(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        given = next((value for name, value in headers if name.lower() == b"authorization"), b"")
+        return hmac.compare_digest(given, self._expected)
+
+
+def _is_health(scope: Scope) -> bool:
+    path = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    return scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and path == "/health"
+
+
 def create_app(
     env: Callable[..., Environment],
     action_type: type[Action],
@@ -68,6 +116,7 @@ def create_app(
     session_timeout: float | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     env_kwargs: dict[str, Any] | None = None,
+    token: str | None = None,
 ) -> FastAPI:
     """Serve an environment over OpenEnv's protocol (HTTP routes and ``/ws``).
 
@@ -81,6 +130,9 @@ def create_app(
         max_message_bytes: larger frames get a ``MESSAGE_TOO_LARGE`` error reply.
         env_kwargs: keyword arguments for ``env``; by default read as JSON from the
             ``OPENENV_ENV_KWARGS`` environment variable (how providers configure a server).
+        token: require ``Authorization: Bearer <token>`` on every route but ``GET /health``
+            (see :class:`BearerAuth`); by default the ``OPENENV_TOKEN`` environment variable;
+            unset or ``""``: open, as upstream.
 
     >>> from openenv_gym.envs.echo import EchoAction, EchoEnvironment, EchoObservation
     >>> app = create_app(EchoEnvironment, EchoAction, EchoObservation, env_name="echo")
@@ -108,4 +160,8 @@ def create_app(
     app.state.max_message_bytes = max_message_bytes
     app.include_router(build_router(factory, action_type, observation_type, manager))
     app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, max_message_bytes=max_message_bytes))
+    required = resolve_token(token)
+    app.state.requires_token = required is not None
+    if required is not None:
+        app.add_middleware(BearerAuth, token=required)
     return app

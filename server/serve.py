@@ -10,6 +10,10 @@ Binds the socket itself (port 0 picks a free port without a race) and, when aske
 the bound port to a pipe once the server is ready, which is how the local-process provider
 learns the address without polling. With ``--parent-pid`` the server exits when its parent
 dies, so a crashed client never leaves a server behind.
+
+Access control: set ``OPENENV_TOKEN`` in the server's environment to require
+``Authorization: Bearer <token>`` (see ``create_app(token=...)``). There is deliberately no
+``--token`` flag: a command line is visible to every user of the machine (``ps``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
+import re
 import socket
 from typing import Any
 
@@ -28,6 +34,34 @@ from .app import DEFAULT_MAX_MESSAGE_BYTES
 
 UVICORN_FRAME_LIMIT_FACTOR = 4
 """uvicorn closes larger frames with code 1009; ours get an error reply below that."""
+
+
+class RedactCredentials(logging.Filter):
+    """Blanks bearer tokens and ``Authorization`` values out of log records.
+
+    At debug level the WebSocket library logs every handshake header.
+
+    >>> record = logging.makeLogRecord({"msg": "< %s", "args": ("Authorization: Bearer s3cret",)})
+    >>> RedactCredentials().filter(record), record.getMessage()
+    (True, '< Authorization: Bearer [redacted]')
+    """
+
+    PATTERN = re.compile(r"(?i)(authorization:\s*(?:bearer\s+)?|bearer\s+)[^\s'\",]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.PATTERN.sub(r"\1[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def _redact_logs() -> None:
+    """Install :class:`RedactCredentials` on the handlers uvicorn's logging set up."""
+    for name in ("", "uvicorn", "uvicorn.access"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, RedactCredentials) for f in handler.filters):
+                handler.addFilter(RedactCredentials())
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -77,6 +111,7 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str
     config = uvicorn.Config(app, log_level=log_level, ws_per_message_deflate=False,
                             ws_max_size=limit * UVICORN_FRAME_LIMIT_FACTOR, lifespan="on",
                             ws_ping_interval=None, ws_ping_timeout=None)
+    _redact_logs()
     server = uvicorn.Server(config)
     sock = _bind(host, port)
     asyncio.run(_serve(server, sock, ready_fd, parent_pid))
@@ -84,7 +119,9 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str
 
 def parser(description: str) -> argparse.ArgumentParser:
     """The command-line options every environment server takes."""
-    args = argparse.ArgumentParser(description=description)
+    args = argparse.ArgumentParser(
+        description=description,
+        epilog="Set OPENENV_TOKEN to require 'Authorization: Bearer <token>' on every route but /health.")
     args.add_argument("--host", default="127.0.0.1",
                       help="address to bind (default 127.0.0.1; use 0.0.0.0 to serve a network)")
     args.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")

@@ -42,6 +42,8 @@ class GymEnv(gym.Env[Any, Any]):
             JSON) or ``"rgb_array"`` where the environment renders frames.
         timeout: seconds to wait for each reply from a server.
         encoding: frames with our servers, ``"msgpack"`` (default; arrays as raw bytes) or ``"json"``.
+        token: bearer token of the server (``base_url``), or the one the started server
+            requires; default ``$OPENENV_TOKEN``, none if unset.
         **env_kwargs: passed to the environment's constructor (bundled environments).
 
     The observation and action spaces come from the environment's models (see
@@ -64,10 +66,12 @@ class GymEnv(gym.Env[Any, Any]):
 
     def __init__(self, env: str | None = None, *, provider: str | Provider = "process",
                  base_url: str | None = None, render_mode: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING, **env_kwargs: Any):
+                 timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING,
+                 token: str | None = None, **env_kwargs: Any):
         self.render_mode = render_mode
         self.name = env or base_url or "remote"
-        self._provider = make_provider(env, provider, base_url=base_url, env_kwargs=env_kwargs)
+        self._provider = make_provider(env, provider, base_url=base_url, env_kwargs=env_kwargs,
+                                       token=token)
         self._owns_provider = not isinstance(provider, Provider) or base_url is not None
         try:
             self._client = self._provider.connect(timeout=timeout, encoding=encoding)

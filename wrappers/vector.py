@@ -71,6 +71,8 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
             sub-environments' results are recorded. Invalid actions are always raised.
         render_mode: ``"ansi"`` for the sub-environments' text renderings.
         timeout: seconds to wait for each reply.
+        token: bearer token of the servers (``base_url``), or the one started servers
+            require; default ``$OPENENV_TOKEN``, none if unset.
         **env_kwargs: passed to the environment's constructor (bundled environments).
 
     >>> import gymnasium as gym, openenv_gym
@@ -87,7 +89,8 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
                  num_servers: int | None = None, encoding: str = DEFAULT_ENCODING,
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
                  max_episode_steps: int | None = None, keep_going: bool = False,
-                 render_mode: str | None = None, timeout: float = DEFAULT_TIMEOUT, **env_kwargs: Any):
+                 render_mode: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 token: str | None = None, **env_kwargs: Any):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         self.num_envs = num_envs
@@ -100,7 +103,7 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         try:
             self._pool: SessionPool = self._runner.run(open_pool(
                 env, num_envs, provider=provider, base_url=base_url, num_servers=num_servers,
-                env_kwargs=env_kwargs, timeout=timeout, encoding=encoding))
+                env_kwargs=env_kwargs, timeout=timeout, encoding=encoding, token=token))
         except BaseException:
             self._runner.close()
             raise

@@ -23,10 +23,13 @@ PROVIDERS = ("process", "inprocess")
 
 def make_provider(env: str | None, provider: str | Provider = "process", *,
                   base_url: str | None = None,
-                  env_kwargs: dict[str, Any] | None = None) -> Provider:
-    """The provider for ``gym.make`` options: ``base_url`` wins, then ``provider``."""
+                  env_kwargs: dict[str, Any] | None = None, token: str | None = None) -> Provider:
+    """The provider for ``gym.make`` options: ``base_url`` wins, then ``provider``.
+
+    ``token`` goes to the server providers made here (a Provider instance has its own).
+    """
     if base_url is not None:
-        return RemoteProvider(base_url)
+        return RemoteProvider(base_url, token=token)
     if isinstance(provider, Provider):
         return provider
     if env is None:
@@ -35,7 +38,7 @@ def make_provider(env: str | None, provider: str | Provider = "process", *,
     if provider == "inprocess":
         return InProcessProvider(bundled(env), env_kwargs=env_kwargs)
     if provider == "process":
-        return ProcessProvider(bundled(env).app, env_kwargs=env_kwargs)
+        return ProcessProvider(bundled(env).app, env_kwargs=env_kwargs, token=token)
     raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}, "
                      "pass a Provider instance, or pass base_url=...")
 

@@ -55,7 +55,13 @@ class Provider(ABC):
 
 
 class ServerProvider(Provider):
-    """A provider whose environment is a server reachable at a base URL."""
+    """A provider whose environment is a server reachable at a base URL.
+
+    Attributes:
+        token: the bearer token its sessions send (``None``: none).
+    """
+
+    token: str | None = None
 
     @abstractmethod
     def start(self) -> str:
@@ -74,4 +80,5 @@ class ServerProvider(Provider):
         return await asyncio.to_thread(self.restart)
 
     def connect(self, *, timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING) -> SessionClient:
-        return SyncEnvClient(self.start(), timeout=timeout, encoding=encoding).connect()
+        return SyncEnvClient(self.start(), timeout=timeout, encoding=encoding,
+                             token=self.token or "").connect()

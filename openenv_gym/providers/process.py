@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from ..client_base import TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
 from .base import ServerProvider
 
@@ -59,6 +60,10 @@ class ProcessProvider(ServerProvider):
         env_kwargs: keyword arguments for the environment's constructor.
         startup_timeout: seconds to wait for the server to be ready.
         log_level: uvicorn's log level; the log is kept in a temporary file.
+        token: the bearer token the server requires and its sessions send (passed to the
+            server in its environment, never on its command line). By default
+            ``$OPENENV_TOKEN``; unset (or ``""``), the server is open to this machine's
+            users, as it binds 127.0.0.1 only. For a random one: ``secrets.token_urlsafe()``.
 
     >>> with ProcessProvider("openenv_gym.envs.echo.app:app") as server:
     ...     server.start().startswith("http://127.0.0.1:")
@@ -66,8 +71,9 @@ class ProcessProvider(ServerProvider):
     """
 
     def __init__(self, app: str, *, env_kwargs: dict[str, Any] | None = None,
-                 startup_timeout: float = 60.0, log_level: str = "warning"):
+                 startup_timeout: float = 60.0, log_level: str = "warning", token: str | None = None):
         self.app = app
+        self.token = resolve_token(token)
         self.env_kwargs = env_kwargs or {}
         self.startup_timeout = startup_timeout
         self.log_level = log_level
@@ -124,6 +130,9 @@ class ProcessProvider(ServerProvider):
                    "--port", "0", "--log-level", self.log_level, "--ready-fd", str(ready_fd),
                    "--parent-pid", str(os.getpid())]
         env = dict(os.environ, OPENENV_ENV_KWARGS=json.dumps(self.env_kwargs))
+        env.pop(TOKEN_VARIABLE, None)
+        if self.token:
+            env[TOKEN_VARIABLE] = self.token
         with open(self._log_path, "wb") as log:
             return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     pass_fds=(ready_fd,), env=env)

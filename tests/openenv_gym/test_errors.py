@@ -48,7 +48,7 @@ def test_every_public_error_is_an_openenv_gym_error():
 
 def test_public_api_is_pinned():
     assert set(openenv_gym.__all__) == {
-        "Action", "CapacityReachedError", "EnvClient", "EnvironmentMetadata", "ErrorCode",
+        "Action", "AuthenticationError", "CapacityReachedError", "EnvClient", "EnvironmentMetadata", "ErrorCode",
         "ExecutionError", "FactoryError", "InvalidActionError", "InvalidJSONError",
         "InvalidRequestError", "MessageTooLargeError", "Observation", "OpenEnvGymError",
         "ProtocolError", "ProviderError", "RequestTimeoutError", "ServerError", "SessionError",
