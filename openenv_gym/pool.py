@@ -303,6 +303,7 @@ async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider 
     env_kwargs = env_kwargs or {}
     if base_url is not None or isinstance(provider, ServerProvider):
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+        places: list[tuple[Callable[[], Awaitable[str]], Callable[[], Awaitable[str]] | None]]
         if urls:
             places = [(_constant(u), None) for u in urls]
         else:

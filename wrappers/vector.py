@@ -139,7 +139,8 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         options = dict(options or {})
         mask = self._reset_mask(options.pop("reset_mask", None))
         self._terminations[mask] = self._truncations[mask] = self._autoreset_envs[mask] = False
-        requests = {i: ("reset", self._reset_kwargs(seeds[i], options)) for i in np.flatnonzero(mask)}
+        requests: dict[int, Request] = {
+            int(i): ("reset", self._reset_kwargs(seeds[i], options)) for i in np.flatnonzero(mask)}
         env_infos = {i: self._record_reset(i, result) for i, result in self._run(requests).items()}
         self._raise_errors()
         return self._codec.observation.batch(self._wire_obs), self._batch_infos(env_infos, {})
