@@ -25,8 +25,9 @@ def test_mypy_is_clean(tmp_path):
         copy = shutil.copytree if (ROOT / part).is_dir() else shutil.copy
         copy(ROOT / part, source / part, **({"ignore": shutil.ignore_patterns("__pycache__")}
                                             if (ROOT / part).is_dir() else {}))
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(source)], check=True, capture_output=True, cwd=tmp_path)
+    build = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                            "--target", str(site), str(source)], capture_output=True, text=True, cwd=tmp_path)
+    assert build.returncode == 0, build.stdout + build.stderr
     assert (site / "openenv_gym" / "py.typed").exists()
     result = subprocess.run(
         [mypy, "--config-file", str(ROOT / "pyproject.toml"), "--python-executable", sys.executable,
