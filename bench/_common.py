@@ -107,6 +107,12 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+def header(info: dict[str, Any]) -> str:
+    """Two lines naming the run: date, commit, Python, CPUs, platform; the package versions."""
+    return (f"{info['date']}  commit {info['commit']}  Python {info['python']}  {info['cpus']} CPUs  "
+            f"{info['platform']}\n" + "  ".join(f"{name} {v}" for name, v in info["versions"].items()))
+
+
 def machine(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -30,27 +30,23 @@ import sys
 from pathlib import Path
 
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]  # run as bench/chess.py: `import chess` must find python-chess, not this script
+    sys.path.append(sys.path.pop(0))  # run as bench/chess.py: `import chess` must find python-chess first
 
 import argparse
 import contextlib
 import gc
 import json
-import os
-import platform
 import random
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import chess
 import gymnasium as gym
 import numpy as np
+from _common import header, machine
 
 import openenv_gym  # noqa: F401  (registers openenv/chess-v0)
 
@@ -195,24 +191,6 @@ def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def machine() -> dict[str, Any]:
-    try:
-        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
-            "python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "versions": {name: _version(name) for name in PACKAGES}}
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--plies", type=int, default=10_000, help="timed plies per round (default 10000)")
@@ -227,10 +205,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    info = machine()
-    print(f"{info['date']}  commit {info['commit']}  Python {info['python']}  {info['cpus']} CPUs  "
-          f"{info['platform']}")
-    print("  ".join(f"{name} {v}" for name, v in info["versions"].items()))
+    info = machine(PACKAGES)
+    print(header(info))
     print(f"random vs random: {args.rounds} rounds x {args.plies} timed plies (+{args.warmup} warm-up)\n")
     all_configs = configs()
     with contextlib.ExitStack() as stack:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-from _common import machine, start_upstream_server
+from _common import header, machine, start_upstream_server
 
 import openenv_gym
 from openenv_gym.providers import ProcessProvider
@@ -207,9 +207,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     info = machine()
-    print(f"{info['date']}  commit {info['commit']}  Python {info['python']}  {info['cpus']} CPUs  "
-          f"{info['platform']}")
-    print("  ".join(f"{name} {v}" for name, v in info["versions"].items()))
+    print(header(info))
     print(f"message {MESSAGE!r}: {args.rounds} rounds x {args.steps} timed steps "
           f"(+{args.warmup} warm-up) per configuration\n")
     with contextlib.ExitStack() as stack:  # closes every client, then every server

@@ -64,6 +64,7 @@ from _common import (
     BENCH_DIR,
     UPSTREAM_MANY_APP,
     UPSTREAM_MAX_SESSIONS_VAR,
+    header,
     machine,
     start_uvicorn,
     stop_process,
@@ -661,10 +662,7 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(serve_bare())
         return
     info = machine(PACKAGES)
-    header = (f"{info['date']}  commit {info['commit']}  Python {info['python']}  {info['cpus']} CPUs  "
-              f"{info['platform']}")
-    print(header)
-    print("  ".join(f"{name} {v}" for name, v in info["versions"].items()))
+    print(header(info))
     load_before = os.getloadavg()[0]
     print(f"message {MESSAGE!r}, N in {args.sizes}: {args.rounds} rounds x {args.seconds} s per "
           f"configuration, load average {load_before:.2f}\n")
