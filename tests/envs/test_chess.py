@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import random
-import subprocess
 import sys
-import time
 import warnings
 
 import chess
 import gymnasium as gym
-import httpx
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -29,7 +26,7 @@ from openenv_gym.envs.chess import (
 from openenv_gym.envs.chess.notation import position_text
 from openenv_gym.envs.chess.rules import may_be_fivefold, outcome
 from openenv_gym.providers import ProcessProvider
-from tests.support.processes import process_gone
+from tests.support.servers import served_by
 
 STOCKFISH = {"opponent": "stockfish", "depth": 1}
 FOOLS_MATE_BLACK_TO_MATE = "rnbqkbnr/pppp1ppp/8/4p3/6P1/5P2/PPPPP2P/RNBQKBNR b KQkq - 0 2"
@@ -346,27 +343,10 @@ def test_render_shows_the_board(make):
 
 
 def test_chess_is_servable_on_its_own():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "openenv_gym.envs.chess", "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        with EnvClient(f"http://127.0.0.1:{port}").sync() as client:
-            client.reset(seed=0)
-            assert client.step({"move": "e4"}).info["move"] == "e2e4"
-    finally:
-        server.terminate()
-        assert process_gone(server.pid, within=10)
+    command = [sys.executable, "-m", "openenv_gym.envs.chess", "--host", "127.0.0.1", "--port", "{port}"]
+    with served_by(command) as url, EnvClient(url).sync() as client:
+        client.reset(seed=0)
+        assert client.step({"move": "e4"}).info["move"] == "e2e4"
 
 
 def test_the_action_model_accepts_text_and_indices():

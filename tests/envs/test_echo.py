@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
 from openenv_gym import EnvClient
 from openenv_gym.envs.echo import EchoAction, EchoEnvironment
 from openenv_gym.mcp_types import CallToolAction
-from tests.support.processes import process_gone
+from tests.support.servers import served_by
 
 
 def test_echo_rewards_length_and_counts_steps():
@@ -34,32 +31,10 @@ def test_echo_tools_report_failures_as_values():
     assert bad.error.error_type == "invalid_args"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("command", [
     [sys.executable, "-m", "openenv_gym.envs.echo", "--host", "127.0.0.1", "--port", "{port}"],
     [sys.executable, "-m", "uvicorn", "openenv_gym.envs.echo.app:app", "--host", "127.0.0.1", "--port", "{port}"],
 ], ids=["python-m", "uvicorn"])
 def test_echo_is_servable_on_its_own(command):
-    port = free_port()
-    server = subprocess.Popen([part.format(port=port) for part in command],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        with EnvClient(f"http://127.0.0.1:{port}").sync() as client:
-            assert client.step({"message": "served"}).observation["echoed_message"] == "served"
-    finally:
-        server.terminate()
-        assert process_gone(server.pid, within=10)
+    with served_by(command) as url, EnvClient(url).sync() as client:
+        assert client.step({"message": "served"}).observation["echoed_message"] == "served"

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from openenv_gym.providers import ProcessProvider
+from tests.support.processes import process_gone
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,3 +31,27 @@ def serving(app: str) -> Iterator[ProcessProvider]:
         yield provider
     finally:
         provider.stop()
+
+
+@contextlib.contextmanager
+def served_by(command: list[str], within: float = 30.0) -> Iterator[str]:
+    """Run a server ``command`` (``{port}`` is filled with a free port) until it answers
+    ``/health``; yield its URL; stop it afterwards and check it is gone."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([part.format(port=port) for part in command],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        assert process_gone(server.pid, within=10)
