@@ -36,7 +36,7 @@ from .client_base import (
     http_url,
     ws_url,
 )
-from .errors import OpenEnvGymError, TransportError
+from .errors import OpenEnvGymError
 from .protocol import check_reply, result_from_reply
 from .sync_client import SyncEnvClient
 from .types import StepResult
@@ -127,12 +127,9 @@ class EnvClient(ClientBase):
             async with httpx.AsyncClient(timeout=self.timeout, trust_env=not self.loopback,
                                          headers=self.headers) as http:
                 response = await http.get(self.base_url + "/schema")
-                response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            raise self._schema_error(exc.response.status_code, exc.response.text) from exc
         except httpx.HTTPError as exc:
-            raise TransportError(f"cannot read {self.base_url}/schema: {exc}") from exc
-        return response.json()
+            raise self._schema_unreachable(exc) from exc
+        return self._schema_of(response)
 
     async def close(self) -> None:
         """End the session (idempotent); the server closes its environment."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 from pydantic import BaseModel
 from websockets.exceptions import InvalidStatus
 
@@ -218,12 +219,19 @@ class ClientBase:
         return TransportError(f"the session at {self.ws_url} was closed "
                               f"(code {code}{reason}); the episode is lost")
 
-    def _schema_error(self, status: int, body: str) -> OpenEnvGymError:
+    def _schema_of(self, response: httpx.Response) -> dict[str, Any]:
+        """The JSON of a ``GET /schema`` response, or the error its status stands for."""
+        if not response.is_error:
+            return response.json()
+        status, body = response.status_code, response.text
         if status in AUTH_REFUSED:
-            return self._auth_error(f"{self.base_url}/schema", status)
+            raise self._auth_error(f"{self.base_url}/schema", status)
         if "cannot create the environment" in body:  # the server's factory failed (routes.py)
-            return FactoryError(f"{self.base_url} cannot create its environment: {body[:500]}")
-        return TransportError(f"cannot read {self.base_url}/schema: HTTP {status} {body[:500]}")
+            raise FactoryError(f"{self.base_url} cannot create its environment: {body[:500]}")
+        raise TransportError(f"cannot read {self.base_url}/schema: HTTP {status} {body[:500]}")
+
+    def _schema_unreachable(self, exc: httpx.HTTPError) -> TransportError:
+        return TransportError(f"cannot read {self.base_url}/schema: {exc}")
 
     @property
     def connected(self) -> bool:

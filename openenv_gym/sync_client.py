@@ -27,7 +27,7 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from .client_base import ClientBase, action_payload
-from .errors import OpenEnvGymError, TransportError
+from .errors import OpenEnvGymError
 from .protocol import check_reply, result_from_reply
 from .types import StepResult
 
@@ -117,12 +117,9 @@ class SyncEnvClient(ClientBase):
         try:
             response = httpx.get(self.base_url + "/schema", timeout=self.timeout,
                                  trust_env=not self.loopback, headers=self.headers)
-            response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            raise self._schema_error(exc.response.status_code, exc.response.text) from exc
         except httpx.HTTPError as exc:
-            raise TransportError(f"cannot read {self.base_url}/schema: {exc}") from exc
-        return response.json()
+            raise self._schema_unreachable(exc) from exc
+        return self._schema_of(response)
 
     def close(self) -> None:
         """End the session (idempotent); the server closes its environment."""
