@@ -189,24 +189,24 @@ def _integer(schema: dict[str, Any]) -> FieldCodec:
 
         return FieldCodec(spaces.Discrete(int(high) - start + 1, start=start), to_int, _as_int,
                           _numbers(np.int64, to_int))
-    box = spaces.Box(-INT_BOUND if low is None else low, INT_BOUND if high is None else high,
-                     shape=(), dtype=np.int64)
-    def to_number(value: Any) -> Any:
-        return box.low if value is None else value
-
-    return FieldCodec(box, lambda v: np.asarray(to_number(v), dtype=np.int64), _as_int,
-                      _numbers(np.int64, to_number))
+    low = -INT_BOUND if low is None else low
+    return _scalar_box(low, INT_BOUND if high is None else high, np.int64, low, _as_int)
 
 
 def _number(schema: dict[str, Any]) -> FieldCodec:
     low, high = _bounds(schema)
-    box = spaces.Box(-np.inf if low is None else low, np.inf if high is None else high,
-                     shape=(), dtype=np.float64)
-    def to_number(value: Any) -> Any:
-        return np.nan if value is None else value
+    return _scalar_box(-np.inf if low is None else low, np.inf if high is None else high,
+                       np.float64, np.nan, _as_float)
 
-    return FieldCodec(box, lambda v: np.asarray(to_number(v), dtype=np.float64), _as_float,
-                      _numbers(np.float64, to_number))
+
+def _scalar_box(low: Any, high: Any, dtype: Any, empty: Any, to_wire: Callable[[Any], Any]) -> FieldCodec:
+    """A 0-d ``Box``; ``None`` on the wire becomes ``empty``."""
+
+    def to_number(value: Any) -> Any:
+        return empty if value is None else value
+
+    return FieldCodec(spaces.Box(low, high, shape=(), dtype=dtype),
+                      lambda v: np.asarray(to_number(v), dtype=dtype), to_wire, _numbers(dtype, to_number))
 
 
 def _boolean(schema: dict[str, Any]) -> FieldCodec:
