@@ -82,17 +82,11 @@ class BatchedGroup(SessionGroup):
         self._options = client_options
         self._client: EnvClient | None = None
 
-    async def open(self) -> BatchedGroup:
-        client = EnvClient(await self._start(), **self._options)
+    async def open(self, client: EnvClient | None = None) -> BatchedGroup:
+        """Open the group's sessions, on ``client`` if it is already connected to the server."""
+        if client is None:
+            client = await self._connect()
         self.label = client.base_url
-        try:
-            await client.connect()
-        except TransportError:
-            if self._restart is None:
-                raise
-            client = EnvClient(await self._restart(), **self._options)  # our server died: anew
-            self.label = client.base_url
-            await client.connect()
         try:
             if self.size > 1:
                 await client.open_sessions(self.size - 1)
@@ -101,6 +95,14 @@ class BatchedGroup(SessionGroup):
             raise
         self._client = client
         return self
+
+    async def _connect(self) -> EnvClient:
+        try:
+            return await EnvClient(await self._start(), **self._options).connect()
+        except TransportError:
+            if self._restart is None:
+                raise
+            return await EnvClient(await self._restart(), **self._options).connect()  # died: anew
 
     async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
         if self._client is None:
@@ -256,8 +258,7 @@ async def _group_at(start: Callable[[], Awaitable[str]], size: int, options: dic
     probe = EnvClient(await start(), **options)
     await probe.connect()
     if probe.extended:
-        await probe.close()
-        return await BatchedGroup(start, size, options, restart).open()
+        return await BatchedGroup(start, size, options, restart).open(probe)
     clients = [probe] + [EnvClient(probe.base_url, **options) for _ in range(size - 1)]
     await asyncio.gather(*(c.connect() for c in clients[1:]))
     return ConcurrentGroup(clients)

@@ -37,12 +37,12 @@ class InProcessClient:
 
     extended = True
 
-    def __init__(self, env: Any, action_type: type[Action], schema: dict[str, Any]):
+    def __init__(self, env: Any, action_type: type[Action], observation_type: type[Observation]):
         from openenv_gym.server import Session  # the one place the client side holds a server part
 
         self._session = Session(env, action_type, session_id=uuid.uuid4().hex, extended=True)
         self._runner = None if self._session.runs_inline else LoopRunner()
-        self._schema = schema
+        self._types = (action_type, observation_type)
         self._closed = False
 
     def request(self, message: dict[str, Any]) -> Any:
@@ -64,7 +64,9 @@ class InProcessClient:
         return check_reply(self.request({"type": "render", "data": {"mode": mode}}), "render")["frame"]
 
     def schema(self) -> dict[str, Any]:
-        return self._schema
+        from openenv_gym.server import schema_of
+
+        return schema_of(*self._types, self._session.env)
 
     def close(self) -> None:
         if self._closed:
@@ -108,8 +110,4 @@ class InProcessProvider(Provider):
 
     def connect(self, *, timeout: float = DEFAULT_TIMEOUT, encoding: str = "none") -> InProcessClient:
         """A session on a new environment instance (no socket: ``timeout`` and ``encoding`` unused)."""
-        from openenv_gym.server import schema_of
-
-        env = self._factory(**self._env_kwargs)
-        schema = schema_of(self._action_type, self._observation_type, env)
-        return InProcessClient(env, self._action_type, schema)
+        return InProcessClient(self._factory(**self._env_kwargs), self._action_type, self._observation_type)
