@@ -74,7 +74,7 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
     """
 
     SUPPORTS_CONCURRENT_SESSIONS: ClassVar[bool] = False
-    FAST_STEP: ClassVar[bool] = False
+    FAST_STEP: bool = False  # a class default; an instance may set its own (chess)
     RENDER_MODES: ClassVar[tuple[str, ...]] = ("ansi",)
     RUBRIC_FALLBACK: ClassVar[float] = 0.0
     RUBRIC_TIMEOUT_S: ClassVar[float] = 60.0

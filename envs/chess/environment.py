@@ -128,7 +128,7 @@ class ChessEnvironment(Environment[ChessAction, ChessObservation, ChessState]):
             depth=depth, movetime_ms=movetime_ms, engine_path=engine_path, threads=threads)
         # Without an engine a step takes microseconds: the server may run it on its event loop
         # (sessions read the flag from the instance; ~1.5x faster over a local server).
-        self.FAST_STEP = not isinstance(self.opponent, StockfishOpponent)  # type: ignore[misc]
+        self.FAST_STEP = not isinstance(self.opponent, StockfishOpponent)
         self._board = chess.Board()
         self._occupied_before: list[int] = []
         self._position = Position.of(self._board, self.discrete, self._occupied_before)
