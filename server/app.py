@@ -20,7 +20,8 @@ from openenv_gym.types import Action, Observation
 
 from .environment import Environment
 from .routes import build_router
-from .sessions import SessionManager
+from .sessions import DEFAULT_RESUME_GRACE, SessionManager
+from .web import is_web_asset, mount_web, token_subprotocol, web_enabled, without_token_subprotocols
 from .websocket import WebSocketEndpoint
 
 DEFAULT_MAX_SESSIONS = 1024
@@ -28,6 +29,8 @@ DEFAULT_MAX_SESSIONS = 1024
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 ENV_KWARGS_VARIABLE = "OPENENV_ENV_KWARGS"
 """Environment variable holding a JSON object of keyword arguments for the env factory."""
+STEP_TIMEOUT_VARIABLE = "OPENENV_STEP_TIMEOUT"
+RESUME_GRACE_VARIABLE = "OPENENV_RESUME_GRACE"
 
 
 def _supports_concurrency(factory: Callable[..., Environment]) -> bool | None:
@@ -62,13 +65,34 @@ def _env_kwargs(given: dict[str, Any] | None) -> dict[str, Any]:
     return kwargs
 
 
+def _seconds(given: float | None, variable: str, default: float | None) -> float | None:
+    """``given``, else the number of seconds in ``$variable`` (``""``/unset: ``default``).
+
+    >>> _seconds(None, "OPENENV_UNSET_FOR_DOCTEST", 30.0), _seconds(5, "OPENENV_UNSET_FOR_DOCTEST", None)
+    (30.0, 5.0)
+    """
+    if given is None:
+        raw = os.environ.get(variable, "")
+        if not raw:
+            return default
+        try:
+            given = float(raw)
+        except ValueError:
+            raise ValueError(f"{variable} must be a number of seconds, got {raw!r}") from None
+    if given < 0:
+        raise ValueError(f"{variable.removeprefix('OPENENV_').lower()} must not be negative, got {given}")
+    return float(given)
+
+
 class BearerAuth:
     """ASGI middleware: every request but ``GET /health`` needs ``Authorization: Bearer <token>``.
 
     HTTP requests without the token get 401 (``WWW-Authenticate: Bearer``); a WebSocket
     handshake without it is refused before it is accepted, which ASGI servers answer with
     HTTP 403 (no session, no environment is made). Tokens are compared in constant time and
-    never logged or echoed.
+    never logged or echoed. The web page's static files need no token (they hold no data); a
+    browser's WebSocket, which cannot set headers, may offer the token as a subprotocol
+    instead (see :mod:`openenv_gym.server.web.token`).
 
     >>> BearerAuth(None, "s3cret")._allows([(b"authorization", b"Bearer s3cret")])
     True
@@ -81,10 +105,13 @@ class BearerAuth:
             raise ValueError("the token must be printable ASCII (it travels in an HTTP header)")
         self.app = app
         self._expected = f"Bearer {token}".encode()
+        self._subprotocol = token_subprotocol(token).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan" or _is_health(scope) or self._allows(scope["headers"]):
+        if scope["type"] == "lifespan" or _is_public(scope) or self._allows(scope["headers"]):
             await self.app(scope, receive, send)
+        elif scope["type"] == "websocket" and self._offered(scope.get("subprotocols", [])):
+            await self.app(without_token_subprotocols(scope), receive, send)
         elif scope["type"] == "websocket":
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 1008})
@@ -97,13 +124,18 @@ class BearerAuth:
         given = next((value for name, value in headers if name.lower() == b"authorization"), b"")
         return hmac.compare_digest(given, self._expected)
 
+    def _offered(self, subprotocols: list[str]) -> bool:
+        return any(hmac.compare_digest(p.encode(), self._subprotocol) for p in subprotocols)
 
-def _is_health(scope: Scope) -> bool:
+
+def _is_public(scope: Scope) -> bool:
+    """``GET /health`` and the web page's files."""
     path = scope["path"]
     root = scope.get("root_path", "")
     if root and path.startswith(root):
         path = path[len(root):]
-    return scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and path == "/health"
+    return (scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
+            and (path == "/health" or is_web_asset(path)))
 
 
 def create_app(
@@ -114,9 +146,12 @@ def create_app(
     env_name: str | None = None,
     max_concurrent_envs: int | None = None,
     session_timeout: float | None = None,
+    step_timeout: float | None = None,
+    resume_grace: float | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     env_kwargs: dict[str, Any] | None = None,
     token: str | None = None,
+    web: bool | None = None,
 ) -> FastAPI:
     """Serve an environment over OpenEnv's protocol (HTTP routes and ``/ws``).
 
@@ -127,12 +162,19 @@ def create_app(
         max_concurrent_envs: session capacity; defaults to 1024 for environments with
             ``SUPPORTS_CONCURRENT_SESSIONS = True`` and 1 otherwise.
         session_timeout: close sessions idle for this many seconds (off by default).
+        step_timeout: seconds a blocking (or async) ``reset``/``step`` may take before the
+            client gets ``STEP_TIMEOUT`` and the session a fresh environment; by default
+            ``$OPENENV_STEP_TIMEOUT``, else off. ``FAST_STEP`` environments are not timed.
+        resume_grace: seconds the session of a dropped connection (extensions on) waits to be
+            resumed; by default ``$OPENENV_RESUME_GRACE``, else 30; 0 turns resuming off.
         max_message_bytes: larger frames get a ``MESSAGE_TOO_LARGE`` error reply.
         env_kwargs: keyword arguments for ``env``; by default read as JSON from the
             ``OPENENV_ENV_KWARGS`` environment variable (how providers configure a server).
         token: require ``Authorization: Bearer <token>`` on every route but ``GET /health``
             (see :class:`BearerAuth`); by default the ``OPENENV_TOKEN`` environment variable;
             unset or ``""``: open, as upstream.
+        web: serve the web interface at ``/web`` (see :mod:`openenv_gym.server.web`); by default
+            when ``ENABLE_WEB_INTERFACE`` is ``true``, ``1`` or ``yes``, as upstream.
 
     >>> from openenv_gym.envs.echo import EchoAction, EchoEnvironment, EchoObservation
     >>> app = create_app(EchoEnvironment, EchoAction, EchoObservation, env_name="echo")
@@ -146,7 +188,9 @@ def create_app(
     executor = ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4),
                                   thread_name_prefix="openenv-session")
     manager = SessionManager(factory, action_type, max_sessions=_capacity(env, max_concurrent_envs),
-                             executor=executor, session_timeout=session_timeout)
+                             executor=executor, session_timeout=session_timeout,
+                             step_timeout=_seconds(step_timeout, STEP_TIMEOUT_VARIABLE, None),
+                             resume_grace=_seconds(resume_grace, RESUME_GRACE_VARIABLE, DEFAULT_RESUME_GRACE) or 0.0)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -160,6 +204,8 @@ def create_app(
     app.state.max_message_bytes = max_message_bytes
     app.include_router(build_router(factory, action_type, observation_type, manager))
     app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, max_message_bytes=max_message_bytes))
+    if web_enabled(web):
+        mount_web(app)
     required = resolve_token(token)
     app.state.requires_token = required is not None
     if required is not None:

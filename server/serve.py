@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import re
@@ -28,6 +29,7 @@ import socket
 from typing import Any
 
 import uvicorn
+import uvicorn.config
 from uvicorn.importer import import_from_string
 
 from .app import DEFAULT_MAX_MESSAGE_BYTES
@@ -37,16 +39,20 @@ UVICORN_FRAME_LIMIT_FACTOR = 4
 
 
 class RedactCredentials(logging.Filter):
-    """Blanks bearer tokens and ``Authorization`` values out of log records.
+    """Blanks bearer tokens, ``Authorization`` values and the web page's token subprotocol
+    (``openenv-gym.token.…``) out of log records.
 
     At debug level the WebSocket library logs every handshake header.
 
     >>> record = logging.makeLogRecord({"msg": "< %s", "args": ("Authorization: Bearer s3cret",)})
     >>> RedactCredentials().filter(record), record.getMessage()
     (True, '< Authorization: Bearer [redacted]')
+    >>> record = logging.makeLogRecord({"msg": "< Sec-WebSocket-Protocol: openenv-gym.v1, openenv-gym.token.czM"})
+    >>> RedactCredentials().filter(record), record.getMessage()
+    (True, '< Sec-WebSocket-Protocol: openenv-gym.v1, openenv-gym.token.[redacted]')
     """
 
-    PATTERN = re.compile(r"(?i)(authorization:\s*(?:bearer\s+)?|bearer\s+)[^\s'\",]+")
+    PATTERN = re.compile(r"(?i)(authorization:\s*(?:bearer\s+)?|bearer\s+|openenv-gym\.token\.)[^\s'\",]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -108,13 +114,40 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str
     if isinstance(app, str):
         app = import_from_string(app)
     limit = getattr(getattr(app, "state", None), "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
-    config = uvicorn.Config(app, log_level=log_level, ws_per_message_deflate=False,
-                            ws_max_size=limit * UVICORN_FRAME_LIMIT_FACTOR, lifespan="on",
-                            ws_ping_interval=None, ws_ping_timeout=None)
+    config = uvicorn.Config(app, **_options(log_level, limit))
     _redact_logs()
     server = uvicorn.Server(config)
     sock = _bind(host, port)
     asyncio.run(_serve(server, sock, ready_fd, parent_pid))
+
+
+def _options(log_level: str, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    """uvicorn's settings for an environment server (no pings, no compression, frame limit)."""
+    return {"log_level": log_level, "ws_per_message_deflate": False, "lifespan": "on",
+            "ws_max_size": max_message_bytes * UVICORN_FRAME_LIMIT_FACTOR,
+            "ws_ping_interval": None, "ws_ping_timeout": None}
+
+
+def serve_reloading(app: str, *, watch: str, host: str = "127.0.0.1", port: int = 8000,
+                    log_level: str = "info", app_dir: str = "") -> None:
+    """Serve ``app`` (``"module:attribute"``, imported from ``app_dir`` first) and restart it
+    whenever a Python file under the folder ``watch`` changes: for developing an environment.
+
+    The server runs in a child process that uvicorn replaces on each change; its log lines go
+    through :class:`RedactCredentials` too.
+    """
+    uvicorn.run(app, host=host, port=port, reload=True, reload_dirs=[watch], app_dir=app_dir,
+                log_config=_redacting_log_config(), **_options(log_level))
+
+
+def _redacting_log_config() -> dict[str, Any]:
+    """uvicorn's logging set-up with :class:`RedactCredentials` on its handlers (for child processes,
+    where :func:`_redact_logs` cannot reach)."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["filters"] = {"redact": {"()": f"{__name__}.RedactCredentials"}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact"]
+    return config
 
 
 def parser(description: str) -> argparse.ArgumentParser:
