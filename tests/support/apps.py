@@ -340,3 +340,62 @@ flaky = create_app(FlakyEnvironment, FlakyAction, EchoObservation)
 game = create_app(GameEnvironment, MoveAction, GameObservation)
 ported = create_app(PortedEnvironment, MoveAction, GameObservation)
 judged = create_app(JudgedEnvironment, EchoAction, EchoObservation)
+
+
+# --- the web interface's generated form (tests/server/test_web.py) --------------------------
+
+from pydantic import BaseModel, Field  # noqa: E402
+
+
+class Target(BaseModel):
+    x: int = Field(ge=0, le=9, description="Column, 0 to 9.")
+    y: int = Field(default=0, ge=0, le=9)
+
+
+class FormAction(Action):
+    """One field of every kind the web page builds an input for."""
+
+    text: str = Field(max_length=40, description="Shown in the rendering.")
+    count: int = Field(default=1, ge=1, le=10, description="How many times, 1 to 10.")
+    scale: float = 0.5
+    loud: bool = False
+    colour: Literal["red", "green", "blue"] = "green"
+    tags: list[int] = Field(default_factory=list)
+    target: Target | None = None
+    note: str | int | None = None
+
+
+class FormObservation(Observation):
+    received: dict[str, Any] = Field(default_factory=dict)
+
+
+class FormEnvironment(Environment[FormAction, FormObservation, State]):
+    """Echoes the action it got; reward = count * scale; "red" ends the episode; text rendering."""
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+    FAST_STEP = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state = State()
+        self._text = ""
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> FormObservation:
+        self._state, self._text = State(episode_id=episode_id), f"seed {seed}"
+        return FormObservation()
+
+    def step(self, action: FormAction, timeout_s: float | None = None, **kwargs: Any) -> FormObservation:
+        self._state.step_count += 1
+        self._text = (action.text.upper() if action.loud else action.text) * action.count
+        return FormObservation(received=action.model_dump(exclude={"metadata"}), reward=action.count * action.scale,
+                               done=action.colour == "red")
+
+    def render(self, mode: str = "ansi") -> str:
+        return f"[{self._text}]"
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+
+form = create_app(FormEnvironment, FormAction, FormObservation)

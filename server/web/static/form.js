@@ -17,7 +17,7 @@ export function buildForm(schema, container) {
   const root = objectControl(schema, schema, [], true);
   container.replaceChildren(...root.element.children);
   return {
-    read: () => root.read() ?? {},
+    read: () => root.read(),
     write: (action) => root.write(action),
     showErrors: (errors) => showErrors(container, errors),
   };
@@ -69,8 +69,9 @@ function control(node, root, path, required) {
   const input = make(field, root, path, required);
   input.element.id = fieldId(path);
   const wrapper = labelled(field, path, required, input.element);
-  if (field.default !== undefined) input.write(field.default);
-  return { ...input, element: wrapper, path };
+  const write = (value) => input.write(value === undefined ? field.default : value);
+  write(undefined);
+  return { ...input, write, element: wrapper, path };
 }
 
 function fieldId(path) {
@@ -104,21 +105,35 @@ function objectControl(field, root, path, required) {
   const children = ordered(field.properties || {}, path).map(
     ([name, child]) => control(child, root, [...path, name], needed.has(name)));
   const fieldset = element(path.length ? "fieldset" : "div", { className: "object" });
+  // An optional nested object is sent only when its checkbox is ticked (its fields' defaults
+  // alone would otherwise make it present).
+  const include = required ? null : element("input", { type: "checkbox", id: fieldId(path) });
   if (path.length) {
-    fieldset.append(element("legend", { textContent: (field.title || path.at(-1)) + (required ? " *" : "") }));
+    const legend = element("legend");
+    if (include) legend.append(include);
+    legend.append(element("label", { htmlFor: include?.id ?? "", textContent: ` ${field.title || path.at(-1)}` }));
+    if (required) legend.append(element("span", { className: "required", textContent: " *", title: "required" }));
+    fieldset.append(legend);
     fieldset.dataset.path = path.join(".");
     fieldset.classList.add("field");
   }
+  if (field.description && path.length) fieldset.append(element("small", { className: "hint", textContent: field.description }));
   fieldset.append(...children.map((child) => child.element));
   if (path.length) fieldset.append(element("small", { className: "error-text" }));
+  const included = () => include === null || include.checked;
+  const enable = () => { fieldset.classList.toggle("excluded", !included()); };
+  include?.addEventListener("change", enable);
+  enable();
   return {
     element: fieldset,
     path,
     read() {
-      const entries = children.map((child) => [child.path.at(-1), child.read()]).filter(([, v]) => v !== undefined);
-      return entries.length || required ? Object.fromEntries(entries) : undefined;
+      if (!included()) return undefined;
+      return Object.fromEntries(children.map((child) => [child.path.at(-1), child.read()]).filter(([, v]) => v !== undefined));
     },
     write(value) {
+      if (include) include.checked = value !== undefined && value !== null;
+      enable();
       for (const child of children) child.write(value?.[child.path.at(-1)]);
     },
   };
@@ -238,7 +253,8 @@ function showErrors(container, errors) {
   for (const error of errors) {
     const wrapper = closestField(container, error.loc || []);
     if (!wrapper) continue;
-    wrapper.querySelector("input, select, textarea")?.setAttribute("aria-invalid", "true");
+    const input = wrapper.tagName === "FIELDSET" ? wrapper : wrapper.querySelector("input, select, textarea");
+    input.setAttribute("aria-invalid", "true");
     const text = wrapper.querySelector(":scope > .error-text");
     if (text) text.textContent = [text.textContent, error.msg].filter(Boolean).join("; ");
   }
