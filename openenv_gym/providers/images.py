@@ -1,0 +1,108 @@
+"""Docker images of environments: built from an env folder's ``Dockerfile``.
+
+The build context is the env folder's *project root* (the nearest folder above it that holds
+a ``pyproject.toml``: this repository for the bundled envs), so a Dockerfile installs the
+project it belongs to. Images are tagged ``openenv-gym/<name>:latest`` by default.
+
+>>> image_name("envs/coding")
+'openenv-gym/coding:latest'
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections import deque
+from pathlib import Path
+
+from ..catalog import BUNDLED, bundled
+from ..errors import ProviderError
+from .engine import docker_client, docker_sdk
+
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+BUILD_LOG_LINES = 20
+_build_locks: dict[str, threading.Lock] = {}
+
+
+def image_name(env: str | os.PathLike[str]) -> str:
+    """The default tag of an env's image: ``openenv-gym/<folder name>:latest``."""
+    return f"openenv-gym/{Path(env).name}:latest"
+
+
+def env_folder(env: str | os.PathLike[str]) -> Path:
+    """The folder holding the env's Dockerfile: ``env`` itself, or a bundled env's folder."""
+    folder = Path(env)
+    if (folder / "Dockerfile").is_file():
+        return folder.resolve()
+    if str(env) in BUNDLED:
+        spec = importlib.util.find_spec(bundled(str(env)).module)  # found, not imported
+        folder = Path(next(iter(spec.submodule_search_locations or ()))) if spec else folder
+        if (folder / "Dockerfile").is_file():
+            return folder
+        raise ProviderError(f"the bundled env {env!r} has no Dockerfile at {folder}: build its image "
+                            "from a checkout of the openenv-gym repository")
+    raise ProviderError(f"{env!r} is neither a folder holding a Dockerfile nor a bundled env "
+                        f"({', '.join(sorted(BUNDLED))})")
+
+
+def project_root(folder: Path) -> Path:
+    """The nearest folder at or above ``folder`` that holds a ``pyproject.toml``."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / "pyproject.toml").is_file():
+            return candidate
+    raise ProviderError(f"no pyproject.toml in {folder} or above: the build context of an env's "
+                        "image is its project's root")
+
+
+def build_image(path: str | os.PathLike[str], tag: str | None = None, *,
+                base_image: str = DEFAULT_BASE_IMAGE, quiet: bool = True) -> str:
+    """Build the image of an env and return its tag.
+
+    Args:
+        path: a folder holding a ``Dockerfile`` (``envs/coding``) or a bundled env's name.
+        tag: the image's tag (default ``openenv-gym/<folder name>:latest``).
+        base_image: the Dockerfile's ``BASE_IMAGE`` build argument.
+        quiet: False prints the build's output as it comes.
+
+    Raises:
+        ProviderError: the build failed (with its last output lines), or no engine answers.
+    """
+    folder = env_folder(path)
+    root = project_root(folder)
+    tag = tag or image_name(folder)
+    client = docker_client()
+    last: deque[str] = deque(maxlen=BUILD_LOG_LINES)
+    stream = client.api.build(path=str(root), dockerfile=str(folder.relative_to(root) / "Dockerfile"),
+                              tag=tag, buildargs={"BASE_IMAGE": base_image}, rm=True, decode=True)
+    for chunk in stream:
+        text = chunk.get("stream") or chunk.get("status") or ""
+        if not quiet and text:
+            print(text, end="" if text.endswith("\n") else "\n", flush=True)
+        last.extend(line for line in text.splitlines() if line.strip())
+        if "error" in chunk:
+            raise ProviderError(f"docker build of {folder} failed: {chunk['error'].strip()}\n"
+                                f"last output lines:\n" + "\n".join(last) + _base_hint(base_image, chunk))
+    return tag
+
+
+def _base_hint(base_image: str, chunk: dict[str, str]) -> str:
+    if base_image in chunk["error"]:
+        return (f"\n(is the base image {base_image} there? `docker pull {base_image}`, or without a "
+                "registry this repository's `.ci/docker-engine.sh`)")
+    return ""
+
+
+def ensure_image(env: str | os.PathLike[str], tag: str | None = None, *, rebuild: bool = False,
+                 base_image: str = DEFAULT_BASE_IMAGE) -> str:
+    """The env's image tag, built first if it is missing (or ``rebuild``); one build at a time
+    per tag, so providers started in parallel share it."""
+    tag = tag or image_name(env)
+    with _build_locks.setdefault(tag, threading.Lock()):
+        if not rebuild:
+            try:
+                docker_client().images.get(tag)
+                return tag
+            except docker_sdk().errors.ImageNotFound:
+                pass  # missing: built below
+        return build_image(env, tag, base_image=base_image)

@@ -1,0 +1,193 @@
+"""Environment servers as a Docker Swarm service: replicas spread over a cluster's nodes.
+
+Swarm's ingress routing mesh would hide the replicas behind one port and balance each
+*connection*; a vector env wants to know its replicas to spread its sessions evenly. So the
+service publishes its port in host mode with no fixed published port: every replica (task)
+gets its own port on its node, read back from the task's status, so several replicas can share
+one node. A replica's address is ``http://<node address>:<its port>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from typing import Any
+
+from ..client_base import TOKEN_VARIABLE, resolve_token
+from ..errors import ProviderError
+from .base import ServerProvider
+from .docker import ENV_KWARGS_VARIABLE, SERVER_PORT
+from .engine import (
+    Cleanup,
+    docker_client,
+    docker_sdk,
+    install_sigterm_handler,
+    labels,
+    remove_leaked,
+    remove_quietly,
+    wait_healthy,
+)
+from .images import DEFAULT_BASE_IMAGE, ensure_image
+from .process import LOG_TAIL_LINES
+
+
+class SwarmProvider(ServerProvider):
+    """Runs ``replicas`` copies of an env's server as one Swarm service.
+
+    Args:
+        env: a bundled env's name or a folder holding a Dockerfile.
+        replicas: how many servers (tasks) the service runs.
+        image: the image (default ``openenv-gym/<name>:latest``, built on this node if missing;
+            on a cluster of several nodes every node needs it: push it to a registry).
+        auto_init: make this engine a one-node swarm if it is in none.
+        advertise_addr: the address other nodes reach this one at, for ``auto_init``
+            (default ``127.0.0.1``: a one-node swarm that nothing else joins).
+        env_kwargs: keyword arguments for the environment's constructor.
+        token: the bearer token the servers require. Replicas listen on every interface of
+            their node, so by default a random token is made (``$OPENENV_TOKEN`` if set).
+        memory, cpus: limits of each replica.
+        tmpfs_size: size of each replica's writable ``/tmp``.
+        constraints: placement constraints, e.g. ``["node.labels.gpu==yes"]``.
+        startup_timeout: seconds to wait for every replica's ``/health``.
+
+    Each replica runs read-only with a tmpfs ``/tmp`` and every capability dropped, like a
+    :class:`DockerProvider` container; Swarm has no ``no-new-privileges`` nor a process limit
+    for services before Docker 25.
+    """
+
+    def __init__(self, env: str | os.PathLike[str], *, replicas: int = 2, image: str | None = None,
+                 base_image: str = DEFAULT_BASE_IMAGE, auto_init: bool = True,
+                 advertise_addr: str = "127.0.0.1", env_kwargs: dict[str, Any] | None = None,
+                 token: str | None = None, memory: str = "1g", cpus: float = 1.0, tmpfs_size: str = "128m",
+                 constraints: list[str] | None = None, startup_timeout: float = 120.0):
+        if replicas < 1:
+            raise ValueError(f"replicas must be at least 1, got {replicas}")
+        self.env = os.fspath(env)
+        self.replicas = replicas
+        self.image = image
+        self.base_image = base_image
+        self.auto_init = auto_init
+        self.advertise_addr = advertise_addr
+        self.env_kwargs = env_kwargs or {}
+        self.token = resolve_token(token) or secrets.token_urlsafe()
+        self.memory, self.cpus, self.tmpfs_size = memory, cpus, tmpfs_size
+        self.constraints = constraints or []
+        self.startup_timeout = startup_timeout
+        self.base_urls: list[str] = []
+        self._service: Any = None
+        self._cleanup: Cleanup | None = None
+        install_sigterm_handler()
+
+    @property
+    def service_name(self) -> str | None:
+        return None if self._service is None else self._service.name
+
+    def start(self) -> str:
+        """Create the service if needed and wait for every replica; the first one's URL."""
+        return self.start_all()[0]
+
+    def start_all(self) -> list[str]:
+        """Create the service if needed and wait for every replica; their URLs, by slot."""
+        if self._service is None:
+            self._create()
+        try:
+            self.base_urls = self._wait_for_replicas(self.replicas)
+        except ProviderError:
+            self.stop()
+            raise
+        return self.base_urls
+
+    def scale(self, replicas: int) -> list[str]:
+        """Run ``replicas`` servers; the URLs of all of them once they are healthy."""
+        if replicas < 1:
+            raise ValueError(f"replicas must be at least 1, got {replicas}")
+        self.replicas = replicas
+        if self._service is not None:
+            self._service.scale(replicas)
+        return self.start_all()
+
+    def replica_url(self, slot: int) -> str:
+        """The URL of replica ``slot`` (1-based) once it is healthy; Swarm replaces a replica
+        that died, so after a crash this waits for its successor."""
+        return self._wait_for_replicas(self.replicas, only=slot)[0]
+
+    def stop(self) -> None:
+        """Remove the service (and so its containers)."""
+        if self._cleanup is not None:
+            self._cleanup()
+        self._cleanup = self._service = None
+        self.base_urls = []
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines the service's replicas wrote."""
+        if self._service is None:
+            return "(not started)"
+        return b"".join(self._service.logs(stdout=True, stderr=True, tail=lines)).decode(
+            errors="replace").rstrip() or "(empty log)"
+
+    def _create(self) -> None:
+        client = docker_client()
+        self._join_swarm(client)
+        remove_leaked(client)
+        self.image = ensure_image(self.env, self.image, base_image=self.base_image)
+        self._service = client.services.create(self.image, **self._service_options())
+        self._cleanup = Cleanup(self, remove_quietly, self._service)
+
+    def _join_swarm(self, client: Any) -> None:
+        if client.info().get("Swarm", {}).get("LocalNodeState") == "active":
+            return
+        if not self.auto_init:
+            raise ProviderError("this Docker engine is in no swarm: run `docker swarm init` (or "
+                                "`docker swarm join ...`), or pass auto_init=True")
+        client.swarm.init(advertise_addr=self.advertise_addr)
+
+    def _service_options(self) -> dict[str, Any]:
+        docker = docker_sdk()
+        types, size = docker.types, docker.utils.parse_bytes
+        environment = {ENV_KWARGS_VARIABLE: json.dumps(self.env_kwargs), TOKEN_VARIABLE: self.token}
+        tmp = types.Mount("/tmp", "", type="tmpfs", tmpfs_size=size(self.tmpfs_size))
+        return {
+            "name": f"openenv-gym-{self.env.replace('/', '-').strip('-.')}-{secrets.token_hex(3)}",
+            "env": [f"{k}={v}" for k, v in environment.items()], "labels": labels(self.env),
+            "container_labels": labels(self.env), "mode": types.ServiceMode("replicated", self.replicas),
+            "endpoint_spec": types.EndpointSpec(ports=[{"TargetPort": SERVER_PORT, "Protocol": "tcp",
+                                                        "PublishMode": "host"}]),
+            "resources": types.Resources(cpu_limit=int(self.cpus * 1e9), mem_limit=size(self.memory)),
+            "read_only": True, "cap_drop": ["ALL"], "mounts": [tmp], "constraints": self.constraints,
+            "restart_policy": types.RestartPolicy(condition="any", delay=int(0.5e9)),
+        }
+
+    def _wait_for_replicas(self, count: int, only: int | None = None) -> list[str]:
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            urls = self._replica_urls()
+            wanted = [only] if only is not None else list(range(1, count + 1))
+            if all(slot in urls for slot in wanted):
+                for slot in wanted:
+                    remaining = max(1.0, deadline - time.monotonic())
+                    wait_healthy(urls[slot], remaining, lambda: True,
+                                 f"replica {slot} of {self.service_name}", self.log_tail)
+                return [urls[slot] for slot in wanted]
+            if time.monotonic() > deadline:
+                raise ProviderError(f"service {self.service_name}: replicas {wanted} not running after "
+                                    f"{self.startup_timeout}s ({self._task_errors()}); last log lines:\n"
+                                    f"{self.log_tail()}")
+            time.sleep(0.2)
+
+    def _replica_urls(self) -> dict[int, str]:
+        """``slot -> URL`` of the running tasks whose port is known."""
+        client = docker_client()
+        urls = {}
+        for task in self._service.tasks(filters={"desired-state": "running"}):
+            ports = task["Status"].get("PortStatus", {}).get("Ports") or []
+            if task["Status"]["State"] == "running" and ports:
+                address = client.nodes.get(task["NodeID"]).attrs["Status"]["Addr"]
+                urls[task["Slot"]] = f"http://{address}:{ports[0]['PublishedPort']}"
+        return urls
+
+    def _task_errors(self) -> str:
+        states = [f"{t['Status']['State']}: {t['Status'].get('Err', t['Status'].get('Message', ''))}"
+                  for t in self._service.tasks()]
+        return "; ".join(states) or "no tasks"
