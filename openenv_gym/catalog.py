@@ -5,7 +5,7 @@
 >>> bundled("ecko")
 Traceback (most recent call last):
 ...
-KeyError: "no bundled environment 'ecko'. Did you mean 'echo'? Bundled: atari, chess, echo"
+KeyError: "no bundled environment 'ecko'. Did you mean 'echo'? Bundled: atari, chess, echo, finance"
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ BUNDLED: dict[str, BundledEnv] = {
         BundledEnv("echo", "EchoEnvironment", "EchoAction", "EchoObservation"),
         BundledEnv("chess", "ChessEnvironment", "ChessAction", "ChessObservation"),
         BundledEnv("atari", "AtariEnvironment", "AtariAction", "AtariObservation"),
+        BundledEnv("finance", "FinanceEnvironment", "FinanceAction", "FinanceObservation"),
     )
 }
 
