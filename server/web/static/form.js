@@ -151,7 +151,7 @@ function choiceControl(field, root, path, required) {
   const options = field.enum || ("const" in field ? [field.const]
     : field.anyOf.map((o) => resolve(o, root)).flatMap((o) => o.enum || [o.const]));
   const select = element("select");
-  if (!required) select.append(element("option", { value: "", textContent: "—" }));
+  if (!required && field.default == null) select.append(element("option", { value: "", textContent: "—" }));
   for (const value of options) {
     select.append(element("option", { value: JSON.stringify(value), textContent: String(value) }));
   }
