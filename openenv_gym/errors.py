@@ -17,6 +17,8 @@ Every error the package raises is an :class:`OpenEnvGymError`::
     │   ├── SessionError                         SESSION_ERROR
     │   └── MessageTooLargeError                 MESSAGE_TOO_LARGE (extension)
     ├── InvalidActionError (ValueError)      a Gym action the environment's Action model rejects
+    ├── ManifestError (ValueError)           an ``openenv.yaml`` that is missing or invalid
+    ├── UsageError (ValueError)              a command line that cannot be carried out as given
     └── ProviderError                        a server could not be started
 
 Server error frames are translated to these classes in exactly one place,
@@ -149,6 +151,14 @@ class MessageTooLargeError(ServerError):
 
 class InvalidActionError(OpenEnvGymError, ValueError):
     """A Gym action could not be turned into the environment's ``Action`` model."""
+
+
+class ManifestError(OpenEnvGymError, ValueError):
+    """An environment's ``openenv.yaml`` manifest is missing, unreadable or invalid."""
+
+
+class UsageError(OpenEnvGymError, ValueError):
+    """An ``openenv-gym`` command line that cannot be carried out as given (exit code 2)."""
 
 
 class ProviderError(OpenEnvGymError):
