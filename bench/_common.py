@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks in ``bench/``: servers in child processes, machine info.
+"""Helpers shared by the benchmarks in ``bench/``: servers in child processes, machine info
+(from :mod:`openenv_gym.benchmark`, shared with ``openenv-gym bench``).
 
 Only the standard library is imported at module level: the upstream server runs
 ``uvicorn _common:upstream_echo_many --factory`` and should not load more than it needs.
@@ -9,17 +10,15 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import platform
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from openenv_gym.benchmark import header, machine  # noqa: F401  (the scripts import them from here)
 from openenv_gym.providers.process import stop_process
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -27,7 +26,6 @@ UPSTREAM_APP = "upstream_echo:app"  # bench/upstream_echo.py, max_concurrent_env
 UPSTREAM_MANY_APP = "_common:upstream_echo_many"  # the same env, more sessions (a factory)
 UPSTREAM_MAX_SESSIONS_VAR = "BENCH_UPSTREAM_MAX_SESSIONS"
 STARTUP_TIMEOUT = 60.0
-PACKAGES = ("openenv-gym", "openenv-core", "gymnasium", "websockets", "uvicorn", "fastapi", "pydantic")
 
 
 def upstream_echo_many() -> Any:
@@ -87,38 +85,3 @@ def start_uvicorn(stack: contextlib.ExitStack, app: str, *, factory: bool = Fals
 def start_upstream_server(stack: contextlib.ExitStack) -> str:
     """``uvicorn upstream_echo:app`` in a child process (uvicorn defaults); returns its URL."""
     return start_uvicorn(stack, UPSTREAM_APP)[0]
-
-
-# --- the machine ---------------------------------------------------------------------------
-
-def commit() -> str:
-    """The checkout measured: short commit hash, ``-dirty`` with uncommitted changes."""
-    try:
-        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=BENCH_DIR,
-                              capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def header(info: dict[str, Any]) -> str:
-    """Two lines naming the run: date, commit, Python, CPUs, platform; the package versions."""
-    return (f"{info['date']}  commit {info['commit']}  Python {info['python']}  {info['cpus']} CPUs  "
-            f"{info['platform']}\n" + "  ".join(f"{name} {v}" for name, v in info["versions"].items()))
-
-
-def machine(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
-    return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "versions": {name: _version(name) for name in packages},
-    }

@@ -45,7 +45,6 @@ import contextlib
 import gc
 import itertools
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -76,6 +75,7 @@ from websockets.exceptions import ConnectionClosed
 
 import openenv_gym  # noqa: F401  (registers openenv/echo-v0)
 from openenv_gym import EnvClient
+from openenv_gym.benchmark import percentile, significant
 from openenv_gym.providers import ProcessProvider
 
 MESSAGE = "hello"
@@ -322,11 +322,6 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def _percentile(sorted_samples: list[int], q: float) -> float:
-    """Nearest-rank percentile."""
-    return sorted_samples[max(0, min(len(sorted_samples) - 1, math.ceil(q * len(sorted_samples)) - 1))]
-
-
 def time_block(cell: Cell, seconds: float) -> dict[str, float]:
     """Warm up briefly, then vector steps for ``seconds``: throughput, latency, CPU."""
     assert cell.built is not None
@@ -352,7 +347,7 @@ def time_block(cell: Cell, seconds: float) -> dict[str, float]:
     per_1k = 1000 / env_steps
     samples.sort()
     return {"env_steps_per_s": env_steps / ((t1 - start) / 1e9),
-            "p50_ms": _percentile(samples, 0.50) / 1e6, "p99_ms": _percentile(samples, 0.99) / 1e6,
+            "p50_ms": percentile(samples, 0.50) / 1e6, "p99_ms": percentile(samples, 0.99) / 1e6,
             "client_cpu_s_per_1k": (_cpu_seconds(clients) - client_cpu) * per_1k,
             "server_cpu_s_per_1k": (_cpu_seconds(servers) - server_cpu) * per_1k,
             "vector_steps": len(samples)}
@@ -534,16 +529,6 @@ def inprocess_overhead(rounds: int, calls: int) -> dict[str, Any]:
 
 # --- reporting ------------------------------------------------------------------------------
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    """``digits`` significant digits, never in exponent form; "—" for nothing."""
-    if value is None:
-        return "—"
-    if value == 0:
-        return "0"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
-    return f"{value:,.{decimals}f}"
-
-
 def results(cells: list[Cell], memory: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     reference = {c.n: c.summary()["env_steps_per_s"] for c in cells if c.spec.key == REFERENCE}
     rows = []
@@ -564,14 +549,14 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
              "| client CPU s/1k | server CPU s/1k | server KiB/session |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
-        kib = _fmt(row["server_kib_per_session"])
+        kib = significant(row["server_kib_per_session"])
         if row["key"] == "c" and row["server_kib_per_session"] is not None:
             kib += " (a whole server)"
-        server_cpu = _fmt(row["server_cpu_s_per_1k"]) if row["server_processes"] else "—"
+        server_cpu = significant(row["server_cpu_s_per_1k"]) if row["server_processes"] else "—"
         ratio = "—" if row["vs_upstream"] is None else f"{row['vs_upstream']:,.2f}x"
         lines.append(f"| {row['n']} | {row['key']}. {row['label']} | {row['server_processes']} "
-                     f"| {row['env_steps_per_s']:,.0f} | {ratio} | {_fmt(row['p50_ms'])} "
-                     f"| {_fmt(row['p99_ms'])} | {_fmt(row['client_cpu_s_per_1k'])} "
+                     f"| {row['env_steps_per_s']:,.0f} | {ratio} | {significant(row['p50_ms'])} "
+                     f"| {significant(row['p99_ms'])} | {significant(row['client_cpu_s_per_1k'])} "
                      f"| {server_cpu} | {kib} |")
     return "\n".join(lines)
 

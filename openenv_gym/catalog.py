@@ -1,44 +1,87 @@
-"""The environments bundled with openenv-gym, by name, imported only when used.
+"""The environments openenv-gym knows by name: bundled ones and installed ones.
+
+Bundled environments live in ``openenv_gym.envs.<name>``. An *installed* environment is any
+package (e.g. one made by ``openenv-gym init``) that declares an entry point in the group
+``openenv_gym.envs``, name = the environment's name, value = the package holding its
+``openenv.yaml``::
+
+    [project.entry-points."openenv_gym.envs"]
+    my_env = "my_env"
+
+Its manifest names its app and classes (``app``, ``environment``, ``action``,
+``observation``). Nothing is imported until an environment is used.
 
 >>> bundled("echo").app
 'openenv_gym.envs.echo.app:app'
 >>> bundled("ecko")
 Traceback (most recent call last):
 ...
-KeyError: "no bundled environment 'ecko'. Did you mean 'echo'? Bundled: atari, chess, echo, finance"
+KeyError: "no environment 'ecko'. Did you mean 'echo'? Known: atari, chess, echo, finance"
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
+import importlib.util
+import warnings
 from dataclasses import dataclass
-from typing import Any
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ManifestError
+
+if TYPE_CHECKING:
+    from .manifest import Manifest
+
+ENTRY_POINT_GROUP = "openenv_gym.envs"
 
 
 @dataclass(frozen=True)
 class BundledEnv:
-    """Where a bundled environment's classes live (``openenv_gym.envs.<name>``)."""
+    """Where an environment's classes live: ``openenv_gym.envs.<name>`` for a bundled one,
+    ``module`` and ``app`` (from its manifest) for an installed one."""
 
     name: str
     environment: str
     action: str
     observation: str
+    module: str = ""
+    app: str = ""
+    """The ASGI app as ``module:attribute``, for uvicorn and the process provider."""
+
+    def __post_init__(self) -> None:
+        if not self.module:
+            object.__setattr__(self, "module", f"openenv_gym.envs.{self.name}")
+        if not self.app:
+            object.__setattr__(self, "app", f"{self.module}.app:app")
 
     @property
-    def module(self) -> str:
-        return f"openenv_gym.envs.{self.name}"
+    def folder(self) -> Path:
+        """The package's folder (found without importing the package)."""
+        return package_folder(self.module)
 
-    @property
-    def app(self) -> str:
-        """The ASGI app as ``module:attribute``, for uvicorn and the process provider."""
-        return f"{self.module}.app:app"
+    def manifest(self) -> Manifest:
+        """The environment's ``openenv.yaml``."""
+        from .manifest import load_manifest
+
+        return load_manifest(self.folder)
 
     def load(self) -> tuple[Any, Any, Any]:
         """Import and return ``(EnvironmentClass, ActionModel, ObservationModel)``."""
         module = importlib.import_module(self.module)
         return (getattr(module, self.environment), getattr(module, self.action),
                 getattr(module, self.observation))
+
+
+def package_folder(module: str) -> Path:
+    """The folder of package ``module``, without importing it (its parents are imported)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ManifestError(f"{module!r} is not an importable package; is it installed?")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 BUNDLED: dict[str, BundledEnv] = {
@@ -51,12 +94,51 @@ BUNDLED: dict[str, BundledEnv] = {
 }
 
 
+def from_manifest(name: str, module: str) -> BundledEnv:
+    """The environment installed as package ``module`` (its ``openenv.yaml`` names the rest)."""
+    from .manifest import load_manifest
+
+    manifest = load_manifest(package_folder(module))
+    missing = [key for key in ("environment", "action", "observation") if not getattr(manifest, key)]
+    if missing:
+        raise ManifestError(f"the manifest of {module} lacks {', '.join(missing)}: name the classes "
+                            f"(importable from {module}), e.g. 'environment: MyEnvironment'")
+    assert manifest.environment and manifest.action and manifest.observation
+    return BundledEnv(name, manifest.environment, manifest.action, manifest.observation,
+                      module=module, app=manifest.app)
+
+
+@functools.cache
+def installed() -> dict[str, BundledEnv]:
+    """The environments other packages install (entry point group ``openenv_gym.envs``).
+
+    A broken one is left out with a warning, so that it cannot break ``import openenv_gym``.
+    """
+    found = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name in BUNDLED or point.name in found:
+            warnings.warn(f"environment {point.name!r} of {point.value} is left out: the name is "
+                          "taken; rename its entry point", stacklevel=2)
+            continue
+        try:
+            found[point.name] = from_manifest(point.name, point.value)
+        except ManifestError as exc:
+            warnings.warn(f"installed environment {point.name!r} is left out: {exc}", stacklevel=2)
+    return found
+
+
+def known() -> dict[str, BundledEnv]:
+    """Every environment by name: the bundled ones, then the installed ones."""
+    return {**BUNDLED, **installed()}
+
+
 def bundled(name: str) -> BundledEnv:
-    """The bundled environment called ``name``; the error suggests the closest name."""
+    """The environment called ``name``, bundled or installed; the error suggests the closest name."""
+    environments = known()
     try:
-        return BUNDLED[name]
+        return environments[name]
     except KeyError:
-        close = difflib.get_close_matches(name, BUNDLED, n=1)
+        close = difflib.get_close_matches(name, environments, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"no bundled environment {name!r}.{hint} "
-                       f"Bundled: {', '.join(sorted(BUNDLED))}") from None
+        raise KeyError(f"no environment {name!r}.{hint} "
+                       f"Known: {', '.join(sorted(environments))}") from None

@@ -2,6 +2,9 @@
 
 Gymnasium 1.x has no plugin auto-registration: ``import openenv_gym`` first (or use the id
 ``"openenv_gym:openenv/echo-v0"``, which makes ``gym.make`` import it).
+
+Each environment, bundled or installed (see :mod:`openenv_gym.catalog`), is registered as its
+manifest's ``gym:`` section says (default: ``openenv/<name>-v0``, no step limit).
 """
 
 from __future__ import annotations
@@ -10,14 +13,13 @@ from typing import Any
 
 import gymnasium as gym
 
-from .catalog import BUNDLED
+from .catalog import BundledEnv, known
 from .envs.atari.roms import ROM_IDS
+from .manifest import GymSection
 
 NAMESPACE = "openenv"
 ENTRY_POINT = "openenv_gym.wrappers.env:GymEnv"
 VECTOR_ENTRY_POINT = "openenv_gym.wrappers.vector:GymVectorEnv"
-ENTRY_POINTS = {"atari": "openenv_gym.wrappers.atari:AtariGymEnv"}
-"""Bundled environments whose Gym face has more than ``GymEnv`` (Atari: ``ale`` for its wrappers)."""
 
 
 def _register(env_id: str, entry_point: str = ENTRY_POINT, **options: Any) -> None:
@@ -25,15 +27,22 @@ def _register(env_id: str, entry_point: str = ENTRY_POINT, **options: Any) -> No
         gym.register(env_id, entry_point=entry_point, vector_entry_point=VECTOR_ENTRY_POINT, **options)
 
 
+def gym_section(env: BundledEnv) -> GymSection:
+    """How ``env`` is registered: its manifest's ``gym:`` section, or ``openenv/<name>-v0``."""
+    return env.manifest().gym or GymSection(id=f"{NAMESPACE}/{env.name}-v0")
+
+
 def register_envs() -> list[str]:
     """Register every id (idempotent) and return them."""
-    ids = []
-    for name in BUNDLED:
-        ids.append(f"{NAMESPACE}/{name}-v0")
-        _register(ids[-1], ENTRY_POINTS.get(name, ENTRY_POINT), kwargs={"env": name})
+    sections = {name: gym_section(env) for name, env in known().items()}
+    for name, section in sections.items():
+        _register(section.id, section.entry_point or ENTRY_POINT, kwargs={"env": name, **section.kwargs},
+                  max_episode_steps=section.max_episode_steps, nondeterministic=section.nondeterministic)
+    ids = [section.id for section in sections.values()]
+    atari = sections["atari"].entry_point or ENTRY_POINT
     for game in ROM_IDS:  # one id per Atari game: openenv/atari-pong-v0, ... (ale-py imported on use)
         ids.append(f"{NAMESPACE}/atari-{game}-v0")
-        _register(ids[-1], ENTRY_POINTS["atari"], kwargs={"env": "atari", "game": game})
+        _register(ids[-1], atari, kwargs={"env": "atari", "game": game})
     ids.append(f"{NAMESPACE}/remote-v0")
     _register(ids[-1], kwargs={}, nondeterministic=True)
     return ids

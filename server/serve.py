@@ -144,7 +144,7 @@ def _redacting_log_config() -> dict[str, Any]:
     """uvicorn's logging set-up with :class:`RedactCredentials` on its handlers (for child processes,
     where :func:`_redact_logs` cannot reach)."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["filters"] = {"redact": {"()": f"{__name__}.RedactCredentials"}}
+    config["filters"] = {"redact": {"()": RedactCredentials}}
     for handler in config["handlers"].values():
         handler["filters"] = ["redact"]
     return config
