@@ -15,20 +15,28 @@ never hides the others' results.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
-from .catalog import bundled
 from .client import DEFAULT_TIMEOUT, EnvClient
 from .client_base import DEFAULT_ENCODING, auth_headers
 from .errors import OpenEnvGymError, TransportError
 from .protocol import check_reply, result_from_reply
-from .providers import InProcessClient, InProcessProvider, ProcessProvider, Provider, ServerProvider
+from .providers import (
+    InProcessClient,
+    InProcessProvider,
+    Provider,
+    ServerProvider,
+    SwarmProvider,
+    check_provider_options,
+    make_provider,
+)
 
 Request = tuple[str, Any]
 """``("reset", kwargs)``, ``("step", action fields)``, ``("state", None)`` or ``("render", {"mode": m})``."""
@@ -270,38 +278,65 @@ async def _max_sessions(base_url: str, token: str | None) -> int | None:
     return response.json().get("max_sessions") if response.status_code == 200 else None
 
 
-async def _process_groups(env: str, num_envs: int, num_servers: int | None,
-                          env_kwargs: dict[str, Any], options: dict[str, Any]) -> SessionPool:
-    app = bundled(env).app
-    token = options.get("token")
-    first = ProcessProvider(app, env_kwargs=env_kwargs, token=token)
+async def _server_groups(first: Provider, make_server: Callable[[str | None], Provider], num_envs: int,
+                         num_servers: int | None, options: dict[str, Any]) -> SessionPool:
+    """Sessions over servers started here (processes or containers), started in parallel.
+
+    One server first, to learn how many sessions it takes; then as many as the sessions need
+    (``num_servers``, by default one per core but one, more if a server's capacity is small:
+    one per session for an env without concurrent sessions).
+    """
+    assert isinstance(first, ServerProvider)
     options = {**options, "token": first.token or ""}
-    process_providers = [first]
+    servers = [first]
     try:
         capacity = await _max_sessions(await first.astart(), first.token) or 1
-        servers = num_servers or min(num_envs, default_num_servers())
-        servers = max(servers, math.ceil(num_envs / capacity))
-        process_providers += [ProcessProvider(app, env_kwargs=env_kwargs, token=first.token or "")
-                              for _ in range(servers - 1)]
-        sizes = _split(num_envs, servers)
+        count = num_servers or min(num_envs, default_num_servers())
+        count = max(count, math.ceil(num_envs / capacity))
+        servers += [cast(ServerProvider, make_server(first.token or "")) for _ in range(count - 1)]
         groups = await asyncio.gather(*(_group_at(p.astart, n, options, p.arestart)
-                                        for p, n in zip(process_providers, sizes, strict=True)))
+                                        for p, n in zip(servers, _split(num_envs, count), strict=True)))
     except BaseException:
-        for provider in process_providers:
-            provider.stop()
+        await asyncio.gather(*(asyncio.to_thread(server.stop) for server in servers))
         raise
-    return SessionPool(groups, process_providers)
+    return SessionPool(groups, servers)
+
+
+async def _swarm_groups(swarm: SwarmProvider, num_envs: int, options: dict[str, Any],
+                        owned: bool) -> SessionPool:
+    """One group per replica of the service (scaled up if its replicas lack the capacity);
+    a group whose replica died waits for Swarm's replacement on reset."""
+    options = {**options, "token": swarm.token or ""}
+    try:
+        urls = await asyncio.to_thread(swarm.start_all)
+        capacity = await _max_sessions(urls[0], swarm.token) or 1
+        if len(urls) * capacity < num_envs:
+            urls = await asyncio.to_thread(swarm.scale, math.ceil(num_envs / capacity))
+        replicas = [functools.partial(asyncio.to_thread, swarm.replica_url, slot)
+                    for slot in range(1, len(urls) + 1)]
+        sizes = _split(num_envs, len(replicas))
+        groups = await asyncio.gather(*(_group_at(replica, n, options, replica)
+                                        for replica, n in zip(replicas, sizes, strict=True) if n))
+    except BaseException:
+        if owned:
+            await asyncio.to_thread(swarm.stop)
+        raise
+    return SessionPool(groups, [swarm] if owned else [])
 
 
 async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider = "process",
                     base_url: str | Sequence[str] | None = None, num_servers: int | None = None,
                     env_kwargs: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT,
-                    encoding: str = DEFAULT_ENCODING, token: str | None = None) -> SessionPool:
+                    encoding: str = DEFAULT_ENCODING, token: str | None = None,
+                    provider_options: dict[str, Any] | None = None) -> SessionPool:
     """Open ``num_envs`` sessions the way the options say (see ``GymVectorEnv``)."""
+    check_provider_options(provider, provider_options, base_url)
     if token is None and isinstance(provider, ServerProvider) and base_url is None:
         token = provider.token or ""
     options = {"timeout": timeout, "encoding": encoding, "token": token}
     env_kwargs = env_kwargs or {}
+    if isinstance(provider, SwarmProvider) and base_url is None:
+        return await _swarm_groups(provider, num_envs, options, owned=False)
     if base_url is not None or isinstance(provider, ServerProvider):
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
         places: list[tuple[Callable[[], Awaitable[str]], Callable[[], Awaitable[str]] | None]]
@@ -316,16 +351,17 @@ async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider 
         return SessionPool(groups)
     if isinstance(provider, InProcessProvider):
         return SessionPool([InProcessGroup(provider, num_envs)])
-    if provider == "inprocess":
-        if env is None:
-            raise ValueError("provider='inprocess' needs a bundled environment name")
-        return SessionPool([InProcessGroup(InProcessProvider(bundled(env), env_kwargs=env_kwargs), num_envs)])
-    if provider == "process":
-        if env is None:
-            raise ValueError("this environment has no bundled server: pass base_url=...")
-        return await _process_groups(env, num_envs, num_servers, env_kwargs, options)
-    raise ValueError(f"unknown provider {provider!r}; choose 'process' or 'inprocess', pass a "
-                     "ServerProvider instance, or pass base_url=... (one URL or a list)")
+
+    def make_server(server_token: str | None) -> Provider:
+        return make_provider(env, provider, env_kwargs=env_kwargs, token=server_token,
+                             options=provider_options)
+
+    server = make_server(token)
+    if isinstance(server, InProcessProvider):
+        return SessionPool([InProcessGroup(server, num_envs)])
+    if isinstance(server, SwarmProvider):
+        return await _swarm_groups(server, num_envs, options, owned=True)
+    return await _server_groups(server, make_server, num_envs, num_servers, options)
 
 
 def _constant(url: str) -> Callable[[], Awaitable[str]]:

@@ -31,12 +31,16 @@ class GymEnv(gym.Env[Any, Any]):
 
         env = gym.make("openenv/echo-v0")                               # local server process
         env = gym.make("openenv/echo-v0", provider="inprocess")         # no socket
+        env = gym.make("openenv/coding-v0", provider="docker")          # in a container (docs/docker.md)
         env = gym.make("openenv/remote-v0", base_url="http://127.0.0.1:8000")  # any server
 
     Args:
         env: a bundled environment's name (``"echo"``); ``None`` for a remote server.
-        provider: ``"process"`` (default), ``"inprocess"``, or a :class:`Provider` instance
-            (which the caller keeps and stops).
+        provider: ``"process"`` (default), ``"inprocess"``, ``"docker"``, ``"swarm"``, or a
+            :class:`Provider` instance (which the caller keeps and stops).
+        provider_options: keyword arguments of the named provider's class, e.g.
+            ``{"memory": "2g", "internet": True}`` for ``DockerProvider``; an unknown one is a
+            ``ValueError`` that lists them.
         base_url: connect to this running server instead of starting one.
         render_mode: ``"ansi"`` (the environment's text rendering, or the observation as
             JSON) or ``"rgb_array"`` where the environment renders frames.
@@ -67,11 +71,12 @@ class GymEnv(gym.Env[Any, Any]):
     def __init__(self, env: str | None = None, *, provider: str | Provider = "process",
                  base_url: str | None = None, render_mode: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING,
-                 token: str | None = None, **env_kwargs: Any):
+                 token: str | None = None, provider_options: dict[str, Any] | None = None,
+                 **env_kwargs: Any):
         self.render_mode = render_mode
         self.name = env or base_url or "remote"
         self._provider = make_provider(env, provider, base_url=base_url, env_kwargs=env_kwargs,
-                                       token=token)
+                                       token=token, options=provider_options)
         self._owns_provider = not isinstance(provider, Provider) or base_url is not None
         try:
             self._client = self._provider.connect(timeout=timeout, encoding=encoding)

@@ -55,10 +55,15 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
     Args:
         env: a bundled environment's name; ``None`` with ``base_url``.
         num_envs: number of sub-environments (sessions).
-        provider: ``"process"`` (default: local server processes), ``"inprocess"``, or a
+        provider: ``"process"`` (default: local server processes), ``"inprocess"``,
+            ``"docker"`` (containers, started in parallel: one per session for an env without
+            concurrent sessions), ``"swarm"`` (a Swarm service's replicas), or a
             :class:`~openenv_gym.providers.ServerProvider` instance.
+        provider_options: keyword arguments of the named provider's class (see ``GymEnv``).
+        replicas: with ``provider="swarm"``, how many replicas the service runs (more if the
+            sessions need more); the sessions are spread evenly over them.
         base_url: one running server, or a list of servers to spread the sessions over.
-        num_servers: with ``provider="process"``, how many server processes share the
+        num_servers: with ``provider="process"`` or ``"docker"``, how many servers share the
             sessions (default: one per core but one, left to the client; more if the
             environment allows fewer sessions per server).
         encoding: ``"msgpack"`` (default) or ``"json"`` frames (with our servers).
@@ -90,9 +95,14 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
                  max_episode_steps: int | None = None, keep_going: bool = False,
                  render_mode: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 token: str | None = None, **env_kwargs: Any):
+                 token: str | None = None, provider_options: dict[str, Any] | None = None,
+                 replicas: int | None = None, **env_kwargs: Any):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        if replicas is not None:
+            if provider != "swarm":
+                raise ValueError(f"replicas= is for provider='swarm', not {provider!r}: use num_servers=")
+            provider_options = {**(provider_options or {}), "replicas": replicas}
         self.num_envs = num_envs
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": []}
@@ -103,7 +113,8 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         try:
             self._pool: SessionPool = self._runner.run(open_pool(
                 env, num_envs, provider=provider, base_url=base_url, num_servers=num_servers,
-                env_kwargs=env_kwargs, timeout=timeout, encoding=encoding, token=token))
+                env_kwargs=env_kwargs, timeout=timeout, encoding=encoding, token=token,
+                provider_options=provider_options))
         except BaseException:
             self._runner.close()
             raise

@@ -2,6 +2,8 @@
 
 - :class:`InProcessProvider`: in this process, no socket (the fastest path).
 - :class:`ProcessProvider`: a uvicorn child process on 127.0.0.1 (the default).
+- :class:`DockerProvider`: a container of the env's image (the ``[docker]`` extra).
+- :class:`SwarmProvider`: replicas of it as a Docker Swarm service, over a cluster.
 - :class:`RemoteProvider`: any running server, ours or upstream.
 
 >>> make_provider("echo", "inprocess")  # doctest: +ELLIPSIS
@@ -10,24 +12,32 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ..catalog import bundled
 from .base import Provider, ServerProvider, SessionClient
+from .docker import DockerProvider
+from .images import build_image
 from .inprocess import InProcessClient, InProcessProvider
 from .process import ProcessProvider
 from .remote import RemoteProvider
+from .swarm import SwarmProvider
 
-PROVIDERS = ("process", "inprocess")
+PROVIDERS = ("process", "inprocess", "docker", "swarm")
+SET_BY_GYM = ("env", "app", "env_kwargs", "token")
+"""Constructor arguments that come from ``gym.make``'s own arguments, not ``provider_options``."""
 
 
 def make_provider(env: str | None, provider: str | Provider = "process", *,
-                  base_url: str | None = None,
-                  env_kwargs: dict[str, Any] | None = None, token: str | None = None) -> Provider:
+                  base_url: str | None = None, env_kwargs: dict[str, Any] | None = None,
+                  token: str | None = None, options: dict[str, Any] | None = None) -> Provider:
     """The provider for ``gym.make`` options: ``base_url`` wins, then ``provider``.
 
-    ``token`` goes to the server providers made here (a Provider instance has its own).
+    ``token`` goes to the server providers made here (a Provider instance has its own);
+    ``options`` are keyword arguments of the provider's class (see :func:`provider_options`).
     """
+    options = check_provider_options(provider, options, base_url)
     if base_url is not None:
         return RemoteProvider(base_url, token=token)
     if isinstance(provider, Provider):
@@ -38,10 +48,40 @@ def make_provider(env: str | None, provider: str | Provider = "process", *,
     if provider == "inprocess":
         return InProcessProvider(bundled(env), env_kwargs=env_kwargs)
     if provider == "process":
-        return ProcessProvider(bundled(env).app, env_kwargs=env_kwargs, token=token)
-    raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}, "
-                     "pass a Provider instance, or pass base_url=...")
+        return ProcessProvider(bundled(env).app, env_kwargs=env_kwargs, token=token, **options)
+    cls = DockerProvider if provider == "docker" else SwarmProvider
+    return cls(bundled(env).name, env_kwargs=env_kwargs, token=token, **options)
 
 
-__all__ = ["InProcessClient", "InProcessProvider", "ProcessProvider", "Provider",
-           "RemoteProvider", "ServerProvider", "SessionClient", "make_provider"]
+def check_provider_options(provider: str | Provider, options: dict[str, Any] | None,
+                           base_url: object = None) -> dict[str, Any]:
+    """``options`` checked against the constructor of the provider named ``provider``.
+
+    >>> check_provider_options("docker", {"memroy": "2g"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown provider_options ['memroy'] for provider='docker'; it takes: base_image, cpus, ...
+    """
+    if options and (base_url is not None or isinstance(provider, Provider)):
+        raise ValueError("provider_options apply to a provider made by name ('docker', ...): pass "
+                         "them to the Provider you construct instead")
+    if isinstance(provider, Provider):
+        return {}
+    classes = {"process": ProcessProvider, "inprocess": InProcessProvider, "docker": DockerProvider,
+               "swarm": SwarmProvider}
+    if provider not in classes:
+        raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}, "
+                         "pass a Provider instance, or pass base_url=...")
+    parameters = inspect.signature(classes[provider]).parameters
+    takes = sorted(name for name, p in parameters.items()
+                   if p.kind is p.KEYWORD_ONLY and name not in SET_BY_GYM)
+    unknown = sorted(set(options or {}) - set(takes))
+    if unknown:
+        raise ValueError(f"unknown provider_options {unknown} for provider={provider!r}; "
+                         f"it takes: {', '.join(takes) or 'none'}")
+    return dict(options or {})
+
+
+__all__ = ["DockerProvider", "InProcessClient", "InProcessProvider", "ProcessProvider", "Provider",
+           "RemoteProvider", "ServerProvider", "SessionClient", "SwarmProvider", "build_image",
+           "check_provider_options", "make_provider"]

@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from pathlib import Path
 
-from ..catalog import BUNDLED, bundled
+from ..catalog import bundled
 from ..errors import ProviderError
 from .engine import docker_client, docker_sdk
 
@@ -31,19 +31,20 @@ def image_name(env: str | os.PathLike[str]) -> str:
 
 
 def env_folder(env: str | os.PathLike[str]) -> Path:
-    """The folder holding the env's Dockerfile: ``env`` itself, or a bundled env's folder."""
+    """The folder holding the env's Dockerfile: ``env`` itself, or a known env's package folder."""
     folder = Path(env)
     if (folder / "Dockerfile").is_file():
         return folder.resolve()
-    if str(env) in BUNDLED:
-        spec = importlib.util.find_spec(bundled(str(env)).module)  # found, not imported
-        folder = Path(next(iter(spec.submodule_search_locations or ()))) if spec else folder
-        if (folder / "Dockerfile").is_file():
-            return folder
-        raise ProviderError(f"the bundled env {env!r} has no Dockerfile at {folder}: build its image "
+    try:
+        module = bundled(str(env)).module
+    except KeyError as exc:
+        raise ProviderError(f"{env!r} is not a folder holding a Dockerfile, and {exc.args[0]}") from None
+    spec = importlib.util.find_spec(module)  # found, not imported
+    folder = Path(next(iter(spec.submodule_search_locations or ()))) if spec else folder
+    if not (folder / "Dockerfile").is_file():
+        raise ProviderError(f"the env {env!r} has no Dockerfile in {folder}: write one, or build its image "
                             "from a checkout of the openenv-gym repository")
-    raise ProviderError(f"{env!r} is neither a folder holding a Dockerfile nor a bundled env "
-                        f"({', '.join(sorted(BUNDLED))})")
+    return folder
 
 
 def project_root(folder: Path) -> Path:

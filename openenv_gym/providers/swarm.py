@@ -104,8 +104,14 @@ class SwarmProvider(ServerProvider):
         if replicas < 1:
             raise ValueError(f"replicas must be at least 1, got {replicas}")
         self.replicas = replicas
-        if self._service is not None:
-            self._service.scale(replicas)
+        if self._service is not None:  # the spec as it is but for the count: no replica is replaced
+            self._service.reload()
+            spec = self._service.attrs["Spec"]
+            docker_client().api.update_service(
+                self._service.id, self._service.version, name=spec["Name"], labels=spec.get("Labels"),
+                task_template=spec["TaskTemplate"], mode={"Replicated": {"Replicas": replicas}},
+                endpoint_spec=spec.get("EndpointSpec"), update_config=spec.get("UpdateConfig"),
+                rollback_config=spec.get("RollbackConfig"))
         return self.start_all()
 
     def replica_url(self, slot: int) -> str:
@@ -114,9 +120,10 @@ class SwarmProvider(ServerProvider):
         return self._wait_for_replicas(self.replicas, only=slot)[0]
 
     def stop(self) -> None:
-        """Remove the service (and so its containers)."""
+        """Remove the service and wait (a few seconds at most) until its containers are gone."""
         if self._cleanup is not None:
             self._cleanup()
+            _wait_until_removed(self._service.name)
         self._cleanup = self._service = None
         self.base_urls = []
 
@@ -191,3 +198,11 @@ class SwarmProvider(ServerProvider):
         states = [f"{t['Status']['State']}: {t['Status'].get('Err', t['Status'].get('Message', ''))}"
                   for t in self._service.tasks()]
         return "; ".join(states) or "no tasks"
+
+
+def _wait_until_removed(service_name: str, within: float = 10.0) -> None:
+    """Swarm removes a removed service's containers shortly after; wait for that."""
+    containers, deadline = docker_client().containers, time.monotonic() + within
+    label = f"com.docker.swarm.service.name={service_name}"
+    while containers.list(all=True, filters={"label": label}) and time.monotonic() < deadline:
+        time.sleep(0.2)
