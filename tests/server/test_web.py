@@ -327,3 +327,35 @@ def test_the_screenshot_is_not_blank(echo_web, open_page, tmp_path):
     assert pixels.shape[0] >= 600 and pixels.shape[1] == 1200
     assert len(colours) > 50  # text, header, buttons, panels: not one flat colour
     assert pixels.std() > 20
+
+
+def test_a_full_server_and_an_idle_timeout_are_shown_and_reconnect_works(open_page):
+    with web_server("tests.support.apps:single") as single:  # capacity 1
+        first = open_page(single.start() + "/web/")
+        expect(first.locator("#status")).to_have_text("connected: own session")
+        second = open_page(single.start() + "/web/")
+        expect(second.locator("#status")).to_contain_text("disconnected: CAPACITY_REACHED")
+        first.close()
+        assert sessions_become(single, 0)
+        second.click("#reconnect")
+        expect(second.locator("#status")).to_have_text("connected: own session")
+    with web_server("tests.support.apps:idle") as idle:  # sessions idle for 0.3 s are closed
+        page = open_page(idle.start() + "/web/")
+        expect(page.locator("#status")).to_have_text("disconnected: session idle timeout")
+        expect(page.locator("#step")).to_be_disabled()
+        page.click("#reconnect")
+        expect(page.locator("#history > li")).to_have_count(2)  # a new session starts with a reset
+
+
+def test_an_rgb_array_rendering_is_drawn_on_a_canvas(open_page):
+    with web_server("openenv_gym.envs.atari.app:app") as atari:
+        page = open_page(atari.start() + "/web/")
+        expect(page.locator("#frame")).to_be_visible()
+        assert page.locator("#frame").get_attribute("width") == "160"
+        spread = page.locator("#frame").evaluate("""canvas => {
+            const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            return new Set(data).size; }""")
+        assert spread > 5  # Pong's court, paddles and score: not a flat or empty canvas
+        page.fill("#field-action_id", "2")
+        step(page, 2)
+        expect(page.locator("#render")).to_contain_text("step 1")

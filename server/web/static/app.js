@@ -34,10 +34,23 @@ function showError(error) {
   box.textContent = code + error.message;
 }
 
+/** Indented JSON, with each list of plain values on one line (an image is not one long column). */
 function pretty(value) {
-  const text = JSON.stringify(value, null, 2) ?? "null";
+  const text = format(value, "");
   if (text.length <= MAX_SHOWN_CHARS) return text;
   return `${text.slice(0, MAX_SHOWN_CHARS)}\n… (${text.length - MAX_SHOWN_CHARS} more characters)`;
+}
+
+function format(value, indent) {
+  const plain = (item) => item === null || typeof item !== "object";
+  if (plain(value)) return JSON.stringify(value) ?? "null";
+  const inner = `${indent}  `;
+  const block = (open, lines, close) => (lines.length ? `${open}\n${lines.join(",\n")}\n${indent}${close}` : open + close);
+  if (Array.isArray(value)) {
+    if (value.every(plain)) return `[${value.map((item) => format(item, inner)).join(", ")}]`;
+    return block("[", value.map((item) => inner + format(item, inner)), "]");
+  }
+  return block("{", Object.entries(value).map(([key, item]) => `${inner}${JSON.stringify(key)}: ${format(item, inner)}`), "}");
 }
 
 async function fetchJson(path) {
@@ -161,16 +174,14 @@ async function refreshState() {
   $("state").textContent = pretty(await page.connection.request("state"));
 }
 
+/** The environment's renderings that /schema lists: ansi text in a <pre>, an rgb_array frame on a canvas. */
 async function refreshRendering() {
   const modes = page.schema.render_modes || [];
-  if (modes.includes("ansi")) {
-    const { frame } = await page.connection.request("render", { mode: "ansi" });
-    $("render").hidden = typeof frame !== "string";
-    $("render").textContent = frame ?? "";
-  } else if (modes.includes("rgb_array")) {
-    const { frame } = await page.connection.request("render", { mode: "rgb_array" });
-    drawFrame(frame);
-  }
+  const [text, frame] = await Promise.all(["ansi", "rgb_array"].map((mode) => (modes.includes(mode)
+    ? page.connection.request("render", { mode }).then((reply) => reply.frame) : null)));
+  $("render").hidden = typeof text !== "string";
+  $("render").textContent = text ?? "";
+  drawFrame(frame);
 }
 
 function drawFrame(frame) {
