@@ -16,7 +16,7 @@ Its manifest names its app and classes (``app``, ``environment``, ``action``,
 >>> bundled("ecko")
 Traceback (most recent call last):
 ...
-KeyError: "no environment 'ecko'. Did you mean 'echo'? Known: atari, chess, echo, finance"
+KeyError: "no environment 'ecko'. Did you mean 'echo'? Known: atari, chess, coding, echo, finance"
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ BUNDLED: dict[str, BundledEnv] = {
         BundledEnv("echo", "EchoEnvironment", "EchoAction", "EchoObservation"),
         BundledEnv("chess", "ChessEnvironment", "ChessAction", "ChessObservation"),
         BundledEnv("atari", "AtariEnvironment", "AtariAction", "AtariObservation"),
+        BundledEnv("coding", "CodingEnvironment", "CodingAction", "CodingObservation"),
         BundledEnv("finance", "FinanceEnvironment", "FinanceAction", "FinanceObservation"),
     )
 }

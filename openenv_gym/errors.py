@@ -19,7 +19,8 @@ Every error the package raises is an :class:`OpenEnvGymError`::
     ├── InvalidActionError (ValueError)      a Gym action the environment's Action model rejects
     ├── ManifestError (ValueError)           an ``openenv.yaml`` that is missing or invalid
     ├── UsageError (ValueError)              a command line that cannot be carried out as given
-    └── ProviderError                        a server could not be started
+    ├── ProviderError                        a server could not be started
+    └── SandboxError                         a code sandbox's worker could not be started
 
 Server error frames are translated to these classes in exactly one place,
 :func:`server_error_from_frame`. Every constructor takes the message as its only positional
@@ -163,6 +164,10 @@ class UsageError(OpenEnvGymError, ValueError):
 
 class ProviderError(OpenEnvGymError):
     """A provider could not start (or reach) an environment server."""
+
+
+class SandboxError(OpenEnvGymError):
+    """A code sandbox's worker process could not be started (the coding environment)."""
 
 
 SERVER_ERRORS: dict[str, type[ServerError]] = {

@@ -1,0 +1,385 @@
+"""A session's sandbox: one worker interpreter (:mod:`.worker`), its pipes and scratch directory.
+
+The server never ``exec``s code itself. Each :class:`Sandbox` runs ``python -I worker.py`` in a
+fresh scratch directory, with the limits of :class:`~.limits.SandboxLimits`, as an unprivileged
+user of its own when the server runs as root (:mod:`.uids`). Every wait has a deadline; output
+is read as it comes and kept up to ``max_output_bytes`` per stream (the rest is read and
+dropped, so the server never buffers more); an execution past ``timeout_s``, a worker that
+dies, or a corrupted reply channel ends in a restart, reported in the execution's stderr.
+
+>>> with Sandbox(SandboxLimits(timeout_s=5)) as sandbox:
+...     _ = sandbox.start()
+...     sandbox.run("x = 41").exit_code, sandbox.run("x + 1").stdout
+(0, '42\\n')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openenv_gym.errors import SandboxError
+
+from .limits import SandboxLimits
+from .uids import UidLease, lease_uid
+from .worker import HEADER, MAX_VALUE_BYTES, encode
+
+WORKER = Path(__file__).with_name("worker.py")
+STARTUP_TIMEOUT_S = 30.0
+STOP_GRACE_S = 5.0
+CHUNK_BYTES = 65_536
+DRAIN_BYTES = 1024 * 1024
+"""After a reply, at most this much more output is read (what the worker flushed before it)."""
+MAX_REPLY_BYTES = 1024 * MAX_VALUE_BYTES
+TIMEOUT_EXIT_CODE = 124
+"""The exit code of an execution stopped at ``timeout_s`` (as coreutils' ``timeout``)."""
+LOST = ("The interpreter was restarted: the variables, imports and functions defined so far "
+        "are lost.")
+
+
+@dataclass
+class Execution:
+    """What one request to the worker produced.
+
+    Attributes:
+        stdout, stderr: the output, each cut at ``max_output_bytes`` with a note.
+        exit_code: 0 on success, 1 for an exception, ``sys.exit``'s code, 124 after the time
+            limit, 128 + n when the interpreter was killed by signal n.
+        restarted: why the interpreter was restarted (its state is lost), or ``None``.
+        reply: the worker's reply (``{}`` when there was none).
+    """
+
+    stdout: str
+    stderr: str
+    exit_code: int
+    restarted: str | None = None
+    reply: dict[str, Any] = field(default_factory=dict)
+
+
+class Output:
+    """The first ``limit`` bytes of a stream, how many more came, and the sandbox's notes
+    (always shown, after the stream).
+
+    >>> out = Output(4)
+    >>> out.add(b"abcdef"); out.note("Restarted."); out.text("stdout")
+    'abcd\\n[stdout truncated: 2 more bytes not shown]\\nRestarted.\\n'
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.data = bytearray()
+        self.dropped = 0
+        self.notes: list[str] = []
+
+    def add(self, chunk: bytes) -> None:
+        room = max(self.limit - len(self.data), 0)
+        self.data += chunk[:room]
+        self.dropped += max(len(chunk) - room, 0)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def text(self, name: str) -> str:
+        text = self.data.decode(errors="replace")
+        extra = [f"[{name} truncated: {self.dropped:,} more bytes not shown]"] if self.dropped else []
+        extra += self.notes
+        if not extra:
+            return text
+        return text + ("" if not text or text.endswith("\n") else "\n") + "\n".join(extra) + "\n"
+
+
+class _Failure(Exception):
+    """The worker did not answer: why, and the exit code to report."""
+
+    def __init__(self, reason: str, exit_code: int):
+        super().__init__(reason)
+        self.exit_code = exit_code
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return f" ({signal.Signals(code - 128).name})" if code > 128 else ""
+    except ValueError:
+        return ""
+
+
+def _worker_environment(scratch: str) -> dict[str, str]:
+    """Nothing of the server's environment (it may hold tokens); one thread per math library."""
+    return {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": scratch,
+            "TMPDIR": scratch, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1"}
+
+
+def _tasks_of_user(uid: int) -> int:
+    """Processes and threads ``uid`` runs now (what ``RLIMIT_NPROC`` counts)."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):  # the process exited meanwhile
+                if entry.stat().st_uid == uid:
+                    count += len(os.listdir(f"{entry.path}/task"))
+    return count
+
+
+def _remove_tree(path: str) -> None:
+    def make_writable(function: Any, failed: str, exc_info: Any) -> None:
+        os.chmod(os.path.dirname(failed), 0o700)  # the code may have made a folder read-only
+        function(failed)
+
+    shutil.rmtree(path, onerror=make_writable)
+
+
+class Sandbox:
+    """One worker interpreter at a time; :meth:`start` replaces it with a fresh one.
+
+    Args:
+        limits: what the code may use.
+    """
+
+    def __init__(self, limits: SandboxLimits):
+        self.limits = limits
+        self.isolation: dict[str, str] = {}
+        self._process: subprocess.Popen[bytes] | None = None
+        self._replies: int | None = None
+        self._keeper = False
+        self._scratch: str | None = None
+        self._lease: UidLease | None = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (the keeper's, when it has a PID namespace)."""
+        return None if self._process is None else self._process.pid
+
+    @property
+    def scratch(self) -> str | None:
+        """The working directory of the current interpreter."""
+        return self._scratch
+
+    def start(self) -> dict[str, str]:
+        """Stop the current interpreter, start a fresh one in a fresh directory; return what
+        isolation it has (``{"network": ..., "processes": ..., "user": ...}``)."""
+        self._stop_worker()
+        stderr = Output(self.limits.max_output_bytes)
+        try:
+            self._spawn()
+            ready = self._pump(None, Output(0), stderr, time.monotonic() + STARTUP_TIMEOUT_S)
+            if not isinstance(ready.get("ready"), dict):
+                raise _Failure(f"it answered {ready!r}", 1)
+        except _Failure as failure:
+            self.close()
+            raise SandboxError(f"the sandbox's interpreter did not start: {failure}\n"
+                               f"{stderr.text('stderr')}") from None
+        self.isolation, self._keeper = ready["ready"], bool(ready.get("keeper"))
+        return self.isolation
+
+    def run(self, code: str) -> Execution:
+        """Execute ``code`` in the interpreter's namespace."""
+        return self._exchange({"op": "run", "code": code})
+
+    def call(self, function: str, cases: list[list[Any]], case_timeout_s: float) -> Execution:
+        """Call the namespace's ``function`` on each case's arguments; the return values are in
+        ``reply["results"]`` (``[]`` if the interpreter had to be restarted)."""
+        return self._exchange({"op": "call", "function": function, "cases": cases,
+                               "case_timeout_s": case_timeout_s})
+
+    def close(self) -> None:
+        """Stop the interpreter (and everything it started), remove its directory, free its
+        user id. Idempotent; the sandbox can be started again."""
+        self._stop_worker()
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
+    # -- the worker process ----------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        if os.geteuid() == 0 and self._lease is None:
+            self._lease = lease_uid(range(*self.limits.uids))
+        uid = None if self._lease is None else self._lease.uid
+        self._scratch = tempfile.mkdtemp(prefix="openenv-coding-")
+        config = {**self.limits.worker_config(), "uid": uid}
+        if uid is None:  # RLIMIT_NPROC counts all of this user's processes: allow this many more
+            config["max_processes"] += _tasks_of_user(os.getuid())
+        else:
+            os.chown(self._scratch, uid, uid)
+        read_end, write_end = os.pipe()
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", str(WORKER), json.dumps({**config, "reply_fd": write_end})],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(write_end,), cwd=self._scratch, env=_worker_environment(self._scratch),
+                start_new_session=True)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        self._replies = read_end
+        for pipe in (self._process.stdin, self._process.stdout, self._process.stderr):
+            os.set_blocking(pipe.fileno(), False)  # type: ignore[union-attr]
+
+    def _stop_worker(self) -> None:
+        """Kill the interpreter and what it started, reap it, close the pipes, remove the directory."""
+        process, self._process = self._process, None
+        if process is not None:
+            self._kill(process)
+            for pipe in (process.stdin, process.stdout, process.stderr):
+                with contextlib.suppress(OSError):  # a broken pipe has nothing left to flush
+                    pipe.close()  # type: ignore[union-attr]
+        if self._replies is not None:
+            os.close(self._replies)
+            self._replies = None
+        if self._scratch is not None:
+            _remove_tree(self._scratch)
+            self._scratch = None
+
+    def _kill(self, process: subprocess.Popen[bytes]) -> None:
+        """With a PID namespace, SIGTERM to the keeper kills the namespace (the kernel kills and
+        reaps all in it); without, SIGKILL to the process group. Then reap."""
+        if self._keeper and process.poll() is None:
+            process.terminate()
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        try:
+            process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(STOP_GRACE_S)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def _exchange(self, request: dict[str, Any]) -> Execution:
+        """Send a request and wait for its reply; on a failure restart and say why."""
+        stdout = Output(self.limits.max_output_bytes)
+        stderr = Output(self.limits.max_output_bytes)
+        lost = None
+        if not self.running:
+            code = None if self._process is None else self._process.returncode
+            self.start()
+            if code is not None:  # it died between steps (its CPU time ran out, say)
+                lost = f"The interpreter had exited (exit code {code}{_signal_name(code)}). {LOST}"
+                stderr.note(lost)
+        try:
+            reply = self._pump(encode(request), stdout, stderr, time.monotonic() + self.limits.timeout_s)
+        except _Failure as failure:
+            self.start()
+            stderr.note(f"{failure} {LOST}")
+            return Execution(stdout.text("stdout"), stderr.text("stderr"), failure.exit_code,
+                             restarted=str(failure))
+        return Execution(stdout.text("stdout"), stderr.text("stderr"), int(reply.get("exit_code", 0)),
+                         restarted=lost, reply=reply)
+
+    def _pump(self, request: bytes | None, stdout: Output, stderr: Output,
+              deadline: float) -> dict[str, Any]:
+        """Write ``request``, read output as it comes, until a reply frame (or a failure)."""
+        process = self._process
+        assert process is not None and self._replies is not None
+        streams = {process.stdout.fileno(): stdout, process.stderr.fileno(): stderr}  # type: ignore[union-attr]
+        pending = memoryview(request or b"")
+        frame = bytearray()
+        with selectors.DefaultSelector() as selector:
+            for fd in (*streams, self._replies):
+                selector.register(fd, selectors.EVENT_READ)
+            if pending:
+                selector.register(process.stdin.fileno(), selectors.EVENT_WRITE)  # type: ignore[union-attr]
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _Failure(f"TimeoutError: the code ran longer than {self.limits.timeout_s:g} s "
+                                   "and was stopped.", TIMEOUT_EXIT_CODE)
+                for key, _ in selector.select(remaining):
+                    fd = key.fd
+                    if fd in streams or fd == self._replies:
+                        chunk = self._read(fd)
+                        if chunk is None:
+                            continue
+                        if not chunk:
+                            selector.unregister(fd)
+                            if fd == self._replies:
+                                raise self._died()
+                        elif fd == self._replies:
+                            frame += chunk
+                            reply = self._frame(frame)
+                            if reply is not None:
+                                self._drain(streams)
+                                return reply
+                        else:
+                            streams[fd].add(chunk)
+                    else:
+                        pending = pending[self._write(fd, pending):]
+                        if not pending:
+                            selector.unregister(fd)
+
+    def _read(self, fd: int) -> bytes | None:
+        """A chunk, ``b""`` at the end, ``None`` if there is nothing yet."""
+        try:
+            return os.read(fd, CHUNK_BYTES)
+        except BlockingIOError:
+            return None
+
+    def _write(self, fd: int, data: memoryview) -> int:
+        try:
+            return os.write(fd, data)
+        except BlockingIOError:
+            return 0
+        except BrokenPipeError:
+            raise self._died() from None
+
+    def _frame(self, frame: bytearray) -> dict[str, Any] | None:
+        """The reply once ``frame`` holds all of it; a corrupted channel is a failure."""
+        if len(frame) < HEADER.size:
+            return None
+        size = HEADER.unpack_from(frame)[0]
+        if size > MAX_REPLY_BYTES:
+            raise _Failure("The sandbox's reply channel was corrupted (by the code?).", 1)
+        if len(frame) < HEADER.size + size:
+            return None
+        try:
+            reply = json.loads(bytes(frame[HEADER.size:HEADER.size + size]))
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict) or len(frame) != HEADER.size + size:
+            raise _Failure("The sandbox's reply channel was corrupted (by the code?).", 1)
+        return reply
+
+    def _drain(self, streams: dict[int, Output]) -> None:
+        """Read what the worker flushed before its reply (bounded: its children may write on)."""
+        for fd, output in streams.items():
+            budget = DRAIN_BYTES
+            while budget > 0:
+                chunk = self._read(fd)
+                if not chunk:
+                    break
+                output.add(chunk)
+                budget -= len(chunk)
+
+    def _died(self) -> _Failure:
+        assert self._process is not None
+        try:
+            code = self._process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            return _Failure("The interpreter stopped answering.", 1)
+        return _Failure(f"The interpreter exited (exit code {code}{_signal_name(code)}).", code)

@@ -1,0 +1,354 @@
+"""The sandbox's worker: a Python REPL in its own interpreter, started by :mod:`.sandbox`.
+
+Run as ``python -I worker.py CONFIG_JSON`` (by path, standard library only, so nothing of the
+server is imported into the sandbox). Channels: requests arrive on fd 0, which is then replaced
+by ``/dev/null`` so that user code cannot read them; replies leave on the fd named
+``reply_fd`` in the configuration; user code writes to fds 1 and 2, the pipes the server reads
+incrementally. Each message is a frame: a 4-byte big-endian length, then UTF-8 JSON.
+
+Confinement, before the first request (see :func:`confine`):
+
+* as root (the server decides: ``uid`` is set): ``unshare(CLONE_NEWNET)`` (no network) and
+  ``unshare(CLONE_NEWPID)``: the process forks a *keeper* layout, ``keeper -> init -> repl``,
+  where ``init`` is PID 1 of a new PID namespace that reaps every orphan; killing it makes the
+  kernel kill and reap everything the code started, however it detached itself. The keeper,
+  outside the namespace, is the server's child; SIGTERM to it ends the namespace. Then the
+  REPL drops to the unprivileged ``uid``.
+* always: resource limits on address space, CPU seconds, file size, open files, processes.
+
+Requests: ``{"op": "run", "code": str}`` → ``{"exit_code": int}`` (output went to fds 1/2);
+``{"op": "call", "function": str, "cases": [[arg, ...], ...], "case_timeout_s": float}`` →
+``{"results": [{"value": ...} | {"error": str}, ...]}``, the function's return values for the
+server to compare (the expected values never enter the sandbox).
+
+>>> HEADER.unpack(encode({"op": "run"})[:4])[0]
+13
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import ctypes
+import io
+import json
+import linecache
+import os
+import resource
+import signal
+import struct
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+HEADER = struct.Struct(">I")
+CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
+PR_SET_PDEATHSIG = 1
+PID_NAMESPACE = "own PID namespace"
+MAX_VALUE_BYTES = 65_536
+"""Largest JSON of a function's return value sent back for comparison."""
+LIMITS = {"memory_bytes": resource.RLIMIT_AS, "cpu_time_s": resource.RLIMIT_CPU,
+          "max_file_bytes": resource.RLIMIT_FSIZE, "max_open_files": resource.RLIMIT_NOFILE,
+          "max_processes": resource.RLIMIT_NPROC}
+"""Configuration keys and the resource limits they set (soft = hard)."""
+
+
+# -- frames ----------------------------------------------------------------------------------
+
+def encode(message: dict[str, Any]) -> bytes:
+    """One frame: the length, then the JSON."""
+    body = json.dumps(message).encode()
+    return HEADER.pack(len(body)) + body
+
+
+def receive(fd: int) -> dict[str, Any] | None:
+    """The next frame's message, or ``None`` at the end of the stream."""
+    header = _read_exactly(fd, HEADER.size)
+    body = None if header is None else _read_exactly(fd, HEADER.unpack(header)[0])
+    return None if body is None else json.loads(body)
+
+
+def send(fd: int, message: dict[str, Any]) -> None:
+    data = memoryview(encode(message))
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+# -- confinement -----------------------------------------------------------------------------
+
+def _unshare(flag: int) -> str:
+    """``""`` if the namespace was entered, else the reason it was not."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(flag) == 0:
+        return ""
+    return f"unshare() failed: {os.strerror(ctypes.get_errno())}"
+
+
+def _closed_ancestor(path: str) -> str | None:
+    """The highest directory above ``path`` that other users cannot enter, if any."""
+    parts = os.path.realpath(path).split(os.sep)
+    for depth in range(2, len(parts)):
+        ancestor = os.sep.join(parts[:depth])
+        if not os.stat(ancestor).st_mode & 0o001:
+            return ancestor
+    return None
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(*(None if v is None else v.encode() for v in (source, target, fstype)), flags,
+                  None if data is None else data.encode()) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
+
+
+def _expose_interpreter() -> str:
+    """Let the unprivileged user import what this interpreter can: where its installation
+    lies below a closed directory (Python under ``/root``), a private mount namespace covers
+    that directory with an empty one holding only the installation (the rest stays hidden)."""
+    needed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *sys.path) if os.path.isdir(p)}
+    closed: dict[str, set[str]] = {}
+    for path in needed:
+        ancestor = _closed_ancestor(path)
+        if ancestor is not None:
+            closed.setdefault(ancestor, set()).add(path[len(ancestor) + 1:].split(os.sep)[0])
+    if not closed:
+        return "readable"
+    why = _unshare(CLONE_NEWNS)
+    if why:
+        return f"only modules loaded before the switch of user: {', '.join(closed)} is closed ({why})"
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    for ancestor, children in closed.items():
+        kept = {child: os.open(os.path.join(ancestor, child), os.O_PATH) for child in children}
+        _mount("tmpfs", ancestor, "tmpfs", 0, "mode=0755,size=64k")
+        for child, fd in kept.items():
+            os.mkdir(os.path.join(ancestor, child))
+            _mount(f"/proc/self/fd/{fd}", os.path.join(ancestor, child), None, MS_BIND | MS_REC)
+            os.close(fd)
+    return f"readable (private view of {', '.join(sorted(closed))})"
+
+
+def _set_parent_death_signal() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _exit_code(status: int) -> int:
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code  # killed by a signal: 128 + its number, as shells say
+
+
+def _keep(init: int) -> NoReturn:
+    """The keeper: wait for the namespace's init; SIGTERM kills it (and so the namespace)."""
+    pidfd = os.pidfd_open(init)  # names this process even once its pid is free again
+
+    def kill_init(signum: int, frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):  # it has exited already
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, kill_init)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    _, status = os.waitpid(init, 0)
+    os._exit(_exit_code(status))
+
+
+def _reap_until(repl: int) -> NoReturn:
+    """PID 1 of the namespace: reap every process until the REPL exits (the kernel then kills
+    and reaps the rest)."""
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == repl:
+            os._exit(_exit_code(status))
+
+
+def _enter_pid_namespace(channels: tuple[int, ...]) -> str:
+    """Fork keeper → init → REPL; returns in the REPL (``""``), or unforked with the reason."""
+    why = _unshare(CLONE_NEWPID)
+    if why:
+        return why
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # until the keeper handles it
+    init = os.fork()
+    if init:
+        _close_channels(channels)
+        _keep(init)
+    _set_parent_death_signal()
+    repl = os.fork()
+    if repl:
+        _close_channels(channels)
+        _reap_until(repl)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    return ""
+
+
+def _close_channels(channels: tuple[int, ...]) -> None:
+    """The keeper and init hold no pipe: the server sees end-of-file when the REPL dies."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+    for fd in channels:
+        os.close(fd)
+
+
+def confine(config: dict[str, Any], channels: tuple[int, ...]) -> dict[str, str]:
+    """Apply the configuration's isolation and limits to this process; report what holds."""
+    report = {"network": "shared (allowed by the configuration)", "processes": "process group"}
+    if config["uid"] is not None:
+        if not config["network"]:
+            why = _unshare(CLONE_NEWNET)
+            report["network"] = f"shared ({why})" if why else "none (own network namespace)"
+        why = _enter_pid_namespace(channels)
+        report["processes"] = f"process group ({why})" if why else PID_NAMESPACE
+        report["interpreter"] = _expose_interpreter()
+    elif not config["network"]:
+        report["network"] = "shared (the server does not run as root)"
+    for key, which in LIMITS.items():
+        value = int(config[key])
+        resource.setrlimit(which, (value, value))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if config["uid"] is not None:
+        os.setgroups([])
+        os.setgid(config["uid"])
+        os.setuid(config["uid"])
+        _set_parent_death_signal()  # a change of user clears it
+    report["user"] = f"uid {os.getuid()}"
+    return report
+
+
+# -- the REPL --------------------------------------------------------------------------------
+
+class _Discard(io.TextIOBase):
+    """Where output of the graded calls goes."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+class CaseTimeout(Exception):
+    """A graded call ran longer than its time."""
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise CaseTimeout("took too long")
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _user_traceback(exc: BaseException) -> None:
+    """Print the traceback from the first frame of user code on (none for a SyntaxError)."""
+    tb = exc.__traceback__
+    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell "):
+        tb = tb.tb_next
+    try:
+        traceback.print_exception(type(exc), exc, tb)
+    except BaseException:  # no memory left to format it (a MemoryError): name it at least
+        os.write(2, f"{type(exc).__name__}\n".encode())
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """``sys.exit(...)`` as a process would report it."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+class Repl:
+    """Runs code in one persistent namespace, answering requests until the stream ends."""
+
+    def __init__(self, requests: int, replies: int):
+        self.requests, self.replies = requests, replies
+        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        self.cells = 0
+        self.pid = os.getpid()
+
+    def serve(self) -> None:
+        handlers = {"run": self.run, "call": self.call}
+        while (request := receive(self.requests)) is not None:
+            reply = handlers[request["op"]](request)
+            self._settle(reply.get("exit_code", 0))
+            send(self.replies, reply)
+
+    def run(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Execute a cell; the value of a final expression is printed, as in a REPL."""
+        self.cells += 1
+        code, filename = request["code"], f"<cell {self.cells}>"
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        try:
+            tree = ast.parse(code, filename)
+            last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+            exec(compile(tree, filename, "exec"), self.namespace)
+            if last is not None:
+                value = eval(compile(ast.Expression(last.value), filename, "eval"), self.namespace)
+                if value is not None:
+                    print(repr(value))
+        except SystemExit as exc:
+            return {"exit_code": _exit_status(exc)}
+        except BaseException as exc:  # user code's failure is the cell's result, not the worker's
+            _user_traceback(exc)
+            return {"exit_code": 1}
+        return {"exit_code": 0}
+
+    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Call the namespace's function on each case's arguments; return values as JSON."""
+        name, seconds = request["function"], request["case_timeout_s"]
+        function = self.namespace.get(name)
+        if not callable(function):
+            error = f"NameError: no function {name!r} is defined"
+            return {"results": [{"error": error} for _ in request["cases"]]}
+        return {"results": [self._call_one(function, args, seconds) for args in request["cases"]]}
+
+    def _call_one(self, function: Any, args: list[Any], seconds: float) -> dict[str, Any]:
+        try:
+            with contextlib.redirect_stdout(_Discard()), contextlib.redirect_stderr(_Discard()), \
+                    _alarm(seconds):
+                value = function(*args)
+            text = json.dumps(value)
+        except BaseException as exc:  # the function's failure is the case's result
+            return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        if len(text) > MAX_VALUE_BYTES:
+            return {"error": f"returned {len(text)} bytes of JSON, more than {MAX_VALUE_BYTES}"}
+        return {"value": json.loads(text)}
+
+    def _settle(self, exit_code: int) -> None:
+        """After user code: flush its output; a process it forked that got here exits."""
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            with contextlib.suppress(Exception):  # user code may have closed or replaced it
+                stream.flush()  # type: ignore[union-attr]
+        if os.getpid() != self.pid:
+            os._exit(exit_code)
+
+
+def main(argv: list[str]) -> None:
+    config = json.loads(argv[1])
+    requests, replies = os.dup(0), config["reply_fd"]
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    report = confine(config, (requests, replies))
+    send(replies, {"ready": report, "keeper": report["processes"] == PID_NAMESPACE})
+    Repl(requests, replies).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
