@@ -47,9 +47,9 @@ class RedactCredentials(logging.Filter):
     >>> record = logging.makeLogRecord({"msg": "< %s", "args": ("Authorization: Bearer s3cret",)})
     >>> RedactCredentials().filter(record), record.getMessage()
     (True, '< Authorization: Bearer [redacted]')
-    >>> record = logging.makeLogRecord({"msg": "< Sec-WebSocket-Protocol: openenv-gym.v1, openenv-gym.token.czM"})
+    >>> record = logging.makeLogRecord({"msg": "< Sec-WebSocket-Protocol: a, openenv-gym.token.czM"})
     >>> RedactCredentials().filter(record), record.getMessage()
-    (True, '< Sec-WebSocket-Protocol: openenv-gym.v1, openenv-gym.token.[redacted]')
+    (True, '< Sec-WebSocket-Protocol: a, openenv-gym.token.[redacted]')
     """
 
     PATTERN = re.compile(r"(?i)(authorization:\s*(?:bearer\s+)?|bearer\s+|openenv-gym\.token\.)[^\s'\",]+")
