@@ -1,0 +1,77 @@
+"""What a command's ``PATH_OR_NAME`` names: an environment folder (with an ``openenv.yaml``)
+or a known environment (bundled or installed, see :mod:`openenv_gym.catalog`).
+
+>>> target = resolve("echo")
+>>> target.name, target.app, target.folder.name
+('echo', 'openenv_gym.envs.echo.app:app', 'echo')
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..catalog import BundledEnv, from_manifest, known
+from ..errors import UsageError
+from ..manifest import FILENAME, Manifest, load_manifest
+
+
+@dataclass(frozen=True)
+class Target:
+    """An environment a command works on."""
+
+    name: str
+    folder: Path
+    """The folder holding its ``openenv.yaml`` (and its Dockerfile, README, ...)."""
+    app: str
+    import_root: Path | None = None
+    """A folder to put on ``sys.path`` so that ``app`` imports (an environment folder that is
+    itself its package, not installed); ``None`` if it is installed."""
+
+    def manifest(self) -> Manifest:
+        return load_manifest(self.folder)
+
+    def make_importable(self) -> None:
+        """Let this process import the environment's package (and its child processes, via
+        ``PYTHONPATH``)."""
+        if self.import_root is not None and str(self.import_root) not in sys.path:
+            sys.path.insert(0, str(self.import_root))
+
+    def entry(self) -> BundledEnv:
+        """The environment's classes and app, as the providers take them."""
+        if self.name in known() and known()[self.name].folder == self.folder:
+            return known()[self.name]
+        self.make_importable()
+        return from_manifest(self.name, self.app.split(":")[0].rsplit(".", 1)[0])
+
+
+def resolve(path_or_name: str) -> Target:
+    """The environment in folder ``path_or_name``, else the known environment of that name.
+
+    Raises:
+        UsageError: neither; the message lists the known names and the closest one.
+        ManifestError: the folder's ``openenv.yaml`` is invalid.
+    """
+    path = Path(path_or_name)
+    if path.name == FILENAME:
+        path = path.parent
+    if (path / FILENAME).is_file():
+        return _from_folder(path.resolve())
+    environments = known()
+    if path_or_name in environments:
+        env = environments[path_or_name]
+        return Target(env.name, env.folder, env.app)
+    close = difflib.get_close_matches(path_or_name, environments, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    what = "folder without openenv.yaml" if path.is_dir() else "no such folder"
+    raise UsageError(f"{path_or_name!r} is neither an environment folder ({what}) nor a known "
+                     f"environment.{hint} Known: {', '.join(sorted(environments))}")
+
+
+def _from_folder(folder: Path) -> Target:
+    manifest = load_manifest(folder)
+    package = manifest.app.split(":")[0].split(".")[0]
+    import_root = folder.parent if package == folder.name else None
+    return Target(manifest.name, folder, manifest.app, import_root)
