@@ -4,6 +4,7 @@ Chromium (Debian's ``chromium``, driven by Playwright) against real server proce
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
 import json
 import time
@@ -90,6 +91,11 @@ def test_with_a_token_the_page_is_public_and_the_data_is_not(guarded):
     assert httpx.get(url + "/web/app.js").status_code == 200
     assert httpx.get(url + "/schema").status_code == 401
     assert httpx.get(url + "/schema", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    for sneaky in ("/web/../schema", "/web/%2e%2e/schema", "/web/..%2fschema", "//schema"):
+        connection = http.client.HTTPConnection(url.removeprefix("http://"))  # sends the path as is
+        connection.request("GET", sneaky)
+        response = connection.getresponse()
+        assert response.status in (401, 404) and b"action" not in response.read(), sneaky
 
 
 def test_a_websocket_may_offer_the_token_as_a_subprotocol(guarded):

@@ -45,6 +45,7 @@ export class Connection {
 
   /** Sends one request; resolves with the reply's data, rejects with a ServerError. */
   request(type, data) {
+    if (this.socket.readyState !== WebSocket.OPEN) return Promise.reject(new Error("the session is closed"));
     const id = this.nextId++;
     const message = data === undefined ? { type, id } : { type, id, data };
     return new Promise((resolve, reject) => {
