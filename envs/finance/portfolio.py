@@ -61,23 +61,23 @@ class Portfolio:
     def trade(self, orders: np.ndarray, prices: np.ndarray, costs: Costs) -> Fill:
         """Execute ``orders`` (shares to buy, or to sell where negative) at ``prices``, clipped
         to the shares held and the cash there is."""
-        shares = np.zeros_like(self.holdings)
+        wanted, price, held = orders.tolist(), prices.tolist(), self.holdings.tolist()
+        shares = [0] * len(held)  # plain Python: a handful of assets, ~3x faster than numpy scalars
         cost = 0.0
-        for asset in np.flatnonzero(orders < 0):
-            sold = min(int(-orders[asset]), int(self.holdings[asset]))
-            amount = float(prices[asset]) * sold
-            self.cash += amount * (1 - costs.sell)
-            cost += amount * costs.sell
-            shares[asset] = -sold
-        for asset in np.flatnonzero(orders > 0)[np.argsort(-orders[orders > 0], kind="stable")]:
-            price = float(prices[asset])
-            unit = price * (1 + costs.buy)
-            bought = min(int(orders[asset]), _affordable(self.cash, unit))
-            self.cash -= unit * bought
-            cost += price * bought * costs.buy
-            shares[asset] = bought
-        self.holdings += shares
-        return Fill(shares, cost)
+        for asset, order in enumerate(wanted):
+            if order < 0:
+                shares[asset] = -min(-order, held[asset])
+                amount = -price[asset] * shares[asset]
+                self.cash += amount * (1 - costs.sell)
+                cost += amount * costs.sell
+        for asset in sorted((a for a, n in enumerate(wanted) if n > 0), key=lambda a: -wanted[a]):
+            unit = price[asset] * (1 + costs.buy)
+            shares[asset] = min(wanted[asset], _affordable(self.cash, unit))
+            self.cash -= unit * shares[asset]
+            cost += price[asset] * shares[asset] * costs.buy
+        traded = np.array(shares, dtype=np.int64)
+        self.holdings = self.holdings + traded
+        return Fill(traded, cost)
 
 
 def _affordable(cash: float, unit: float) -> int:
