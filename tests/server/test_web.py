@@ -221,7 +221,7 @@ def test_the_form_has_an_input_for_every_kind_of_field(form_web, open_page):
     assert page.locator("#field-loud").get_attribute("type") == "checkbox"
     assert page.locator("#field-colour option").all_inner_texts() == ["red", "green", "blue"]
     expect(page.locator("#field-colour")).to_have_value('"green"')
-    expect(page.locator("fieldset[data-path='target'] legend")).to_have_text(" Target")
+    expect(page.locator("fieldset[data-path='target'] legend")).to_have_text("Target")
     expect(page.locator("label[for='field-text']")).to_have_text("Text *")
     expect(page.locator("#field-target\\.x")).to_be_hidden()  # optional object: off until ticked
     assert page.locator("#field-note").get_attribute("placeholder") == "string or integer"

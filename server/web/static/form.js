@@ -111,7 +111,7 @@ function objectControl(field, root, path, required) {
   if (path.length) {
     const legend = element("legend");
     if (include) legend.append(include);
-    legend.append(element("label", { htmlFor: include?.id ?? "", textContent: ` ${field.title || path.at(-1)}` }));
+    legend.append(element("label", { htmlFor: include?.id ?? "", textContent: field.title || path.at(-1) }));
     if (required) legend.append(element("span", { className: "required", textContent: " *", title: "required" }));
     fieldset.append(legend);
     fieldset.dataset.path = path.join(".");
