@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
@@ -32,11 +33,13 @@ from .client_base import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_TIMEOUT,
     ClientBase,
+    Dropped,
     action_payload,
     http_url,
+    resume_delays,
     ws_url,
 )
-from .errors import OpenEnvGymError
+from .errors import OpenEnvGymError, TransportError
 from .protocol import check_reply, result_from_reply
 from .sync_client import SyncEnvClient
 from .types import StepResult
@@ -74,19 +77,22 @@ class EnvClient(ClientBase):
 
     async def connect(self) -> EnvClient:
         """Open the session (idempotent)."""
-        if self._ws is not None:
-            return self
+        if self._ws is None:
+            await self._open(self.headers)
+        return self
+
+    async def _open(self, headers: dict[str, str], *, resumed: bool = False) -> None:
         try:
             self._ws = await websockets.connect(
                 self.ws_url, subprotocols=[Subprotocol(p) for p in self.offered] or None,
-                additional_headers=self.headers or None,
+                additional_headers=headers or None,
                 open_timeout=self.connect_timeout, max_size=self.max_message_bytes,
                 compression=None if self.loopback else "deflate", ping_interval=None,
                 proxy=None if self.loopback else True)
         except (OSError, InvalidHandshake, TimeoutError, asyncio.TimeoutError) as exc:
             raise self._connect_error(exc) from exc
-        self._opened(self._ws.subprotocol)
-        return self
+        response = self._ws.response
+        self._opened(self._ws.subprotocol, response.headers if response else {}, resumed=resumed)
 
     async def reset(self, **kwargs: Any) -> StepResult[dict[str, Any]]:
         """Start a new episode; ``kwargs`` (``seed``, ``episode_id``, env-specific) go to reset."""
@@ -109,6 +115,7 @@ class EnvClient(ClientBase):
     async def open_sessions(self, count: int) -> list[int]:
         """Open ``count`` more sessions on this connection (extension ``batch``); their indices."""
         self._require_extensions("open")
+        self._resume_token = None  # a resumed connection would carry session 0 only
         reply = await self.request({"type": "open", "data": {"count": count}})
         return list(check_reply(reply, "opened")["sessions"])
 
@@ -153,11 +160,37 @@ class EnvClient(ClientBase):
         return SyncEnvClient(self.base_url, **self.options)
 
     async def request(self, message: dict[str, Any]) -> Any:
-        """Send one message and return the server's raw reply (ids handled, errors not raised)."""
-        ws = self._ws
-        if ws is None:
+        """Send one message and return the server's raw reply (ids handled, errors not raised).
+
+        If the connection drops, the session is resumed where the server allows it (see
+        ``resume_timeout``) and the message sent again.
+        """
+        if self._ws is None:
             raise self._not_connected()
         request_id = self._stamp(message)
+        try:
+            return await self._exchange(message, request_id)
+        except Dropped as dropped:
+            return await self._resume(message, request_id, dropped.error)
+
+    async def _resume(self, message: dict[str, Any], request_id: int | None, lost: OpenEnvGymError) -> Any:
+        headers = self._resume_headers(lost)
+        deadline = time.monotonic() + self.resume_timeout
+        for delay in resume_delays():
+            try:
+                await self._open(headers, resumed=True)
+                return await self._exchange(message, request_id)
+            except (TransportError, Dropped) as exc:
+                if self._server_gone(exc):
+                    raise self._not_resumed(lost, exc) from exc
+                if time.monotonic() + delay > deadline:
+                    break
+                await asyncio.sleep(delay)
+        raise self._not_resumed(lost, None)
+
+    async def _exchange(self, message: dict[str, Any], request_id: int | None) -> Any:
+        ws = self._ws
+        assert ws is not None
         try:
             await ws.send(self.codec.encode(message))
             return await _within(self.timeout, self._reply(ws, request_id))
@@ -167,7 +200,7 @@ class EnvClient(ClientBase):
             raise self._timeout_error(message, self.timeout) from exc
         except ConnectionClosed as exc:
             self._ws = None
-            raise await self._closed(ws, exc) from exc
+            raise self._dropped(await self._closed(ws, exc), exc.rcvd.code if exc.rcvd else None) from exc
 
     async def _reply(self, ws: ClientConnection, request_id: int | None) -> Any:
         while True:

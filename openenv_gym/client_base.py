@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,11 +29,15 @@ from .errors import (
     ServerError,
     TransportError,
 )
-from .protocol import check_reply
+from .protocol import RESUME_HEADER, check_reply
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+DEFAULT_RESUME_TIMEOUT = 10.0
+"""Seconds a client keeps trying to resume its session after the connection dropped."""
+RESUMABLE_CLOSE_CODES = (None, 1006)
+"""How a dropped connection ends: no close frame at all, or 1006 (abnormal closure)."""
 DEFAULT_ENCODING = "msgpack"
 """Binary frames where the server speaks them: numpy arrays as raw bytes, strings as UTF-8."""
 CLOSE_MESSAGE_TOO_BIG = 1009
@@ -108,6 +112,27 @@ def action_payload(action: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
     raise TypeError(f"an action must be a dict or a pydantic model, not {type(action).__name__}")
 
 
+class Dropped(Exception):
+    """The connection dropped and the session may be resumed; ``error`` says what was lost."""
+
+    def __init__(self, error: OpenEnvGymError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def resume_delays(first: float = 0.05, most: float = 1.0) -> Iterator[float]:
+    """Seconds to wait between attempts to resume: doubling from ``first`` up to ``most``.
+
+    >>> delays = resume_delays()
+    >>> [next(delays) for _ in range(6)]
+    [0.05, 0.1, 0.2, 0.4, 0.8, 1.0]
+    """
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, most)
+
+
 class ClientBase:
     """Options and protocol bookkeeping of one client connection.
 
@@ -121,12 +146,16 @@ class ClientBase:
             ``"json"``; used only where the server speaks the extensions (upstream: JSON).
         token: bearer token sent with the handshake and HTTP requests; by default
             ``$OPENENV_TOKEN``, none if unset (``""``: none even if set).
+        resume_timeout: when the connection drops, keep trying this many seconds to get the
+            same session back (servers with the ``resume`` extension), then resend the request
+            that was cut off; the server answers it once, never twice. 0: give up at once.
     """
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, extensions: bool = True,
-                 encoding: str = DEFAULT_ENCODING, token: str | None = None):
+                 encoding: str = DEFAULT_ENCODING, token: str | None = None,
+                 resume_timeout: float = DEFAULT_RESUME_TIMEOUT):
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got {encoding!r}")
         self.base_url = http_url(base_url)
@@ -134,28 +163,54 @@ class ClientBase:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.max_message_bytes = max_message_bytes
+        self.resume_timeout = resume_timeout
         self._token = resolve_token(token)
         self.headers = auth_headers(self._token)
         self.options: dict[str, Any] = {"timeout": timeout, "connect_timeout": connect_timeout,
                                         "max_message_bytes": max_message_bytes,
                                         "extensions": extensions, "encoding": encoding,
-                                        "token": self._token or ""}
+                                        "token": self._token or "", "resume_timeout": resume_timeout}
         self.offered = list(dict.fromkeys(
             [ENCODINGS[encoding].subprotocol, JSON.subprotocol] if extensions else []))
         self.loopback = is_loopback(urlsplit(self.ws_url).hostname)
         self.codec: Codec = JSON
         self.subprotocol: str | None = None
         self._next_id = 0
+        self._resume_token: str | None = None
 
     @property
     def extended(self) -> bool:
         """True once connected to a server that speaks the openenv-gym extensions."""
         return self.subprotocol in CODECS
 
-    def _opened(self, subprotocol: str | None) -> None:
+    def _opened(self, subprotocol: str | None, headers: Mapping[str, str], *, resumed: bool = False) -> None:
+        """A handshake succeeded; a resumed session goes on numbering its requests."""
         self.subprotocol = subprotocol
         self.codec = CODECS.get(subprotocol or "", JSON)
-        self._next_id = 0
+        self._resume_token = headers.get(RESUME_HEADER) if self.extended else None
+        if not resumed:
+            self._next_id = 0
+
+    def _resume_headers(self, lost: OpenEnvGymError) -> dict[str, str]:
+        """The handshake headers that ask for this client's session back."""
+        if self._resume_token is None:
+            raise lost
+        return {**self.headers, RESUME_HEADER: self._resume_token}
+
+    def _dropped(self, error: OpenEnvGymError, close_code: int | None) -> Exception:
+        """What to raise for a lost connection: :class:`Dropped` where resuming may help."""
+        if self._resume_token is not None and self.resume_timeout > 0 and close_code in RESUMABLE_CLOSE_CODES:
+            return Dropped(error)
+        return error
+
+    def _not_resumed(self, lost: OpenEnvGymError, last: BaseException | None) -> TransportError:
+        why = f"for {self.resume_timeout:g}s" if last is None else f"but {last}"
+        return TransportError(f"{lost} (tried to resume the session {why})")
+
+    @staticmethod
+    def _server_gone(error: BaseException) -> bool:
+        """Nothing listens at the address any more: the session died with its server."""
+        return isinstance(error.__cause__, ConnectionRefusedError)
 
     def _stamp(self, message: dict[str, Any]) -> int | None:
         """Give the request an id where the server echoes ids."""

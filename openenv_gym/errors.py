@@ -13,9 +13,12 @@ Every error the package raises is an :class:`OpenEnvGymError`::
     │   ├── InvalidRequestError (ValueError)     VALIDATION_ERROR (e.g. an invalid action)
     │   ├── ExecutionError                       EXECUTION_ERROR (the environment raised)
     │   ├── CapacityReachedError                 CAPACITY_REACHED
+    │   │   └── TooManySessionsError             TOO_MANY_SESSIONS (extension)
     │   ├── FactoryError                         FACTORY_ERROR
     │   ├── SessionError                         SESSION_ERROR
-    │   └── MessageTooLargeError                 MESSAGE_TOO_LARGE (extension)
+    │   ├── RateLimitedError                     RATE_LIMITED (extension)
+    │   ├── MessageTooLargeError                 MESSAGE_TOO_LARGE (extension)
+    │   └── StepTimeoutError (TimeoutError)      STEP_TIMEOUT (extension)
     ├── InvalidActionError (ValueError)      a Gym action the environment's Action model rejects
     ├── ManifestError (ValueError)           an ``openenv.yaml`` that is missing or invalid
     ├── UsageError (ValueError)              a command line that cannot be carried out as given
@@ -49,6 +52,9 @@ class ErrorCode(str, Enum):
     FACTORY_ERROR = "FACTORY_ERROR"
     SESSION_ERROR = "SESSION_ERROR"
     MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
+    TOO_MANY_SESSIONS = "TOO_MANY_SESSIONS"
+    RATE_LIMITED = "RATE_LIMITED"
+    STEP_TIMEOUT = "STEP_TIMEOUT"
 
 
 class OpenEnvGymError(Exception):
@@ -132,6 +138,15 @@ class CapacityReachedError(ServerError):
     default_code = ErrorCode.CAPACITY_REACHED.value
 
 
+class TooManySessionsError(CapacityReachedError):
+    """This client (its address) holds the server's per-client maximum of sessions.
+
+    Close some, or ask the operator to raise ``OPENENV_MAX_SESSIONS_PER_CLIENT``.
+    """
+
+    default_code = ErrorCode.TOO_MANY_SESSIONS.value
+
+
 class FactoryError(ServerError):
     """The server could not create an environment for this session."""
 
@@ -148,6 +163,24 @@ class MessageTooLargeError(ServerError):
     """A frame was larger than the server accepts; the connection was closed."""
 
     default_code = ErrorCode.MESSAGE_TOO_LARGE.value
+
+
+class RateLimitedError(ServerError):
+    """The connection sent messages faster than the server's rate limit; this one was dropped.
+
+    ``details["retry_after"]`` is the number of seconds until the server takes a message again.
+    """
+
+    default_code = ErrorCode.RATE_LIMITED.value
+
+
+class StepTimeoutError(ServerError, TimeoutError):
+    """A ``reset``/``step`` ran past the server's step timeout.
+
+    The episode is abandoned; the session has a fresh environment: ``reset()`` and go on.
+    """
+
+    default_code = ErrorCode.STEP_TIMEOUT.value
 
 
 class InvalidActionError(OpenEnvGymError, ValueError):
@@ -181,6 +214,9 @@ SERVER_ERRORS: dict[str, type[ServerError]] = {
         FactoryError,
         SessionError,
         MessageTooLargeError,
+        TooManySessionsError,
+        RateLimitedError,
+        StepTimeoutError,
     )
 }
 

@@ -37,7 +37,13 @@ CAPABILITIES: tuple[str, ...] = (
     "msgpack",  # subprotocol openenv-gym.v1.msgpack: binary frames, numpy arrays as raw bytes
     "spaces",  # GET /schema carries exact Gymnasium spaces an environment declares
     "rubric",  # info carries rubric scores ("rubric"), episode credit, rubric errors
+    "resume",  # a dropped session comes back within a grace period (RESUME_HEADER)
+    "step_timeout",  # a reset/step past the server's step timeout gets STEP_TIMEOUT; session lives on
 )
+
+RESUME_HEADER = "x-openenv-resume"
+"""Handshake header: the server's response names the session's resume token; a client that
+sends it back on a new connection gets the same session (and episode) again."""
 
 MESSAGE_TYPES = ("reset", "step", "state", "close", "render")
 

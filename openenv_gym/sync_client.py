@@ -20,14 +20,16 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 from websockets.client import ClientProtocol
+from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHandshake, InvalidState
 from websockets.frames import Frame, Opcode
-from websockets.protocol import State
+from websockets.http11 import Response
+from websockets.protocol import Event, State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from .client_base import ClientBase, action_payload
-from .errors import OpenEnvGymError
+from .client_base import ClientBase, Dropped, action_payload, resume_delays
+from .errors import OpenEnvGymError, TransportError
 from .protocol import check_reply, result_from_reply
 from .types import StepResult
 
@@ -61,8 +63,11 @@ class SyncEnvClient(ClientBase):
 
     def connect(self) -> SyncEnvClient:
         """Open the session (idempotent)."""
-        if self._sock is not None:
-            return self
+        if self._sock is None:
+            self._open(self.headers)
+        return self
+
+    def _open(self, headers: dict[str, str], *, resumed: bool = False) -> None:
         uri = parse_uri(self.ws_url)
         deadline = time.monotonic() + self.connect_timeout
         try:
@@ -76,12 +81,11 @@ class SyncEnvClient(ClientBase):
         self._protocol = ClientProtocol(uri, subprotocols=[Subprotocol(p) for p in self.offered] or None,
                                         max_size=self.max_message_bytes)
         try:
-            self._handshake(deadline)
+            response = self._handshake(deadline, headers)
         except (OSError, InvalidHandshake, _Closed) as exc:
             self._abandon()
             raise self._connect_error(exc) from exc
-        self._opened(self._protocol.subprotocol)
-        return self
+        self._opened(self._protocol.subprotocol, response, resumed=resumed)
 
     def reset(self, **kwargs: Any) -> StepResult[dict[str, Any]]:
         """Start a new episode; ``kwargs`` (``seed``, ``episode_id``, env-specific) go to reset."""
@@ -104,6 +108,7 @@ class SyncEnvClient(ClientBase):
     def open_sessions(self, count: int) -> list[int]:
         """Open ``count`` more sessions on this connection (extension ``batch``); their indices."""
         self._require_extensions("open")
+        self._resume_token = None  # a resumed connection would carry session 0 only
         reply = self.request({"type": "open", "data": {"count": count}})
         return list(check_reply(reply, "opened")["sessions"])
 
@@ -140,10 +145,35 @@ class SyncEnvClient(ClientBase):
         self.close()
 
     def request(self, message: dict[str, Any]) -> Any:
-        """Send one message and return the server's raw reply (ids handled, errors not raised)."""
+        """Send one message and return the server's raw reply (ids handled, errors not raised).
+
+        If the connection drops, the session is resumed where the server allows it (see
+        ``resume_timeout``) and the message sent again.
+        """
         if self._sock is None:
             raise self._not_connected()
         request_id = self._stamp(message)
+        try:
+            return self._exchange(message, request_id)
+        except Dropped as dropped:
+            return self._resume(message, request_id, dropped.error)
+
+    def _resume(self, message: dict[str, Any], request_id: int | None, lost: OpenEnvGymError) -> Any:
+        headers = self._resume_headers(lost)
+        deadline = time.monotonic() + self.resume_timeout
+        for delay in resume_delays():
+            try:
+                self._open(headers, resumed=True)
+                return self._exchange(message, request_id)
+            except (TransportError, Dropped) as exc:
+                if self._server_gone(exc):
+                    raise self._not_resumed(lost, exc) from exc
+                if time.monotonic() + delay > deadline:
+                    break
+                time.sleep(delay)
+        raise self._not_resumed(lost, None)
+
+    def _exchange(self, message: dict[str, Any], request_id: int | None) -> Any:
         deadline = time.monotonic() + self.timeout
         try:
             self._send(self.codec.encode(message))
@@ -156,14 +186,16 @@ class SyncEnvClient(ClientBase):
                 self._abandon()
             raise self._timeout_error(message, self.timeout) from exc
         except (_Closed, OSError, InvalidState) as exc:
-            raise self._closed() from exc
+            code = self._protocol.close_code if self._protocol is not None else None
+            raise self._dropped(self._closed(), code) from exc
 
     # -- bytes in, bytes out -------------------------------------------------------------------
 
-    def _handshake(self, deadline: float) -> None:
+    def _handshake(self, deadline: float, headers: dict[str, str]) -> Headers:
+        """Send the upgrade request with ``headers``; the response's headers."""
         assert self._protocol is not None
         request = self._protocol.connect()
-        for name, value in self.headers.items():
+        for name, value in headers.items():
             request.headers[name] = value
         self._protocol.send_request(request)
         self._flush()
@@ -171,7 +203,9 @@ class SyncEnvClient(ClientBase):
             self._receive(deadline)
             if self._protocol.handshake_exc is not None:
                 raise self._protocol.handshake_exc
-        self._protocol.events_received()  # the handshake response
+        events = self._protocol.events_received()  # the response, maybe a first frame too
+        self._collect(events)
+        return next(e for e in events if isinstance(e, Response)).headers
 
     def _send(self, data: str | bytes) -> None:
         assert self._protocol is not None
@@ -208,9 +242,10 @@ class SyncEnvClient(ClientBase):
             self._protocol.receive_eof()
         self._flush()  # pongs and close replies the protocol queued
 
-    def _collect(self) -> None:
+    def _collect(self, events: list[Event] | None = None) -> None:
+        """Queue the complete messages among ``events`` (by default: those received)."""
         assert self._protocol is not None
-        for event in self._protocol.events_received():
+        for event in self._protocol.events_received() if events is None else events:
             if not isinstance(event, Frame) or event.opcode not in (Opcode.TEXT, Opcode.BINARY,
                                                                      Opcode.CONT):
                 continue

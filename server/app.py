@@ -190,7 +190,8 @@ def create_app(
     manager = SessionManager(factory, action_type, max_sessions=_capacity(env, max_concurrent_envs),
                              executor=executor, session_timeout=session_timeout,
                              step_timeout=_seconds(step_timeout, STEP_TIMEOUT_VARIABLE, None),
-                             resume_grace=_seconds(resume_grace, RESUME_GRACE_VARIABLE, DEFAULT_RESUME_GRACE) or 0.0)
+                             resume_grace=_seconds(resume_grace, RESUME_GRACE_VARIABLE,
+                                                   DEFAULT_RESUME_GRACE) or 0.0)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -11,6 +11,9 @@ for many sessions in one frame::
 
 Each item's reply is what the single request would have got, errors included, so one
 failing sub-environment never fails the others.
+
+The connection's own session can be resumed by a later connection when this one drops (see
+:mod:`.sessions`); the sessions added by ``open`` end with their connection.
 """
 
 from __future__ import annotations
@@ -39,6 +42,23 @@ class Connection:
         self._next_index = 0
         self._close_socket = close_socket
 
+    async def open_primary(self) -> Session:
+        """Open the connection's own session 0 (resumable where the extensions are on)."""
+        session = await self.manager.open(extended=self.extended, on_reap=self._reap,
+                                          on_release=self._release if self.extended else None)
+        self._adopt(session)
+        return session
+
+    async def resume(self, token: str) -> Session:
+        """Take over the session holding ``token`` as session 0; raises :class:`ServerError`."""
+        session = self.manager.resume(token, on_reap=self._reap, on_release=self._release)
+        self._adopt(session)
+        return session
+
+    def _adopt(self, session: Session) -> None:
+        self.sessions[0] = session
+        self._next_index = 1
+
     async def open(self, count: int = 1) -> list[int]:
         """Open ``count`` sessions, all or none; raises the manager's :class:`ServerError`."""
         opened: list[Session] = []
@@ -54,11 +74,16 @@ class Connection:
         self.sessions.update(zip(indices, opened, strict=True))
         return indices
 
-    async def close(self) -> None:
-        """Close every session of the connection."""
+    async def close(self, *, dropped: bool = False) -> None:
+        """Close every session of the connection; ``dropped``: park its own session instead.
+
+        A connection that added sessions with ``open`` is not resumed: its client would get
+        session 0 back without the others.
+        """
         sessions, self.sessions = list(self.sessions.values()), {}
         for session in sessions:
-            await self.manager.close(session)
+            if not (dropped and self._next_index == 1 and self.manager.park(session)):
+                await self.manager.close(session)
 
     async def handle(self, message: Any) -> Reply | None:
         """The reply to one decoded message, or ``None`` when the client closed."""
@@ -127,6 +152,10 @@ class Connection:
             return error_frame(ErrorCode.VALIDATION_ERROR,
                                f"no open session {item.get('session')!r} on this connection")
         return session, {k: v for k, v in item.items() if k != "session"}
+
+    def _release(self, session: Session) -> None:
+        """Another connection resumed ``session``: forget it without closing it."""
+        self.sessions = {i: s for i, s in self.sessions.items() if s is not session}
 
     async def _reap(self, session: Session) -> None:
         self.sessions = {i: s for i, s in self.sessions.items() if s is not session}

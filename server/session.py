@@ -4,6 +4,10 @@ A :class:`Session` answers one decoded message at a time through a table of smal
 The WebSocket endpoint feeds it frames; the in-process provider feeds it the same messages
 without a socket, so both paths share every validation and every error.
 
+A blocking ``reset``/``step`` that runs longer than the server's ``step_timeout`` is answered
+with a ``STEP_TIMEOUT`` error; the session gets a fresh environment at once (the hung one is
+closed when its call returns), so it stays usable: the client resets and goes on.
+
 An environment with a rubric is scored here (``server/rubrics/scoring.py``): the rubric is
 reset after ``reset`` and applied after ``step`` (in the worker thread with the step when it
 is sync, awaited on the event loop when it is async), unless the environment did it itself.
@@ -44,6 +48,14 @@ class BadMessage(Exception):
     """A message that is not a valid request; answered with a VALIDATION_ERROR frame."""
 
 
+class _Hung(Exception):
+    """A call ran past the step timeout; ``call`` is still running in its worker thread."""
+
+    def __init__(self, call: asyncio.Future[Any] | None):
+        super().__init__()
+        self.call = call
+
+
 def _accepted_kwargs(function: Callable[..., Any], data: dict[str, Any]) -> dict[str, Any]:
     """Keep the keys ``function`` accepts (upstream filters reset kwargs the same way)."""
     params = inspect.signature(function).parameters
@@ -66,19 +78,28 @@ class Session:
             truncated, render).
         executor: where blocking ``reset``/``step`` calls run; ``None`` calls them directly
             (the in-process provider, and environments with ``FAST_STEP``).
+        step_timeout: seconds a ``reset``/``step`` in the executor (or an async one) may take.
+        renew: builds the fresh environment that replaces one whose call timed out.
+
+    Attributes:
+        resume_token: the secret a new connection presents to take over this session (set by
+            the :class:`~.sessions.SessionManager` for resumable sessions).
     """
 
     def __init__(self, env: Environment, action_type: type[Action], *, session_id: str,
-                 extended: bool, executor: Executor | None = None):
-        self.env = env
+                 extended: bool, executor: Executor | None = None, step_timeout: float | None = None,
+                 renew: Callable[[], Awaitable[Environment]] | None = None):
         self.session_id = session_id
         self.extended = extended
+        self.resume_token: str | None = None
         self.created_at = self.last_activity = time.monotonic()
         self._action = TypeAdapter(action_type)
-        self._executor = None if env.FAST_STEP else executor
-        self._is_async = env.is_async
-        scorer = self._scorer()
-        self._rubric_is_async = scorer is not None and scorer.is_async
+        self._pool = executor
+        self._step_timeout = step_timeout
+        self._renew = renew
+        self._lock = asyncio.Lock()
+        self._last: tuple[Any, Reply | None] = (None, None)
+        self._bind(env)
         self._keys = _EXTENDED_KEYS if extended else _MESSAGE_KEYS
         self._handlers: dict[str, Callable[[Any], Awaitable[Reply]]] = {
             "reset": self._reset, "step": self._step, "state": self._state, "mcp": self._mcp,
@@ -86,14 +107,35 @@ class Session:
         if extended:
             self._handlers["render"] = self._render
 
+    def _bind(self, env: Environment) -> None:
+        self.env = env
+        self._executor = None if env.FAST_STEP else self._pool
+        self._is_async = env.is_async
+        scorer = self._scorer()
+        self._rubric_is_async = scorer is not None and scorer.is_async
+
     @property
     def runs_inline(self) -> bool:
         """Every call returns without awaiting: ``handle`` can be driven without a loop."""
         return self._executor is None and not self._is_async and not self._rubric_is_async
 
     async def handle(self, message: Any) -> Reply | None:
-        """The reply to one decoded message, or ``None`` for ``close``."""
+        """The reply to one decoded message, or ``None`` for ``close``.
+
+        Requests are answered one at a time. A request whose id is the last one answered gets
+        that answer again without running twice: a client that resumed after a drop resends
+        its last request, not knowing whether it arrived.
+        """
         request_id = message.get("id") if self.extended and isinstance(message, dict) else None
+        async with self._lock:
+            if request_id is not None and self._last[0] == request_id:
+                return self._last[1]
+            reply = await self._answer(message, request_id)
+            if request_id is not None:
+                self._last = (request_id, reply)
+            return reply
+
+    async def _answer(self, message: Any, request_id: Any) -> Reply | None:
         try:
             reply = await self._dispatch(message)
         except BadMessage as exc:
@@ -103,6 +145,8 @@ class Session:
             what = "action" if isinstance(message, dict) and message.get("type") == "step" else "message"
             reply = error_frame(ErrorCode.VALIDATION_ERROR, f"Invalid {what}: {summarize_errors(errors)}",
                                 errors=errors)
+        except _Hung as hung:
+            reply = await self._replace_hung_env(hung, message)
         except Exception as exc:  # the environment raised: report it, keep the session
             logger.warning("session %s: %r raised %r", self.session_id, message, exc)
             reply = error_frame(ErrorCode.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}")
@@ -134,7 +178,7 @@ class Session:
         if scorer is not None:
             scorer.begin()
         if self._is_async:
-            obs = await self.env.reset_async(**_accepted_kwargs(self.env.reset_async, data))
+            obs = await self._within(self.env.reset_async(**_accepted_kwargs(self.env.reset_async, data)))
         else:
             obs = await self._call(self.env.reset, **_accepted_kwargs(self.env.reset, data))
         if scorer is not None:
@@ -151,7 +195,7 @@ class Session:
         if scorer is not None:
             scorer.begin()
         if self._is_async:
-            obs = await self.env.step_async(action)
+            obs = await self._within(self.env.step_async(action))
         elif self._executor is None:
             obs = self._step_and_score(action, scorer)
         else:
@@ -192,9 +236,55 @@ class Session:
         if self._executor is None:
             return function(*args, **kwargs)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: function(*args, **kwargs))
+        call = loop.run_in_executor(self._executor, lambda: function(*args, **kwargs))
+        if self._step_timeout is None:
+            return await call
+        done, _ = await asyncio.wait([call], timeout=self._step_timeout)
+        if not done:
+            raise _Hung(call)
+        return call.result()
+
+    async def _within(self, call: Awaitable[Any]) -> Any:
+        """Await an async environment's call, cancelled after the step timeout."""
+        if self._step_timeout is None:
+            return await call
+        try:
+            return await asyncio.wait_for(call, self._step_timeout)
+        except TimeoutError:
+            raise _Hung(None) from None
+
+    async def _replace_hung_env(self, hung: _Hung, message: Any) -> Reply:
+        """Answer STEP_TIMEOUT and put a fresh environment in the session."""
+        kind = message.get("type") if isinstance(message, dict) else "request"
+        logger.warning("session %s: %s took over %gs; replacing its environment", self.session_id, kind,
+                       self._step_timeout)
+        old = self.env
+        if self._renew is None:
+            return error_frame(ErrorCode.STEP_TIMEOUT, f"{kind} took over {self._step_timeout:g}s")
+        self._bind(await self._renew())
+        if hung.call is None:
+            _close_quietly(old)
+        else:
+            hung.call.add_done_callback(lambda _: self._close_later(old))
+        return error_frame(ErrorCode.STEP_TIMEOUT,
+                           f"{kind} took over the server's step timeout of {self._step_timeout:g}s; the "
+                           "episode was abandoned and the session has a fresh environment: reset() to go on")
+
+    def _close_later(self, env: Environment) -> None:
+        if self._pool is None:
+            _close_quietly(env)
+        else:
+            self._pool.submit(_close_quietly, env)
 
     def _observation(self, obs: Observation) -> Reply:
         if not isinstance(obs, Observation):
             raise TypeError(f"the environment returned {type(obs).__name__}, not an Observation")
         return {"type": "observation", "data": envelope(obs, extended=self.extended)}
+
+
+def _close_quietly(env: Environment) -> None:
+    """Close an abandoned environment; a failure is logged (nobody is waiting for it)."""
+    try:
+        env.close()
+    except Exception:
+        logger.exception("closing an abandoned environment raised")

@@ -1,17 +1,26 @@
-"""The session manager: capacity, creation, teardown and idle reaping of sessions."""
+"""The session manager: capacity, creation, teardown, idle reaping and resumption of sessions.
+
+A session of a connection that negotiated the extensions has a *resume token* (sent to the
+client in the ``x-openenv-resume`` handshake header). When such a connection drops without a
+``close`` message, its session is *parked* for ``resume_grace`` seconds, slot and environment
+kept; a new connection that presents the token within that time gets the same environment
+back, mid-episode. A token presented while the old connection still holds the session (it has
+not noticed the drop yet) moves the session to the new connection.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from openenv_gym.errors import CapacityReachedError, FactoryError
+from openenv_gym.errors import CapacityReachedError, FactoryError, SessionError
 from openenv_gym.types import Action
 
 from .environment import Environment
@@ -20,6 +29,9 @@ from .session import Session
 logger = logging.getLogger(__name__)
 
 OnReap = Callable[[Session], Awaitable[None]]
+OnRelease = Callable[[Session], None]
+DEFAULT_RESUME_GRACE = 30.0
+"""Seconds a dropped connection's session waits to be resumed before it is closed."""
 
 
 @dataclass(frozen=True)
@@ -45,21 +57,33 @@ class SessionManager:
     """
 
     def __init__(self, factory: Callable[[], Environment], action_type: type[Action], *,
-                 max_sessions: int, executor: Executor, session_timeout: float | None = None):
+                 max_sessions: int, executor: Executor, session_timeout: float | None = None,
+                 step_timeout: float | None = None, resume_grace: float = DEFAULT_RESUME_GRACE):
         self._factory = factory
         self._action_type = action_type
         self.max_sessions = max_sessions
         self.session_timeout = session_timeout
+        self.step_timeout = step_timeout
+        self.resume_grace = resume_grace
         self._executor = executor
         self._sessions: dict[str, tuple[Session, OnReap]] = {}
+        self._owners: dict[str, OnRelease] = {}
+        self._tokens: dict[str, Session] = {}
+        self._parked: dict[str, asyncio.TimerHandle] = {}
+        self._expiring: set[asyncio.Task[None]] = set()
         self._reserved = 0
         self._reaper: asyncio.Task[None] | None = None
 
     def status(self) -> CapacityStatus:
         return CapacityStatus(self._reserved, self.max_sessions)
 
-    async def open(self, *, extended: bool, on_reap: OnReap) -> Session:
-        """Create a session; raises :class:`CapacityReachedError` or :class:`FactoryError`."""
+    async def open(self, *, extended: bool, on_reap: OnReap,
+                   on_release: OnRelease | None = None) -> Session:
+        """Create a session; raises :class:`CapacityReachedError` or :class:`FactoryError`.
+
+        ``on_reap`` is awaited when the session is reaped for idleness; ``on_release`` (given
+        by owners of resumable sessions) when the session is resumed by another connection.
+        """
         if self._reserved >= self.max_sessions:
             raise CapacityReachedError(
                 f"Server at capacity: {self._reserved}/{self.max_sessions} sessions active. "
@@ -75,15 +99,60 @@ class SessionManager:
                                details={"factory_name": getattr(self._factory, "__name__",
                                                                 repr(self._factory))}) from exc
         session = Session(env, self._action_type, session_id=uuid.uuid4().hex,
-                          extended=extended, executor=self._executor)
+                          extended=extended, executor=self._executor,
+                          step_timeout=self.step_timeout, renew=self._build)
         self._sessions[session.session_id] = (session, on_reap)
+        if on_release is not None:
+            session.resume_token = secrets.token_urlsafe(24)
+            self._tokens[session.resume_token] = session
+            self._owners[session.session_id] = on_release
         self._start_reaper()
         return session
+
+    def park(self, session: Session) -> bool:
+        """Keep a dropped connection's session for ``resume_grace`` seconds; False if it cannot be."""
+        if session.resume_token is None or self.resume_grace <= 0 or session.session_id not in self._sessions:
+            return False
+        self._owners.pop(session.session_id, None)
+        loop = asyncio.get_running_loop()
+        self._parked[session.session_id] = loop.call_later(self.resume_grace, self._expire, session)
+        return True
+
+    def resume(self, token: str, *, on_reap: OnReap, on_release: OnRelease) -> Session:
+        """The session holding ``token``, now owned by the caller; raises :class:`SessionError`."""
+        session = self._tokens.get(token)
+        if session is None or session.session_id not in self._sessions:
+            raise SessionError(f"cannot resume the session: its token is unknown or it expired (sessions "
+                               f"of dropped connections are kept {self.resume_grace:g}s)")
+        parked = self._parked.pop(session.session_id, None)
+        if parked is not None:
+            parked.cancel()
+        previous = self._owners.get(session.session_id)
+        if previous is not None:
+            previous(session)  # the old connection has not noticed the drop yet: it lets go
+        self._sessions[session.session_id] = (session, on_reap)
+        self._owners[session.session_id] = on_release
+        session.last_activity = time.monotonic()
+        logger.info("session %s resumed", session.session_id)
+        return session
+
+    def _expire(self, session: Session) -> None:
+        self._parked.pop(session.session_id, None)
+        logger.info("session %s not resumed within %gs: closing it", session.session_id, self.resume_grace)
+        task = asyncio.get_running_loop().create_task(self.close(session))
+        self._expiring.add(task)
+        task.add_done_callback(self._expiring.discard)
 
     async def close(self, session: Session) -> None:
         """Close the session's environment and free its slot (idempotent)."""
         if self._sessions.pop(session.session_id, None) is None:
             return
+        self._owners.pop(session.session_id, None)
+        parked = self._parked.pop(session.session_id, None)
+        if parked is not None:
+            parked.cancel()
+        if session.resume_token is not None:
+            self._tokens.pop(session.resume_token, None)
         try:
             if session.env.FAST_STEP:
                 session.env.close()
@@ -102,6 +171,8 @@ class SessionManager:
                 await self._reaper
         for session, _ in list(self._sessions.values()):
             await self.close(session)
+        if self._expiring:
+            await asyncio.gather(*self._expiring, return_exceptions=True)
 
     async def _build(self) -> Environment:
         if getattr(self._factory, "FAST_STEP", False):
@@ -124,7 +195,8 @@ class SessionManager:
         if self.session_timeout is None:
             return 0
         deadline = time.monotonic() - self.session_timeout
-        idle = [(s, reap) for s, reap in self._sessions.values() if s.last_activity < deadline]
+        idle = [(s, reap) for s, reap in self._sessions.values()
+                if s.last_activity < deadline and s.session_id not in self._parked]
         for session, reap in idle:
             logger.info("session %s idle for %.1fs: closing it", session.session_id,
                         time.monotonic() - session.last_activity)

@@ -11,12 +11,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from openenv_gym.codecs import JSON, Codec, negotiate
 from openenv_gym.errors import ErrorCode, ServerError
-from openenv_gym.protocol import error_frame
+from openenv_gym.protocol import RESUME_HEADER, error_frame
 
 from .connection import Connection
 from .sessions import SessionManager
 
 logger = logging.getLogger(__name__)
+
+CLIENT_CLOSED = (1000, 1001)
+"""Close codes of a client that left on purpose (normal closure, going away): nothing to resume."""
 
 
 class WebSocketEndpoint:
@@ -24,6 +27,9 @@ class WebSocketEndpoint:
 
     The client's offered subprotocols pick the encoding: ``openenv-gym.v1`` (JSON) or
     ``openenv-gym.v1.msgpack`` switch the extensions on; none keeps upstream's baseline.
+    With the extensions, the handshake response carries the session's resume token in the
+    ``x-openenv-resume`` header, and a handshake that sends that header back resumes the
+    session instead of opening a new one.
 
     Args:
         manager: where sessions come from.
@@ -37,32 +43,39 @@ class WebSocketEndpoint:
 
     async def __call__(self, websocket: WebSocket) -> None:
         codec = negotiate(websocket.scope.get("subprotocols", []))
-        await websocket.accept(subprotocol=None if codec is None else codec.subprotocol)
+        subprotocol = None if codec is None else codec.subprotocol
         connection = Connection(self.manager, extended=codec is not None,
                                 close_socket=lambda: _close(websocket, 1001, "session idle timeout"))
-        codec = codec or JSON
+        token = websocket.headers.get(RESUME_HEADER) if codec is not None else None
         try:
-            await connection.open()
+            session = await (connection.open_primary() if token is None else connection.resume(token))
         except ServerError as exc:
-            await self._send(websocket, codec, exc.to_frame())
+            await websocket.accept(subprotocol=subprotocol)
+            await self._send(websocket, codec or JSON, exc.to_frame())
             await websocket.close(code=1000)
             return
+        dropped = True
         try:
-            await self._serve(websocket, connection, codec)
-        except WebSocketDisconnect:
-            logger.debug("client disconnected")
+            headers = None if session.resume_token is None else [
+                (RESUME_HEADER.encode(), session.resume_token.encode())]
+            await websocket.accept(subprotocol=subprotocol, headers=headers)
+            dropped = _dropped(await self._serve(websocket, connection, codec or JSON))
+        except WebSocketDisconnect as exc:
+            logger.debug("client disconnected (code %s)", exc.code)
+            dropped = _dropped(exc.code)
         finally:
-            await connection.close()
+            await connection.close(dropped=dropped)
             await _close(websocket, 1000)
 
-    async def _serve(self, websocket: WebSocket, connection: Connection, codec: Codec) -> None:
+    async def _serve(self, websocket: WebSocket, connection: Connection, codec: Codec) -> int | None:
+        """Answer frames until the client leaves: its close code, ``None`` if it sent ``close``."""
         while True:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
-                return
+                return int(frame.get("code", 1005))
             reply = await self._answer(connection, codec, frame)
             if reply is None:
-                return
+                return None
             await self._send(websocket, codec, reply)
 
     async def _answer(self, connection: Connection, codec: Codec,
@@ -87,6 +100,11 @@ class WebSocketEndpoint:
             await websocket.send_bytes(data)
         else:
             await websocket.send_text(data)
+
+
+def _dropped(close_code: int | None) -> bool:
+    """Did the connection end without the client meaning it (no ``close``, no normal closure)?"""
+    return close_code not in (None, *CLIENT_CLOSED)
 
 
 async def _close(websocket: WebSocket, code: int, reason: str | None = None) -> None:

@@ -51,6 +51,6 @@ def test_public_api_is_pinned():
         "Action", "AuthenticationError", "CapacityReachedError", "EnvClient", "EnvironmentMetadata", "ErrorCode",
         "ExecutionError", "FactoryError", "InvalidActionError", "InvalidJSONError",
         "InvalidRequestError", "MessageTooLargeError", "Observation", "OpenEnvGymError",
-        "ProtocolError", "ProviderError", "RequestTimeoutError", "ServerError", "SessionError",
+        "ProtocolError", "ProviderError", "RequestTimeoutError", "ServerError", "SessionError", "StepTimeoutError",
         "State", "StepResult", "SyncEnvClient", "TransportError", "UnknownTypeError",
         "__version__", "register_envs"}
