@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from openenv_gym.providers import ProcessProvider
+from openenv_gym.providers import ProcessProvider, build_image
+from tests.support.docker import engine
 from tests.support.servers import serving
 
 
@@ -41,3 +42,18 @@ def serve() -> Iterator:
     yield start
     for provider in started:
         provider.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_image() -> Iterator:
+    """``docker_image("echo")``: the env's image, built once per test session from the current
+    sources (cached layers); fails, not skips, without a Docker engine."""
+    built: dict[str, str] = {}
+
+    def image(env: str) -> str:
+        engine()
+        if env not in built:
+            built[env] = build_image(env)
+        return built[env]
+
+    yield image

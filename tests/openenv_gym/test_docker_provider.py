@@ -1,0 +1,171 @@
+"""The Docker provider with a real engine: containers start locked down, serve, and never stay behind."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import textwrap
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import openenv_gym  # noqa: F401  (registers the ids)
+from openenv_gym import ProviderError, TransportError
+from openenv_gym.providers import DockerProvider, build_image, make_provider
+from openenv_gym.providers.engine import owner_label
+from tests.support.docker import engine, exists
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def echo_image(docker_image) -> str:
+    return docker_image("echo")
+
+
+@pytest.mark.parametrize("internet", [False, True])
+def test_a_container_serves_locked_down_and_is_removed_on_stop(echo_image, internet):
+    provider = DockerProvider("echo", image=echo_image, internet=internet, memory="256m", pids_limit=64,
+                              env_kwargs={})
+    url = provider.start()
+    assert provider.start() == url  # idempotent while alive
+    client = provider.connect()
+    assert client.step({"message": "in a box"}).observation["echoed_message"] == "in a box"
+    client.close()
+    container = engine().containers.get(provider.container_id)
+    host = container.attrs["HostConfig"]
+    assert (host["ReadonlyRootfs"], host["CapDrop"], host["SecurityOpt"]) == (True, ["ALL"], ["no-new-privileges"])
+    assert (host["Memory"], host["PidsLimit"], host["NanoCpus"]) == (256 << 20, 64, 10**9)
+    assert container.labels["openenv-gym.owner"] == owner_label()
+    assert container.attrs["Config"]["User"] == "openenv"
+    reach_out = container.exec_run(["python", "-c", "import socket; socket.create_connection(('1.1.1.1', 53), 3)"])
+    if internet:
+        assert container.ports["8000/tcp"][0]["HostIp"] == "127.0.0.1"  # loopback only
+    else:
+        assert reach_out.exit_code != 0  # no route out of the isolated network
+    assert container.exec_run(["touch", "/etc/x"]).exit_code != 0  # read-only root
+    assert container.exec_run(["touch", "/tmp/x"]).exit_code == 0  # writable tmpfs
+    provider.stop()
+    provider.stop()
+    assert not exists(engine(), container.id)
+
+
+def test_two_containers_start_in_parallel(echo_image):
+    providers = [DockerProvider("echo", image=echo_image) for _ in range(2)]
+
+    async def start_both():
+        return await asyncio.gather(*(p.astart() for p in providers))
+
+    try:
+        urls = asyncio.run(start_both())
+        assert len(set(urls)) == 2
+        for provider in providers:
+            client = provider.connect()
+            assert client.reset().observation["echoed_message"] == "Echo environment ready!"
+            client.close()
+    finally:
+        for provider in providers:
+            provider.stop()
+
+
+@pytest.fixture(scope="module")
+def broken_env(tmp_path_factory):
+    """A project whose env's server exits at once, saying why."""
+    root = tmp_path_factory.mktemp("project")
+    (root / "pyproject.toml").write_text("[project]\nname = 'broken'\n")
+    (root / "broken").mkdir()
+    (root / "broken" / "Dockerfile").write_text(
+        "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\n"
+        "CMD [\"python\", \"-c\", \"import sys; sys.exit('no app here: fix the CMD')\"]\n")
+    return root / "broken"
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_log(broken_env):
+    engine()
+    tag = build_image(broken_env, "openenv-gym/broken-test:latest")
+    with pytest.raises(ProviderError, match=r"exited before it was healthy[\s\S]*no app here: fix the CMD"):
+        DockerProvider(broken_env, image=tag, startup_timeout=30).start()
+    engine().images.remove(tag, force=True)
+
+
+def test_build_errors_say_what_to_fix(tmp_path):
+    with pytest.raises(ProviderError, match="Did you mean 'echo'"):
+        build_image("ecko")
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\n")
+    with pytest.raises(ProviderError, match="no pyproject.toml"):
+        build_image(tmp_path)
+
+
+@pytest.mark.parametrize(("options", "error"), [
+    ({"memroy": "1g"}, r"unknown provider_options \['memroy'\] for provider='docker'; it takes: base_image"),
+    ({"replicas": 2}, r"unknown provider_options \['replicas'\]"),
+])
+def test_unknown_provider_options_are_refused(options, error):
+    with pytest.raises(ValueError, match=error):
+        make_provider("echo", "docker", options=options)
+
+
+CHILD = textwrap.dedent("""
+    import os, signal, sys, time
+    from openenv_gym.providers import DockerProvider
+    provider = DockerProvider("echo", image=sys.argv[1])
+    provider.start()
+    print(provider.container_id, flush=True)
+    if sys.argv[2] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if sys.argv[2] == "wait":
+        time.sleep(60)
+""")
+
+
+def _child(image: str, how: str) -> tuple[subprocess.Popen[str], str]:
+    child = subprocess.Popen([sys.executable, "-c", CHILD, image, how], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    return child, child.stdout.readline().strip()
+
+
+@pytest.mark.parametrize("how", ["exit", "sigterm"])
+def test_no_container_outlives_its_process(echo_image, how):
+    child, container_id = _child(echo_image, "wait" if how == "sigterm" else how)
+    assert container_id
+    if how == "sigterm":
+        child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) == (-signal.SIGTERM if how == "sigterm" else 0)
+    assert not exists(engine(), container_id)
+
+
+def test_a_killed_process_leaves_a_container_the_next_start_removes(echo_image):
+    child, container_id = _child(echo_image, "kill")
+    assert child.wait(timeout=60) == -signal.SIGKILL
+    assert exists(engine(), container_id)  # nothing could run in the killed process
+    with DockerProvider("echo", image=echo_image) as provider:
+        provider.start()
+        assert not exists(engine(), container_id)
+
+
+def test_a_killed_container_is_a_clear_error_and_a_keep_going_vector_env_recovers(echo_image):
+    env = gym.make("openenv/echo-v0", provider="docker", provider_options={"image": echo_image})
+    env.reset()
+    engine().containers.get(env.unwrapped._provider.container_id).kill()
+    with pytest.raises(TransportError):
+        env.step("anyone there?")
+    env.close()
+
+    envs = gym.make_vec("openenv/echo-v0", num_envs=2, provider="docker", num_servers=2,
+                        provider_options={"image": echo_image}, keep_going=True)
+    try:
+        envs.reset(seed=0)
+        dead = envs.unwrapped._pool.providers[1]
+        engine().containers.get(dead.container_id).kill()
+        _, _, _, truncated, infos = envs.step(np.array(["a", "b"]))
+        assert truncated.tolist() == [False, True]
+        assert "TransportError" in infos["error"][1]
+        obs, _ = envs.reset()  # reopens the lost session in a new container
+        assert obs["echoed_message"][1] == "Echo environment ready!"
+        assert envs.step(np.array(["a", "bb"]))[0]["echoed_message"][1] == "bb"
+    finally:
+        envs.close()
+    assert not exists(engine(), dead.container_id or "gone")
