@@ -116,7 +116,8 @@ def load_csv(path: str | Path, tickers: Sequence[str] | None = None) -> PriceHis
     return history.select(tickers)
 
 
-def _iso(text: str, source: str) -> str:
+def iso_date(text: str, source: str) -> str:
+    """``text`` as an ISO date (``2021-01-04``); ``ValueError`` naming ``source`` if it is none."""
     try:
         return date.fromisoformat(text.strip()).isoformat()
     except ValueError:
@@ -141,7 +142,7 @@ def _wide(rows: list[list[str]], source: str) -> PriceHistory:
     for line in lines:
         if len(line) != len(header):
             raise ValueError(f"{source}: the row {line} has {len(line)} values for {len(header)} columns")
-        dates.append(_iso(line[0], source))
+        dates.append(iso_date(line[0], source))
         closes.append([_price(value, source, f"{ticker} on {line[0]}")
                        for ticker, value in zip(tickers, line[1:], strict=True)])
     order = np.argsort(dates, kind="stable")
@@ -160,7 +161,7 @@ def _long(rows: list[list[str]], source: str, names: list[str]) -> PriceHistory:
     for line in rows[1:]:
         if len(line) != len(names):
             raise ValueError(f"{source}: the row {line} has {len(line)} values for {len(names)} columns")
-        day, tic = _iso(line[at_date], source), line[at_tic].strip()
+        day, tic = iso_date(line[at_date], source), line[at_tic].strip()
         closes[day, tic] = _price(line[at_close], source, f"{tic} on {day}")
     dates = sorted({day for day, _ in closes})
     tickers = tuple(dict.fromkeys(tic for _, tic in closes))

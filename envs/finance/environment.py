@@ -13,6 +13,7 @@ from openenv_gym.server.rubrics import Rubric
 from openenv_gym.types import EnvironmentMetadata
 
 from . import indicators
+from .data import iso_date
 from .market import open_market
 from .models import FinanceAction, FinanceObservation, FinanceState, rejected
 from .orders import read_orders, read_trades
@@ -40,10 +41,12 @@ class FinanceEnvironment(Environment[FinanceAction, FinanceObservation, FinanceS
             path (columns ``date,tic,close``; see :func:`~.data.load_csv`).
         tickers: the assets to trade (default: AAPL, JPM, KO, MSFT, XOM of ``sp500``; every
             ticker of a CSV; SYN0-SYN4 of ``synthetic``).
-        window: trading days per episode; the episode is truncated at its end. ``None``: to
-            the end of the data.
+        window: trading days per episode; the episode is truncated at its end. ``None``: from
+            the first day to the last.
         random_start: start each episode on a day drawn from ``reset(seed=...)``; otherwise on
-            the first day after ``warmup``.
+            the first day.
+        start_date, end_date: trade only between these ISO dates (e.g. a test period after
+            a training one); indicators still use the closes before ``start_date``.
         initial_cash: the cash at the start (FinRL's ``initial_amount``).
         max_trade: the most shares of one stock traded per step (FinRL's ``hmax``): a trade
             size of 1.0 buys this many.
@@ -52,7 +55,8 @@ class FinanceEnvironment(Environment[FinanceAction, FinanceObservation, FinanceS
         ruin_fraction: the episode terminates when the portfolio is worth less than this
             fraction of ``initial_cash`` (wiped out).
         warmup: days of data before the first possible start, so that every indicator has its
-            full window (60 days: the longest).
+            full window (60 days: the longest). The first day is the later of this day and
+            ``start_date``.
         days, data_seed: length and seed of the ``synthetic`` data.
         rubric: a reward of your own instead of the portfolio change.
 
@@ -71,6 +75,7 @@ class FinanceEnvironment(Environment[FinanceAction, FinanceObservation, FinanceS
 
     def __init__(self, data: str = "sp500", tickers: list[str] | None = None, *,
                  window: int | None = DEFAULT_WINDOW, random_start: bool = True,
+                 start_date: str | None = None, end_date: str | None = None,
                  initial_cash: float = 1_000_000.0, max_trade: int = 100, buy_cost_pct: float = 0.001,
                  sell_cost_pct: float = 0.001, reward_scaling: float = REWARD_SCALING,
                  ruin_fraction: float = 0.05, warmup: int = indicators.LONGEST_WINDOW,
@@ -78,8 +83,9 @@ class FinanceEnvironment(Environment[FinanceAction, FinanceObservation, FinanceS
         super().__init__(rubric=PortfolioChangeRubric(reward_scaling) if rubric is None else rubric)
         self.market = open_market(data, tickers, days=days, seed=data_seed)
         self.tickers = list(self.market.history.tickers)
-        self.window = _window(window, warmup, len(self.market.history.dates))
-        self.random_start, self.warmup = random_start, warmup
+        self.first_day, self.last_day = _trading_days(self.market.history.dates, start_date, end_date, warmup)
+        self.window = _window(window, self.first_day, self.last_day)
+        self.random_start = random_start
         if initial_cash <= 0 or max_trade < 1:
             raise ValueError(f"initial_cash must be positive and max_trade at least 1 share, got "
                              f"initial_cash={initial_cash}, max_trade={max_trade}")
@@ -92,7 +98,7 @@ class FinanceEnvironment(Environment[FinanceAction, FinanceObservation, FinanceS
     @property
     def last_start(self) -> int:
         """The last day an episode may start on."""
-        return len(self.market.history.dates) - 1 - self.window
+        return self.last_day - self.window
 
     # -- the OpenEnv API -----------------------------------------------------------------------
 
@@ -102,8 +108,8 @@ class FinanceEnvironment(Environment[FinanceAction, FinanceObservation, FinanceS
         (or the first day after the warm-up, without ``random_start``)."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-        start = (int(self._rng.integers(self.warmup, self.last_start + 1)) if self.random_start
-                 else self.warmup)
+        start = (int(self._rng.integers(self.first_day, self.last_start + 1)) if self.random_start
+                 else self.first_day)
         self._episode_id = episode_id or str(uuid.uuid4())
         self._start, self._day, self._end = start, start, start + self.window
         self._steps, self._ended = 0, False
@@ -204,12 +210,28 @@ class FinanceEnvironment(Environment[FinanceAction, FinanceObservation, FinanceS
             reward=reward, done=done, truncated=truncated, metadata=info)
 
 
-def _window(window: int | None, warmup: int, days: int) -> int:
-    """The episode's length in steps; ``ValueError`` if the data are too short for it."""
-    longest = days - 1 - warmup
+def _trading_days(dates: tuple[str, ...], start_date: str | None, end_date: str | None,
+                  warmup: int) -> tuple[int, int]:
+    """The first and last day episodes may use: from ``warmup`` and ``start_date`` on, up to
+    ``end_date``."""
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0 days, got {warmup}")
+    first = max(warmup, int(np.searchsorted(dates, iso_date(start_date, "start_date"))) if start_date else 0)
+    last = (int(np.searchsorted(dates, iso_date(end_date, "end_date"), side="right")) - 1 if end_date
+            else len(dates) - 1)
+    if last <= first:
+        raise ValueError(f"no trading days to use between {dates[min(first, len(dates) - 1)]} (start_date="
+                         f"{start_date}, warmup={warmup} days) and {end_date or dates[-1]}; the data has "
+                         f"{len(dates)} days, {dates[0]} to {dates[-1]}")
+    return first, last
+
+
+def _window(window: int | None, first: int, last: int) -> int:
+    """The episode's length in steps; ``ValueError`` if the days are too few for it."""
+    longest = last - first
     if window is None:
-        window = longest
-    if not (isinstance(window, int) and 1 <= window <= longest and warmup >= 0):
-        raise ValueError(f"window={window} with warmup={warmup} does not fit {days} days of data: "
-                         f"choose 1 <= window <= {max(longest, 0)} (or a smaller warmup, or window=None)")
+        return longest
+    if not (isinstance(window, int) and 1 <= window <= longest):
+        raise ValueError(f"window={window} does not fit the {longest + 1} trading days to use: choose "
+                         f"1 <= window <= {longest} (or window=None, a smaller warmup, a wider date range)")
     return window

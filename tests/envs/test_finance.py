@@ -237,8 +237,22 @@ def test_a_bad_csv_says_what_to_fix(tmp_path, text, message):
 def test_unknown_data_and_short_data_are_refused(tmp_path):
     with pytest.raises(ValueError, match="not 'sp500'.*'synthetic'.*or the path of a CSV file"):
         FinanceEnvironment("nasdaq")
-    with pytest.raises(ValueError, match="window=252 with warmup=60 does not fit 10 days of data"):
+    with pytest.raises(ValueError, match="no trading days to use between"):
         FinanceEnvironment(write_csv(tmp_path / "short.csv", np.ones((10, 3))))
+    with pytest.raises(ValueError, match=r"window=252 does not fit the 61 trading days to use: choose 1 <= window <= 60"):
+        FinanceEnvironment(write_csv(tmp_path / "short.csv", np.ones((121, 3))))
+    with pytest.raises(ValueError, match="start_date: '2021/06/01' is not an ISO date"):
+        FinanceEnvironment(start_date="2021/06/01")
+
+
+def test_a_date_range_keeps_episodes_inside_it():
+    env = FinanceEnvironment(window=None, start_date="2021-01-01", end_date="2021-12-31")
+    obs = env.reset(seed=0)
+    assert obs.date == "2021-01-04" and env.state.end_date == "2021-12-31"
+    assert obs.indicators == env.market.indicators[env.first_day].tolist()  # warm from 2020's closes
+    env = FinanceEnvironment(window=20, start_date="2021-01-01", end_date="2021-12-31")
+    starts = {env.reset(seed=seed).date for seed in range(20)}
+    assert len(starts) > 10 and all("2021-01-04" <= day <= "2021-12-02" for day in starts)
 
 
 def test_the_shipped_sp500_data_are_real_closes():
