@@ -188,3 +188,22 @@ def test_an_idle_sessions_worker_is_reaped(idle_server):
         client.reset()
         assert descendants(idle_server.pid)
         assert wait_until(lambda: descendants(idle_server.pid) == [], within=10)
+
+
+def test_without_root_the_worker_is_a_process_group_and_still_cleaned_up(monkeypatch):
+    """The path of a server that is not root (the Docker image): no namespaces, no other user;
+    the worker's process group is killed. (As root here the process limit would not hold, so
+    this test forks no bomb.)"""
+    monkeypatch.setattr("openenv_gym.envs.coding.sandbox.os.geteuid", lambda: 1000)
+    children = set(descendants(os.getpid()))
+    sandbox = Sandbox(SandboxLimits(timeout_s=1))
+    try:
+        isolation = sandbox.start()
+        assert isolation["processes"] == "process group"
+        assert isolation["network"] == "shared (the server does not run as root)"
+        sandbox.run("import subprocess\nchild = subprocess.Popen(['sleep', '600'])")
+        assert sandbox.run("while True: pass").exit_code == 124
+        assert sandbox.run("print('again')").stdout == "again\n"
+    finally:
+        sandbox.close()
+    assert wait_until(lambda: set(descendants(os.getpid())) <= children, within=5)
