@@ -12,17 +12,25 @@ from collections.abc import Callable
 from ..errors import ManifestError, OpenEnvGymError
 from ..manifest import Manifest
 from .checks import Check
-from .targets import Target
+from .targets import Target, resolve
+
+MANIFEST = "openenv.yaml is valid"
+
+
+def check_path(path_or_name: str) -> tuple[str, list[Check]]:
+    """Where the environment ``path_or_name`` is, and its checks; an invalid manifest is the one
+    failed check (the others need it)."""
+    try:
+        target = resolve(path_or_name)
+    except ManifestError as exc:
+        return path_or_name, [Check("manifest", MANIFEST, False, str(exc))]
+    return str(target.folder), check_folder(target)
 
 
 def check_folder(target: Target) -> list[Check]:
-    """Every static check of ``target``; those needing the manifest are skipped without it."""
-    try:
-        manifest = target.manifest()
-    except ManifestError as exc:
-        return [Check("manifest", "openenv.yaml is valid", False, str(exc))]
-    checks = [Check("manifest", "openenv.yaml is valid", True),
-              _gym_section(manifest), _app(target), _classes(target)]
+    """Every static check of ``target`` (whose manifest is valid)."""
+    checks = [Check("manifest", MANIFEST, True), _gym_section(target.manifest()), _app(target),
+              _classes(target)]
     if checks[-1].passed:
         checks.append(_spaces(target))
     return checks + [_file(target, "Dockerfile", "a Dockerfile to build the server's image", True),

@@ -41,11 +41,10 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--url {args.url!r} must start with http:// or https://")
         where, kind, checks = args.url, "running_environment", check_server(args.url, args.timeout)
     else:
-        from .static_checks import check_folder
-        from .targets import resolve
+        from .static_checks import check_path
 
-        target = resolve(args.target)
-        where, kind, checks = str(target.folder), "local_environment", check_folder(target)
+        kind = "local_environment"
+        where, checks = check_path(args.target)
     result = report(where, kind, checks)
     print(json.dumps(result, indent=1) if args.json else
           f"{where}\n{text(checks)}\n{'passed' if result['passed'] else 'FAILED'}: "

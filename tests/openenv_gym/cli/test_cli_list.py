@@ -1,0 +1,28 @@
+"""``openenv-gym list``: ids, the environments behind them, their spaces."""
+
+from __future__ import annotations
+
+from openenv_gym.catalog import BUNDLED
+
+
+def test_lists_every_bundled_id_and_the_remote_one(cli):
+    code, out, _ = cli("list")
+    assert code == 0
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
+    for name in BUNDLED:
+        assert rows[f"openenv/{name}-v0"][:2] == [name, "bundled"]
+    assert "openenv/remote-v0" in rows
+    assert "openenv/atari-pong-v0" not in rows and "openenv/atari-<game>-v0" in rows
+
+
+def test_all_lists_every_atari_game(cli):
+    code, out, _ = cli("list", "--all")
+    assert code == 0
+    assert "openenv/atari-pong-v0" in out.split()
+
+
+def test_spaces_shows_each_environments_spaces(cli):
+    code, out, _ = cli("list", "--spaces")
+    assert code == 0
+    assert "echo:\n  action:      UnicodeText(0, 65536)\n  observation: Dict('echoed_message'" in out
+    assert "atari:\n  action:      Discrete(" in out
