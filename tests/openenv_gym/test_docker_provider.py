@@ -169,3 +169,32 @@ def test_a_killed_container_is_a_clear_error_and_a_keep_going_vector_env_recover
     finally:
         envs.close()
     assert not exists(engine(), dead.container_id or "gone")
+
+
+@pytest.fixture(scope="module")
+def one_session_image(docker_image, tmp_path_factory):
+    """The echo image serving one session per server, like an env without concurrent sessions."""
+    root = tmp_path_factory.mktemp("single")
+    (root / "pyproject.toml").write_text("[project]\nname = 'single'\n")
+    (root / "Dockerfile").write_text(
+        f"ARG BASE_IMAGE\nFROM {docker_image('echo')}\n"
+        "CMD [\"python\", \"-c\", \"from openenv_gym.server import create_app; "
+        "from openenv_gym.server.serve import serve; from openenv_gym.envs.echo import *; "
+        "serve(create_app(EchoEnvironment, EchoAction, EchoObservation, max_concurrent_envs=1), "
+        "host='0.0.0.0', port=8000)\"]\n")
+    tag = build_image(root, "openenv-gym/echo-single-test:latest")
+    yield tag
+    engine().images.remove(tag, force=True)
+
+
+def test_make_vec_runs_a_container_per_session_when_a_server_takes_one(one_session_image):
+    envs = gym.make_vec("openenv/echo-v0", num_envs=3, provider="docker",
+                        provider_options={"image": one_session_image})
+    try:
+        containers = [p.container_id for p in envs.unwrapped._pool.providers]
+        assert len(set(containers)) == 3
+        envs.reset(seed=0)
+        assert envs.step(np.array(["a", "bb", "ccc"]))[0]["echoed_message"] == ("a", "bb", "ccc")
+    finally:
+        envs.close()
+    assert not any(exists(engine(), c) for c in containers)

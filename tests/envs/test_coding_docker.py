@@ -1,0 +1,48 @@
+"""The coding environment in its Docker container: what the container adds to the sandbox.
+
+In the container the server runs as an unprivileged user with no capabilities, so the worker
+cannot make namespaces of its own; the container is the fence: no route out of its network, a
+read-only file system but for ``/tmp``, and a process limit.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+
+import openenv_gym  # noqa: F401  (registers the ids)
+
+pytestmark = pytest.mark.timeout(300)
+
+ESCAPES = {
+    "network socket": ("import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)", "TimeoutError"),
+    "write /etc": ("open('/etc/cron.hourly-x', 'w').write('x')", "Read-only file system"),
+    "write the app": ("import openenv_gym.envs.coding as c, pathlib; "
+                      "pathlib.Path(c.__file__).write_text('pwned')", "Read-only file system"),
+    "fork bomb": ("import os\nwhile True: os.fork()", "BlockingIOError"),
+}
+
+
+@pytest.fixture(scope="module")
+def env(docker_image):
+    environment = gym.make("openenv/coding-v0", provider="docker", timeout_s=5, max_processes=32,
+                           provider_options={"image": docker_image("coding"), "memory": "512m"})
+    environment.reset()
+    yield environment
+    environment.close()
+
+
+@pytest.mark.parametrize("escape", ESCAPES, ids=list(ESCAPES))
+def test_an_escape_fails_cleanly_and_the_next_step_works(env, escape):
+    code, error = ESCAPES[escape]
+    observation, *_ = env.step(code)
+    assert observation["exit_code"] != 0
+    assert error in observation["stderr"]
+    observation, *_ = env.step("print('still here')")
+    assert (observation["exit_code"], observation["stdout"]) == (0, "still here\n")
+
+
+def test_scratch_files_are_writable(env):
+    observation, *_ = env.step("import pathlib; pathlib.Path('notes.txt').write_text('ok'); "
+                               "print(pathlib.Path('notes.txt').read_text(), pathlib.Path.cwd())")
+    assert observation["stdout"].startswith("ok /tmp/")
