@@ -9,7 +9,7 @@ Every configuration trades the five default S&P 500 stocks with the same trade s
   d. ``gym.make_vec("openenv/finance-v0", num_envs=16, provider="inprocess")`` (env-steps/s)
 
 Configurations run one after another in each round (the order rotates); the table gives the
-median over rounds. Run from the repository root (defaults take about 20 s)::
+median over rounds. Run from the repository root (defaults take about 30 s)::
 
     python bench/finance.py
     python bench/finance.py --steps 20000 --rounds 5
@@ -98,7 +98,7 @@ def rate(step: Step, steps: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=10_000, help="timed env-steps per round (default 10000)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
     args = parser.parse_args()
     print(header(machine(PACKAGES)))
     rates: dict[str, list[float]] = {key: [] for key in CONFIGS}
@@ -110,10 +110,11 @@ def main() -> None:
                 rate(steps[key], args.steps // 10)  # warm-up
                 rates[key].append(rate(steps[key], args.steps))
     reference = statistics.median(rates["a"])
-    print("| config | env-steps/s (median) | vs direct (a) |\n|---|---:|---:|")
+    print("| config | env-steps/s (median) | range over rounds | vs direct (a) |\n|---|---:|---:|---:|")
     for key, (label, _) in CONFIGS.items():
         median = statistics.median(rates[key])
-        print(f"| {key}. {label} | {median:,.0f} | {median / reference:.0%} |")
+        print(f"| {key}. {label} | {median:,.0f} | {min(rates[key]):,.0f}-{max(rates[key]):,.0f} "
+              f"| {median / reference:.0%} |")
 
 
 if __name__ == "__main__":
