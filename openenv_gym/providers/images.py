@@ -15,6 +15,7 @@ import os
 import threading
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from ..catalog import bundled
 from ..errors import ProviderError
@@ -73,6 +74,7 @@ def build_image(path: str | os.PathLike[str], tag: str | None = None, *,
     root = project_root(folder)
     tag = tag or image_name(folder)
     client = docker_client()
+    previous = _image_id(client, tag)
     last: deque[str] = deque(maxlen=BUILD_LOG_LINES)
     stream = client.api.build(path=str(root), dockerfile=str(folder.relative_to(root) / "Dockerfile"),
                               tag=tag, buildargs={"BASE_IMAGE": base_image}, rm=True, decode=True)
@@ -84,7 +86,25 @@ def build_image(path: str | os.PathLike[str], tag: str | None = None, *,
         if "error" in chunk:
             raise ProviderError(f"docker build of {folder} failed: {chunk['error'].strip()}\n"
                                 f"last output lines:\n" + "\n".join(last) + _base_hint(base_image, chunk))
+    if previous not in (None, _image_id(client, tag)):
+        _remove_replaced(client, previous)
     return tag
+
+
+def _image_id(client: Any, tag: str) -> str | None:
+    try:
+        return client.images.get(tag).id
+    except docker_sdk().errors.ImageNotFound:
+        return None
+
+
+def _remove_replaced(client: Any, image_id: str) -> None:
+    """Remove the image a build replaced under its tag, unless a container still uses it."""
+    try:
+        client.images.remove(image_id)
+    except docker_sdk().errors.APIError as exc:
+        if exc.status_code not in (404, 409):  # 409: in use, or tagged elsewhere: it stays
+            raise
 
 
 def _base_hint(base_image: str, chunk: dict[str, str]) -> str:
@@ -100,10 +120,6 @@ def ensure_image(env: str | os.PathLike[str], tag: str | None = None, *, rebuild
     per tag, so providers started in parallel share it."""
     tag = tag or image_name(env)
     with _build_locks.setdefault(tag, threading.Lock()):
-        if not rebuild:
-            try:
-                docker_client().images.get(tag)
-                return tag
-            except docker_sdk().errors.ImageNotFound:
-                pass  # missing: built below
-        return build_image(env, tag, base_image=base_image)
+        if rebuild or _image_id(docker_client(), tag) is None:
+            return build_image(env, tag, base_image=base_image)
+        return tag
