@@ -92,7 +92,7 @@ def load_sp500(tickers: Sequence[str] | None = None) -> PriceHistory:
 
 @functools.cache
 def _sp500() -> PriceHistory:
-    raw = resources.files(__package__).joinpath("data", SP500_FILE).read_bytes()
+    raw = (resources.files(__package__) / "data" / SP500_FILE).read_bytes()
     return _wide(list(csv.reader(io.StringIO(gzip.decompress(raw).decode()))), "sp500")
 
 
