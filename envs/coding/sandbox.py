@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,21 @@ def _tasks_of_user(uid: int) -> int:
     return count
 
 
+def _exit_code(process: subprocess.Popen[bytes], within: float = 0.0) -> int | None:
+    """The process's exit code once it has exited (``None`` if it has not within ``within``
+    seconds), without reaping it: until :meth:`Sandbox._kill` does, its pid and process group
+    id cannot be taken by another process, so signalling them stays safe."""
+    deadline = time.monotonic() + within
+    while process.returncode is None:
+        info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if info is not None:
+            return info.si_status if info.si_code == os.CLD_EXITED else 128 + info.si_status
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.01)
+    return process.returncode
+
+
 def _remove_tree(path: str) -> None:
     def make_writable(function: Any, failed: str, exc_info: Any) -> None:
         os.chmod(os.path.dirname(failed), 0o700)  # the code may have made a folder read-only
@@ -155,6 +171,8 @@ class Sandbox:
         self._keeper = False
         self._scratch: str | None = None
         self._lease: UidLease | None = None
+        self._lock = threading.RLock()  # one request, start or stop at a time
+        self._closing = False
 
     def __enter__(self) -> Sandbox:
         return self
@@ -164,7 +182,7 @@ class Sandbox:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and _exit_code(self._process) is None
 
     @property
     def pid(self) -> int | None:
@@ -179,19 +197,20 @@ class Sandbox:
     def start(self) -> dict[str, str]:
         """Stop the current interpreter, start a fresh one in a fresh directory; return what
         isolation it has (``{"network": ..., "processes": ..., "user": ...}``)."""
-        self._stop_worker()
-        stderr = Output(self.limits.max_output_bytes)
-        try:
-            self._spawn()
-            ready = self._pump(None, Output(0), stderr, time.monotonic() + STARTUP_TIMEOUT_S)
-            if not isinstance(ready.get("ready"), dict):
-                raise _Failure(f"it answered {ready!r}", 1)
-        except _Failure as failure:
-            self.close()
-            raise SandboxError(f"the sandbox's interpreter did not start: {failure}\n"
-                               f"{stderr.text('stderr')}") from None
-        self.isolation, self._keeper = ready["ready"], bool(ready.get("keeper"))
-        return self.isolation
+        with self._lock:
+            self._stop_worker()
+            stderr = Output(self.limits.max_output_bytes)
+            try:
+                self._spawn()
+                ready = self._pump(None, Output(0), stderr, time.monotonic() + STARTUP_TIMEOUT_S)
+                if not isinstance(ready.get("ready"), dict):
+                    raise _Failure(f"it answered {ready!r}", 1)
+            except _Failure as failure:
+                self.close()
+                raise SandboxError(f"the sandbox's interpreter did not start: {failure}\n"
+                                   f"{stderr.text('stderr')}") from None
+            self.isolation, self._keeper = ready["ready"], bool(ready.get("keeper"))
+            return self.isolation
 
     def run(self, code: str) -> Execution:
         """Execute ``code`` in the interpreter's namespace."""
@@ -205,11 +224,23 @@ class Sandbox:
 
     def close(self) -> None:
         """Stop the interpreter (and everything it started), remove its directory, free its
-        user id. Idempotent; the sandbox can be started again."""
-        self._stop_worker()
-        if self._lease is not None:
-            self._lease.release()
-            self._lease = None
+        user id. Idempotent; the sandbox can be started again.
+
+        Safe while another thread waits for a request (a session closed mid-step): the worker
+        is killed first, which ends that wait, and nothing is restarted.
+        """
+        self._closing = True
+        try:
+            process = self._process
+            if process is not None:
+                self._signal(process)
+            with self._lock:
+                self._stop_worker()
+                if self._lease is not None:
+                    self._lease.release()
+                    self._lease = None
+        finally:
+            self._closing = False
 
     # -- the worker process ----------------------------------------------------------------------
 
@@ -239,11 +270,13 @@ class Sandbox:
         for pipe in (self._process.stdin, self._process.stdout, self._process.stderr):
             os.set_blocking(pipe.fileno(), False)  # type: ignore[union-attr]
 
-    def _stop_worker(self) -> None:
-        """Kill the interpreter and what it started, reap it, close the pipes, remove the directory."""
+    def _stop_worker(self) -> int | None:
+        """Kill the interpreter and what it started, reap it, close the pipes, remove the
+        directory; the interpreter's exit code (``None`` if there was none)."""
         process, self._process = self._process, None
+        code = None
         if process is not None:
-            self._kill(process)
+            code = self._kill(process)
             for pipe in (process.stdin, process.stdout, process.stderr):
                 with contextlib.suppress(OSError):  # a broken pipe has nothing left to flush
                     pipe.close()  # type: ignore[union-attr]
@@ -253,44 +286,53 @@ class Sandbox:
         if self._scratch is not None:
             _remove_tree(self._scratch)
             self._scratch = None
+        return code
 
-    def _kill(self, process: subprocess.Popen[bytes]) -> None:
-        """With a PID namespace, SIGTERM to the keeper kills the namespace (the kernel kills and
-        reaps all in it); without, SIGKILL to the process group. Then reap."""
-        if self._keeper and process.poll() is None:
-            process.terminate()
-        else:
+    def _signal(self, process: subprocess.Popen[bytes]) -> None:
+        """With a PID namespace, SIGTERM to the keeper, which kills the namespace (the kernel
+        kills and reaps all in it); without, SIGKILL to the worker's process group. Sent only
+        while the worker is not reaped (its ids cannot belong to another process)."""
+        if process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if self._keeper:
+                os.kill(process.pid, signal.SIGTERM)
+            else:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def _kill(self, process: subprocess.Popen[bytes]) -> int:
+        """Signal the worker, reap it, return its exit code (SIGKILL after a grace period)."""
+        self._signal(process)
+        if _exit_code(process, STOP_GRACE_S) is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
-        try:
-            process.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(STOP_GRACE_S)
+        return process.wait(STOP_GRACE_S)
 
     # -- requests --------------------------------------------------------------------------------
 
     def _exchange(self, request: dict[str, Any]) -> Execution:
         """Send a request and wait for its reply; on a failure restart and say why."""
-        stdout = Output(self.limits.max_output_bytes)
-        stderr = Output(self.limits.max_output_bytes)
-        lost = None
-        if not self.running:
-            code = None if self._process is None else self._process.returncode
-            self.start()
-            if code is not None:  # it died between steps (its CPU time ran out, say)
-                lost = f"The interpreter had exited (exit code {code}{_signal_name(code)}). {LOST}"
-                stderr.note(lost)
-        try:
-            reply = self._pump(encode(request), stdout, stderr, time.monotonic() + self.limits.timeout_s)
-        except _Failure as failure:
-            self.start()
-            stderr.note(f"{failure} {LOST}")
-            return Execution(stdout.text("stdout"), stderr.text("stderr"), failure.exit_code,
-                             restarted=str(failure))
-        return Execution(stdout.text("stdout"), stderr.text("stderr"), int(reply.get("exit_code", 0)),
-                         restarted=lost, reply=reply)
+        with self._lock:
+            stdout = Output(self.limits.max_output_bytes)
+            stderr = Output(self.limits.max_output_bytes)
+            lost = None
+            if not self.running:
+                code = self._stop_worker()
+                self.start()
+                if code is not None:  # it died between steps (its CPU time ran out, say)
+                    lost = f"The interpreter had exited (exit code {code}{_signal_name(code)}). {LOST}"
+                    stderr.note(lost)
+            try:
+                reply = self._pump(encode(request), stdout, stderr,
+                                   time.monotonic() + self.limits.timeout_s)
+            except _Failure as failure:
+                if not self._closing:
+                    self.start()
+                stderr.note(f"{failure} {LOST}")
+                return Execution(stdout.text("stdout"), stderr.text("stderr"), failure.exit_code,
+                                 restarted=str(failure))
+            return Execution(stdout.text("stdout"), stderr.text("stderr"), int(reply.get("exit_code", 0)),
+                             restarted=lost, reply=reply)
 
     def _pump(self, request: bytes | None, stdout: Output, stderr: Output,
               deadline: float) -> dict[str, Any]:
@@ -378,8 +420,7 @@ class Sandbox:
 
     def _died(self) -> _Failure:
         assert self._process is not None
-        try:
-            code = self._process.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
+        code = _exit_code(self._process, STOP_GRACE_S)
+        if code is None:
             return _Failure("The interpreter stopped answering.", 1)
         return _Failure(f"The interpreter exited (exit code {code}{_signal_name(code)}).", code)

@@ -7,6 +7,7 @@ under a user id of its own (the server runs as root here), and every worker is g
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import socket
 import time
@@ -207,3 +208,19 @@ def test_without_root_the_worker_is_a_process_group_and_still_cleaned_up(monkeyp
     finally:
         sandbox.close()
     assert wait_until(lambda: set(descendants(os.getpid())) <= children, within=5)
+
+
+def test_closing_during_a_step_ends_the_step_and_starts_nothing_new():
+    """A session closed mid-step (its client left): the step returns at once, nothing restarts."""
+    children = set(descendants(os.getpid()))
+    env = CodingEnvironment(timeout_s=60)
+    env.reset()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        step = pool.submit(run, env, "while True: pass")
+        assert wait_until(lambda: len(descendants(os.getpid())) > len(children) and not step.done(), 5)
+        time.sleep(0.3)
+        started = time.monotonic()
+        env.close()
+        obs = step.result(timeout=10)
+    assert time.monotonic() - started < 10 and obs.exit_code != 0 and "exit code" in obs.stderr
+    assert set(descendants(os.getpid())) <= children
