@@ -169,8 +169,9 @@ def test_without_random_start_every_episode_starts_after_the_warmup():
 def test_text_orders_buy_and_sell_shares(make):
     env = make(tickers=list(TICKERS))
     env.reset(seed=0)
-    obs, *_ = env.step("buy aapl 10\nBUY MSFT 7; SELL KO 5")
-    assert obs["holdings"].tolist() == [10, 7, 0]
+    obs, reward, _, _, info = env.step("buy aapl 10\nBUY MSFT 7; SELL KO 5")
+    assert obs["holdings"].tolist() == [10, 7, 0] and info["shares_traded"] == [10, 7, 0]
+    assert reward == pytest.approx(1e-4 * info["profit"]) and reward != 0
     obs, *_ = env.step({"actions": "SELL AAPL 4; HOLD"})
     assert obs["holdings"].tolist() == [6, 7, 0]
 
