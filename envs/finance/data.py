@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,10 @@ class PriceHistory:
             day, asset = np.argwhere(~(np.isfinite(close) & (close > 0)))[0]
             raise ValueError(f"{self.source}: every close must be a positive number; "
                              f"{self.tickers[asset]} on {self.dates[day]} is {close[day, asset]}")
+        repeated = [a for a, b in pairwise(self.dates) if a >= b]
+        if repeated:
+            raise ValueError(f"{self.source}: the dates must increase, one row per day; {repeated[0]} "
+                             "appears twice (or out of order)")
         close.flags.writeable = False
         object.__setattr__(self, "close", close)
 
@@ -162,6 +167,8 @@ def _long(rows: list[list[str]], source: str, names: list[str]) -> PriceHistory:
         if len(line) != len(names):
             raise ValueError(f"{source}: the row {line} has {len(line)} values for {len(names)} columns")
         day, tic = iso_date(line[at_date], source), line[at_tic].strip()
+        if (day, tic) in closes:
+            raise ValueError(f"{source}: {tic} has two closes on {day}; give one row per ticker and day")
         closes[day, tic] = _price(line[at_close], source, f"{tic} on {day}")
     dates = sorted({day for day, _ in closes})
     tickers = tuple(dict.fromkeys(tic for _, tic in closes))

@@ -105,7 +105,7 @@ class FinanceEnvironment(Environment[FinanceAction, FinanceObservation, FinanceS
     def reset(self, seed: int | None = None, episode_id: str | None = None,
               **kwargs: Any) -> FinanceObservation:
         """A new episode with ``initial_cash`` and no shares, on a start day drawn from ``seed``
-        (or the first day after the warm-up, without ``random_start``)."""
+        (the first day without ``random_start``)."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         start = (int(self._rng.integers(self.first_day, self.last_start + 1)) if self.random_start

@@ -227,7 +227,9 @@ def test_a_wide_csv_is_read_in_date_order(tmp_path):
     ("date,tic,close\n2021-01-04,AAPL,-1\n", "every close must be a positive number; AAPL on 2021-01-04 is -1.0"),
     ("date,tic,close\n2021-01-04,AAPL,n/a\n", "the close of AAPL on 2021-01-04 is 'n/a', not a number"),
     ("", "the file is empty"),
-], ids=["ragged", "date", "column", "negative", "number", "empty"])
+    ("date,tic,close\n2021-01-04,AAPL,1\n2021-01-04,AAPL,2\n", "AAPL has two closes on 2021-01-04"),
+    ("date,AAPL\n2021-01-04,1\n2021-01-04,2\n", "the dates must increase, one row per day; 2021-01-04 appears twice"),
+], ids=["ragged", "date", "column", "negative", "number", "empty", "twice-long", "twice-wide"])
 def test_a_bad_csv_says_what_to_fix(tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
