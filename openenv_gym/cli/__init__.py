@@ -13,8 +13,11 @@ Exit codes, for scripts:
 
 Errors are one line on stderr saying what to fix, never a traceback.
 
->>> main(["--version"])  # doctest: +SKIP
-openenv-gym 0.1.0
+>>> main(["validate", "echo"])  # doctest: +ELLIPSIS
+/.../echo
+PASS manifest ...
+passed: 7/7 checks
+0
 """
 
 from __future__ import annotations

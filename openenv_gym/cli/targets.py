@@ -26,25 +26,24 @@ class Target:
     folder: Path
     """The folder holding its ``openenv.yaml`` (and its Dockerfile, README, ...)."""
     app: str
+    package: str
+    """The package holding the environment's classes (the one ``openenv.yaml`` belongs to)."""
     import_root: Path | None = None
-    """A folder to put on ``sys.path`` so that ``app`` imports (an environment folder that is
+    """A folder to put on ``sys.path`` so that ``package`` imports (an environment folder that is
     itself its package, not installed); ``None`` if it is installed."""
 
     def manifest(self) -> Manifest:
         return load_manifest(self.folder)
 
     def make_importable(self) -> None:
-        """Let this process import the environment's package (and its child processes, via
-        ``PYTHONPATH``)."""
+        """Let this process import the environment's package."""
         if self.import_root is not None and str(self.import_root) not in sys.path:
             sys.path.insert(0, str(self.import_root))
 
     def entry(self) -> BundledEnv:
         """The environment's classes and app, as the providers take them."""
-        if self.name in known() and known()[self.name].folder == self.folder:
-            return known()[self.name]
         self.make_importable()
-        return from_manifest(self.name, self.app.split(":")[0].rsplit(".", 1)[0])
+        return from_manifest(self.name, self.package)
 
 
 def resolve(path_or_name: str) -> Target:
@@ -62,7 +61,7 @@ def resolve(path_or_name: str) -> Target:
     environments = known()
     if path_or_name in environments:
         env = environments[path_or_name]
-        return Target(env.name, env.folder, env.app)
+        return Target(env.name, env.folder, env.app, env.module)
     close = difflib.get_close_matches(path_or_name, environments, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     what = "folder without openenv.yaml" if path.is_dir() else "no such folder"
@@ -71,7 +70,10 @@ def resolve(path_or_name: str) -> Target:
 
 
 def _from_folder(folder: Path) -> Target:
+    """A folder's environment: its package is the folder itself when the app's top-level package
+    has the folder's name (a scaffold), else the app's package (installed, e.g. ``envs/echo``)."""
     manifest = load_manifest(folder)
-    package = manifest.app.split(":")[0].split(".")[0]
-    import_root = folder.parent if package == folder.name else None
-    return Target(manifest.name, folder, manifest.app, import_root)
+    module = manifest.app.split(":")[0]
+    if module.split(".")[0] == folder.name:
+        return Target(manifest.name, folder, manifest.app, folder.name, folder.parent)
+    return Target(manifest.name, folder, manifest.app, module.rpartition(".")[0] or module)
