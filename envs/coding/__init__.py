@@ -9,9 +9,10 @@
 """
 
 from .environment import CodingEnvironment
+from .execution import Execution
 from .limits import SandboxLimits
 from .models import CodingAction, CodingObservation, CodingState
-from .sandbox import Execution, Sandbox
+from .sandbox import Sandbox
 from .tasks import TASKS, Task
 
 __all__ = ["TASKS", "CodingAction", "CodingEnvironment", "CodingObservation", "CodingState", "Execution",

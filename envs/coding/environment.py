@@ -12,10 +12,11 @@ from gymnasium import spaces
 from openenv_gym.server import Environment
 from openenv_gym.server.rubrics import Rubric
 
+from .execution import Execution
 from .limits import DEFAULT_UIDS, SandboxLimits
 from .models import MAX_CODE_LENGTH, CodingAction, CodingObservation, CodingState
 from .rubrics import TestsPassedRubric
-from .sandbox import Execution, Sandbox
+from .sandbox import Sandbox
 from .tasks import CASE_TIMEOUT_S, TASKS, Task, pick
 
 NOTE_ROOM = 512
