@@ -399,3 +399,22 @@ class FormEnvironment(Environment[FormAction, FormObservation, State]):
 
 
 form = create_app(FormEnvironment, FormAction, FormObservation)
+
+
+class CountingSleepy(SleepyEnvironment):
+    """Sleepy, counting in ``info`` every step it really ran and every close."""
+
+    closed = 0
+
+    def step(self, action: SleepAction, timeout_s: float | None = None, **kwargs: Any) -> EchoObservation:
+        obs = super().step(action)
+        obs.metadata = {"steps_run": self._state.step_count}
+        return obs
+
+    def close(self) -> None:
+        type(self).closed += 1
+
+
+resilient = create_app(CountingSleepy, SleepAction, EchoObservation, max_concurrent_envs=4,
+                       step_timeout=1.0, resume_grace=3.0)
+"""Steps time out after 1 s; a dropped connection's session waits 3 s to be resumed."""
