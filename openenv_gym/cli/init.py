@@ -13,11 +13,14 @@ import argparse
 import keyword
 import re
 from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 SUFFIX = ".tmpl"
@@ -68,7 +71,7 @@ def scaffold(name: str, output_dir: Path) -> Path:
     if target.exists():
         raise UsageError(f"{target} already exists; remove it or choose another name or --output-dir")
     values = placeholders(name)
-    _copy(files(__package__).joinpath("templates", "env"), target, values)
+    _copy(files("openenv_gym.cli") / "templates" / "env", target, values)
     return target
 
 
