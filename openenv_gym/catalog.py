@@ -26,6 +26,7 @@ import functools
 import importlib
 import importlib.util
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -133,13 +134,21 @@ def known() -> dict[str, BundledEnv]:
     return {**BUNDLED, **installed()}
 
 
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """A hint naming the closest of ``names`` to ``name``, for error messages ("" if none is close).
+
+    >>> did_you_mean("ecko", ["echo", "chess"])
+    " Did you mean 'echo'?"
+    """
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
 def bundled(name: str) -> BundledEnv:
     """The environment called ``name``, bundled or installed; the error suggests the closest name."""
     environments = known()
     try:
         return environments[name]
     except KeyError:
-        close = difflib.get_close_matches(name, environments, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"no environment {name!r}.{hint} "
+        raise KeyError(f"no environment {name!r}.{did_you_mean(name, environments)} "
                        f"Known: {', '.join(sorted(environments))}") from None

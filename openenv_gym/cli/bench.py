@@ -14,13 +14,13 @@ one environment the way a user runs it.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from ..benchmark import header, machine, percentile, significant
+from ..catalog import did_you_mean
 from ..errors import UsageError
 
 WARMUP_STEPS = 10
@@ -143,8 +143,7 @@ def _check_id(env_id: str) -> None:
     import openenv_gym  # noqa: F401  (registers the openenv/* ids)
 
     if env_id not in gym.registry:
-        close = difflib.get_close_matches(env_id, [i for i in gym.registry if i.startswith("openenv/")], n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(env_id, (i for i in gym.registry if i.startswith("openenv/")))
         raise UsageError(f"no Gym id {env_id!r}.{hint} 'openenv-gym list' shows them")
 
 

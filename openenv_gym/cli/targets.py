@@ -8,12 +8,11 @@ or a known environment (bundled or installed, see :mod:`openenv_gym.catalog`).
 
 from __future__ import annotations
 
-import difflib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..catalog import BundledEnv, from_manifest, known
+from ..catalog import BundledEnv, did_you_mean, from_manifest, known
 from ..errors import UsageError
 from ..manifest import FILENAME, Manifest, load_manifest
 
@@ -62,11 +61,10 @@ def resolve(path_or_name: str) -> Target:
     if path_or_name in environments:
         env = environments[path_or_name]
         return Target(env.name, env.folder, env.app, env.module)
-    close = difflib.get_close_matches(path_or_name, environments, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
     what = "folder without openenv.yaml" if path.is_dir() else "no such folder"
     raise UsageError(f"{path_or_name!r} is neither an environment folder ({what}) nor a known "
-                     f"environment.{hint} Known: {', '.join(sorted(environments))}")
+                     f"environment.{did_you_mean(path_or_name, environments)} "
+                     f"Known: {', '.join(sorted(environments))}")
 
 
 def _from_folder(folder: Path) -> Target:
