@@ -33,8 +33,8 @@ def check_folder(target: Target) -> list[Check]:
               _classes(target)]
     if checks[-1].passed:
         checks.append(_spaces(target))
-    return checks + [_file(target, "Dockerfile", "a Dockerfile to build the server's image", True),
-                     _file(target, "README.md", "a README for the environment's users", False)]
+    return checks + [_file(target, "dockerfile", "Dockerfile", "to build the server's image", True),
+                     _file(target, "readme", "README.md", "for the environment's users", False)]
 
 
 def _gym_section(manifest: Manifest) -> Check:
@@ -97,7 +97,7 @@ def _spaces(target: Target) -> Check:
     return _attempt("spaces", "the Gym spaces build and a reset observation lies in its space", body)
 
 
-def _file(target: Target, name: str, description: str, required: bool) -> Check:
+def _file(target: Target, check_id: str, name: str, purpose: str, required: bool) -> Check:
     found = (target.folder / name).is_file()
-    return Check(name.lower().replace(".", "_"), f"{name}: {description}", found,
-                 f"create {target.folder / name}", required=required)
+    return Check(check_id, f"{name} is there, {purpose}", found, f"create {target.folder / name}",
+                 required=required)

@@ -10,7 +10,7 @@ from openenv_gym.catalog import BUNDLED
 from openenv_gym.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from tests.support.servers import serving
 
-STATIC = ["manifest", "gym_section", "app_importable", "models", "spaces", "dockerfile", "readme_md"]
+STATIC = ["manifest", "gym_section", "app_importable", "models", "spaces", "dockerfile", "readme"]
 UPSTREAM = ["openapi_version_available", "health_endpoint", "metadata_endpoint", "schema_endpoint",
             "mcp_endpoint", "mode_endpoint_consistency"]
 
@@ -53,7 +53,7 @@ def test_a_model_that_is_not_an_action_fails(cli, scaffolded):
 def test_a_missing_dockerfile_fails_a_missing_readme_only_warns(cli, scaffolded):
     (scaffolded / "README.md").unlink()
     code, out, _ = cli("validate", str(scaffolded))
-    assert code == EXIT_OK and "WARN readme_md" in out
+    assert code == EXIT_OK and "WARN readme" in out
     (scaffolded / "Dockerfile").unlink()
     code, out, _ = cli("validate", str(scaffolded))
     assert code == EXIT_FAILED
