@@ -51,19 +51,25 @@ def test_the_scaffolds_own_tests_pass_once_installed(venv):
     assert "5 passed" in done.stdout
 
 
-def test_an_installed_scaffold_is_a_gym_id_served_by_a_server_process(venv):
+def test_an_installed_scaffold_is_a_gym_id_served_by_server_processes(venv):
     python, folder = venv
     script = (f"import gymnasium as gym, openenv_gym\n"
               f"env = gym.make('openenv/{NAME}-v0')\n"
               f"obs, info = env.reset(seed=3)\n"
               f"obs, reward, terminated, truncated, info = env.step({{'guess': 50}})\n"
               f"print(env.spec.max_episode_steps, obs['hint'], obs['guesses'], env.unwrapped._provider.app)\n"
-              f"env.close()\n")
+              f"env.close()\n"
+              f"envs = gym.make_vec('openenv/{NAME}-v0', num_envs=2)\n"
+              f"envs.reset(seed=0)\n"
+              f"print(envs.step([50, 50])[0]['guesses'].tolist())\n"
+              f"envs.close()\n")
     done = subprocess.run([str(python), "-c", script], cwd=folder.parent, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    limit, hint, guesses, app = done.stdout.split()
+    single, vector = done.stdout.splitlines()
+    limit, hint, guesses, app = single.split()
     assert (limit, guesses, app) == ("20", "1", f"{NAME}.app:app")
+    assert vector == "[1, 1]"
     assert hint in ("1", "2", "3")  # a Literal is a Discrete space: higher, lower, correct
 
 
