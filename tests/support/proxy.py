@@ -35,7 +35,7 @@ class CuttableProxy:
                 _reset(sock)
 
     def close(self) -> None:
-        self._listener.close()
+        _reset(self._listener)  # shutdown wakes the thread blocked in accept()
         self.cut()
         for thread in self._threads:
             thread.join(timeout=5)
