@@ -37,6 +37,8 @@ argument, so Gymnasium's ``AsyncVectorEnv`` can re-raise them in the parent proc
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from enum import Enum
 from typing import Any
 
@@ -219,6 +221,16 @@ SERVER_ERRORS: dict[str, type[ServerError]] = {
         StepTimeoutError,
     )
 }
+
+
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """A hint naming the closest of ``names`` to ``name``, for error messages ("" if none is close).
+
+    >>> did_you_mean("ecko", ["echo", "chess"])
+    " Did you mean 'echo'?"
+    """
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def server_error_from_frame(data: Any) -> ServerError:
