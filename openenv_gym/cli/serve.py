@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..errors import UsageError
 from .targets import resolve
 
 WEB_VARIABLE = "ENABLE_WEB_INTERFACE"
@@ -34,6 +35,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from uvicorn.importer import ImportFromStringError, import_from_string
+
     from openenv_gym.server.serve import serve, serve_reloading
 
     target = resolve(args.target)
@@ -46,5 +49,10 @@ def run(args: argparse.Namespace) -> int:
                         log_level=args.log_level, app_dir=str(target.import_root or ""))
     else:
         target.make_importable()
-        serve(target.app, host=args.host, port=args.port, log_level=args.log_level)
+        try:
+            app = import_from_string(target.app)
+        except ImportFromStringError as exc:
+            raise UsageError(f"cannot import the app {target.app!r} named by {target.folder}/openenv.yaml: "
+                             f"{exc}") from None
+        serve(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

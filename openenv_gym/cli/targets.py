@@ -68,10 +68,15 @@ def resolve(path_or_name: str) -> Target:
 
 
 def _from_folder(folder: Path) -> Target:
-    """A folder's environment: its package is the folder itself when the app's top-level package
-    has the folder's name (a scaffold), else the app's package (installed, e.g. ``envs/echo``)."""
+    """A folder's environment. Its package is the folder itself when the app's top-level package
+    has the folder's name (a scaffold); the app's package, imported from the folder, when the
+    folder holds it (upstream's layout: ``app: server.app:app``); else the app's package as
+    installed (``envs/echo``)."""
     manifest = load_manifest(folder)
     module = manifest.app.split(":")[0]
-    if module.split(".")[0] == folder.name:
+    top = module.split(".")[0]
+    if top == folder.name:
         return Target(manifest.name, folder, manifest.app, folder.name, folder.parent)
-    return Target(manifest.name, folder, manifest.app, module.rpartition(".")[0] or module)
+    package = module.rpartition(".")[0] or module
+    inside = (folder / top).is_dir() or (folder / f"{top}.py").is_file()
+    return Target(manifest.name, folder, manifest.app, package, folder if inside else None)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
 from openenv_gym.cli import EXIT_USAGE
+from tests.interop import upstream_counter
 from tests.support.servers import served_by
 
 SERVE = [sys.executable, "-m", "openenv_gym.cli", "serve"]
@@ -41,6 +44,25 @@ def test_reload_picks_up_an_edit(scaffolded):
         while description() != "Your guess." and time.monotonic() < deadline:
             time.sleep(0.2)
         assert description() == "Your guess."
+
+
+def test_serves_a_folder_in_upstreams_layout(tmp_path):
+    """``app: server.app:app`` relative to the folder, as ``openenv init`` writes it."""
+    (tmp_path / "openenv.yaml").write_text("spec_version: 1\nname: counter\ntype: space\nruntime: fastapi\n"
+                                           "app: server.app:app\nport: 8000\n")
+    (tmp_path / "server").mkdir()
+    (tmp_path / "server" / "__init__.py").write_text("")
+    shutil.copy(Path(upstream_counter.__file__), tmp_path / "server" / "app.py")
+    with served_by([*SERVE, str(tmp_path), "--port", "{port}"]) as url:
+        assert httpx.post(f"{url}/reset", json={}).json()["observation"] == {"value": 0, "note": "reset"}
+
+
+def test_an_app_that_does_not_import_is_a_usage_error(cli, scaffolded):
+    manifest = scaffolded / "openenv.yaml"
+    manifest.write_text(manifest.read_text().replace("app: guess_env.app:app", "app: guess_env.app:application"))
+    code, _, err = cli("serve", str(scaffolded))
+    assert code == EXIT_USAGE
+    assert "cannot import the app 'guess_env.app:application'" in err and "application" in err
 
 
 def test_an_unknown_environment_is_a_usage_error(cli, tmp_path):
