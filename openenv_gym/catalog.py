@@ -21,18 +21,16 @@ KeyError: "no environment 'ecko'. Did you mean 'echo'? Known: atari, chess, codi
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import importlib.util
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ManifestError
+from .errors import ManifestError, did_you_mean
 
 if TYPE_CHECKING:
     from .manifest import Manifest
@@ -132,16 +130,6 @@ def installed() -> dict[str, BundledEnv]:
 def known() -> dict[str, BundledEnv]:
     """Every environment by name: the bundled ones, then the installed ones."""
     return {**BUNDLED, **installed()}
-
-
-def did_you_mean(name: str, names: Iterable[str]) -> str:
-    """A hint naming the closest of ``names`` to ``name``, for error messages ("" if none is close).
-
-    >>> did_you_mean("ecko", ["echo", "chess"])
-    " Did you mean 'echo'?"
-    """
-    close = difflib.get_close_matches(name, list(names), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def bundled(name: str) -> BundledEnv:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ import chess
 import numpy as np
 from gymnasium import spaces
 
+from openenv_gym.errors import did_you_mean
 from openenv_gym.server import Environment
 
 from .encoding import NUM_ACTIONS, action_mask, decode_action
@@ -31,9 +31,8 @@ DEFAULT_ILLEGAL_MOVE_PENALTY = -0.1
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
     if value in allowed:
         return value
-    close = difflib.get_close_matches(str(value), allowed, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"{name}={value!r} is not valid.{hint} Choose one of: {', '.join(allowed)}")
+    raise ValueError(f"{name}={value!r} is not valid.{did_you_mean(str(value), allowed)} "
+                     f"Choose one of: {', '.join(allowed)}")
 
 
 def _limit(name: str, value: int | None) -> int | None:

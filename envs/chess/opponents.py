@@ -17,7 +17,6 @@ ValueError: unknown opponent 'stockfsh'. Did you mean 'stockfish'? Choose one of
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import random
 import shutil
@@ -25,6 +24,8 @@ from typing import Any
 
 import chess
 import chess.engine
+
+from openenv_gym.errors import did_you_mean
 
 OPPONENTS = ("none", "random", "stockfish")
 DEBIAN_STOCKFISH = "/usr/games/stockfish"
@@ -160,9 +161,8 @@ def make_opponent(name: str, **options: Any) -> Opponent:
     if name == "stockfish":
         return StockfishOpponent(**options)
     if name not in OPPONENTS:
-        close = difflib.get_close_matches(str(name), OPPONENTS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown opponent {name!r}.{hint} Choose one of: {', '.join(OPPONENTS)}")
+        raise ValueError(f"unknown opponent {name!r}.{did_you_mean(str(name), OPPONENTS)} "
+                         f"Choose one of: {', '.join(OPPONENTS)}")
     given = {k: v for k, v in options.items() if v is not None}
     if given:
         raise ValueError(f"{', '.join(sorted(given))} only apply to opponent='stockfish', not {name!r}")

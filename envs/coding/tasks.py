@@ -17,11 +17,12 @@ values.
 
 from __future__ import annotations
 
-import difflib
 import math
 import random
 from dataclasses import dataclass
 from typing import Any
+
+from openenv_gym.errors import did_you_mean
 
 CASE_TIMEOUT_S = 1.0
 """How long one call of the function may take."""
@@ -133,7 +134,5 @@ def pick(name: str | None, seed: int | None, rng: random.Random | None = None) -
     try:
         return TASKS[name]
     except KeyError:
-        close = difflib.get_close_matches(name, TASKS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"no coding task {name!r}.{hint} Tasks: {', '.join(TASKS)}, or "
+        raise ValueError(f"no coding task {name!r}.{did_you_mean(name, TASKS)} Tasks: {', '.join(TASKS)}, or "
                          f"{RANDOM_TASK!r} or {NO_TASK!r}") from None

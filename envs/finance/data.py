@@ -21,7 +21,6 @@ array([[100.  , 100.  ],
 from __future__ import annotations
 
 import csv
-import difflib
 import functools
 import gzip
 import io
@@ -33,6 +32,8 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+
+from openenv_gym.errors import did_you_mean
 
 SP500_FILE = "sp500_closes.csv.gz"
 SYNTHETIC_START = "2000-01-03"
@@ -85,9 +86,8 @@ class PriceHistory:
     def _column(self, name: str) -> int:
         if name in self.tickers:
             return self.tickers.index(name)
-        close = difflib.get_close_matches(name, self.tickers, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown ticker {name!r}{hint}; {self.source} has {', '.join(self.tickers)}")
+        raise ValueError(f"unknown ticker {name!r}.{did_you_mean(name, self.tickers)} "
+                         f"{self.source} has {', '.join(self.tickers)}")
 
 
 def load_sp500(tickers: Sequence[str] | None = None) -> PriceHistory:
