@@ -21,3 +21,17 @@ def test_a_scaffold_builds_into_an_image_that_serves_it(scaffolded, capsys):
         assert not (scaffolded / "wheels").exists()  # the user's folder stays as it was
     finally:
         client.images.remove(tag, force=True)
+
+
+def test_a_bundled_environment_builds_by_name(capsys):
+    client = engine()
+    assert main(["build", "echo"]) == 0
+    assert "built openenv-gym/echo:latest" in capsys.readouterr().out
+    assert "openenv_gym.envs.echo" in client.images.get("openenv-gym/echo:latest").attrs["Config"]["Cmd"]
+
+
+def test_a_failed_build_exits_1_with_the_reason(scaffolded, capsys):
+    engine()
+    (scaffolded / "Dockerfile").write_text("FROM python:3.11-slim\nRUN exit 3\n")
+    assert main(["build", str(scaffolded), "--tag", "openenv-gym/never-built:latest"]) == 1
+    assert "docker build of" in capsys.readouterr().err
