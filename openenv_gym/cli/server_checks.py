@@ -11,6 +11,7 @@ the server's schema hold the observation it sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -49,7 +50,7 @@ def _json(response: httpx.Response | str) -> tuple[dict[str, Any], str]:
 
 
 def _criterion(check_id: str, description: str, response: httpx.Response | str,
-               passes: Any, expected: str) -> Check:
+               passes: Callable[[dict[str, Any]], bool], expected: str) -> Check:
     body, problem = _json(response)
     if problem:
         return Check(check_id, description, False, problem)
