@@ -87,8 +87,9 @@ def remove_leaked(client: Any) -> int:
     if client.info().get("Swarm", {}).get("LocalNodeState") == "active":
         leaked += [service for service in client.services.list(filters={"label": OWNER_LABEL})
                    if not owner_alive(service.attrs["Spec"].get("Labels", {}).get(OWNER_LABEL, ""))]
-    leaked += [container for container in client.containers.list(all=True, filters={"label": OWNER_LABEL})
-               if not owner_alive(container.labels.get(OWNER_LABEL, ""))]
+    leaked += [container for container in client.containers.list(all=True, sparse=True,
+                                                                 filters={"label": OWNER_LABEL})
+               if not owner_alive(container.attrs["Labels"].get(OWNER_LABEL, ""))]
     for item in leaked:
         remove_quietly(item)
     return len(leaked)
@@ -156,18 +157,21 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     os.kill(os.getpid(), signum)
 
 
+def answers(http: httpx.Client, url: str) -> bool:
+    """True if the server at ``url`` answers ``/health`` with 200 now."""
+    try:
+        return http.get(url + "/health").status_code == 200
+    except httpx.TransportError:
+        return False  # not listening (yet, or any more)
+
+
 def wait_healthy(url: str, timeout: float, running: Callable[[], bool], what: str,
                  logs: Callable[[], str]) -> None:
     """Poll ``url``/health until it answers 200; :class:`ProviderError` with the server's last
     log lines if ``running()`` turns False or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=2.0, trust_env=False) as http:
-        while True:
-            try:
-                if http.get(url + "/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass  # not listening yet: poll again
+        while not answers(http, url):
             if not running():
                 raise ProviderError(f"{what} exited before it was healthy; last log lines:\n{logs()}")
             if time.monotonic() > deadline:

@@ -15,19 +15,21 @@ import secrets
 import time
 from typing import Any
 
+import httpx
+
 from ..client_base import TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
 from .base import ServerProvider
 from .docker import ENV_KWARGS_VARIABLE, SERVER_PORT
 from .engine import (
     Cleanup,
+    answers,
     docker_client,
     docker_sdk,
     install_sigterm_handler,
     labels,
     remove_leaked,
     remove_quietly,
-    wait_healthy,
 )
 from .images import DEFAULT_BASE_IMAGE, ensure_image
 from .process import LOG_TAIL_LINES
@@ -93,7 +95,7 @@ class SwarmProvider(ServerProvider):
         if self._service is None:
             self._create()
         try:
-            self.base_urls = self._wait_for_replicas(self.replicas)
+            self.base_urls = self._wait_for_replicas(list(range(1, self.replicas + 1)))
         except ProviderError:
             self.stop()
             raise
@@ -117,7 +119,7 @@ class SwarmProvider(ServerProvider):
     def replica_url(self, slot: int) -> str:
         """The URL of replica ``slot`` (1-based) once it is healthy; Swarm replaces a replica
         that died, so after a crash this waits for its successor."""
-        return self._wait_for_replicas(self.replicas, only=slot)[0]
+        return self._wait_for_replicas([slot])[0]
 
     def stop(self) -> None:
         """Remove the service and wait (a few seconds at most) until its containers are gone."""
@@ -166,22 +168,21 @@ class SwarmProvider(ServerProvider):
             "restart_policy": types.RestartPolicy(condition="any", delay=int(0.5e9)),
         }
 
-    def _wait_for_replicas(self, count: int, only: int | None = None) -> list[str]:
+    def _wait_for_replicas(self, slots: list[int]) -> list[str]:
+        """The URLs of replicas ``slots`` once each answers ``/health``. Read anew each time: a
+        task that just died may still look running, at the address its successor will not have."""
         deadline = time.monotonic() + self.startup_timeout
-        while True:
-            urls = self._replica_urls()
-            wanted = [only] if only is not None else list(range(1, count + 1))
-            if all(slot in urls for slot in wanted):
-                for slot in wanted:
-                    remaining = max(1.0, deadline - time.monotonic())
-                    wait_healthy(urls[slot], remaining, lambda: True,
-                                 f"replica {slot} of {self.service_name}", self.log_tail)
-                return [urls[slot] for slot in wanted]
-            if time.monotonic() > deadline:
-                raise ProviderError(f"service {self.service_name}: replicas {wanted} not running after "
-                                    f"{self.startup_timeout}s ({self._task_errors()}); last log lines:\n"
-                                    f"{self.log_tail()}")
-            time.sleep(0.2)
+        with httpx.Client(timeout=1.0, trust_env=False) as http:
+            while True:
+                urls = self._replica_urls()
+                healthy = [urls[slot] for slot in slots if slot in urls and answers(http, urls[slot])]
+                if len(healthy) == len(slots):
+                    return healthy
+                if time.monotonic() > deadline:
+                    raise ProviderError(f"service {self.service_name}: replicas {slots} not all healthy "
+                                        f"after {self.startup_timeout}s (tasks: {self._task_errors()}); "
+                                        f"last log lines:\n{self.log_tail()}")
+                time.sleep(0.2)
 
     def _replica_urls(self) -> dict[int, str]:
         """``slot -> URL`` of the running tasks whose port is known."""
@@ -204,5 +205,5 @@ def _wait_until_removed(service_name: str, within: float = 10.0) -> None:
     """Swarm removes a removed service's containers shortly after; wait for that."""
     containers, deadline = docker_client().containers, time.monotonic() + within
     label = f"com.docker.swarm.service.name={service_name}"
-    while containers.list(all=True, filters={"label": label}) and time.monotonic() < deadline:
+    while containers.list(all=True, sparse=True, filters={"label": label}) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -43,3 +43,22 @@ def test_scaling_adds_replicas_and_keeps_the_running_ones(docker_image):
         assert first in urls and len(set(urls)) == 2
         anonymous = httpx.get(urls[1] + "/capabilities")
         assert anonymous.status_code == 401  # replicas listen on every interface: a token by default
+
+
+def test_a_killed_replica_is_replaced_and_a_keep_going_vector_env_recovers(docker_image):
+    envs = gym.make_vec("openenv/echo-v0", num_envs=2, provider="swarm", replicas=2, keep_going=True,
+                        provider_options={"image": docker_image("echo")})
+    try:
+        envs.reset(seed=0)
+        (swarm,) = envs.unwrapped._pool.providers
+        replica = f"{swarm.service_name}.2."
+        (victim,) = [c for c in engine().containers.list(sparse=True, filters={"name": replica})]
+        victim.kill()
+        _, _, _, truncated, infos = envs.step(np.array(["a", "b"]))
+        assert truncated.tolist() == [False, True] and "TransportError" in infos["error"][1]
+        obs, infos = envs.reset()  # waits for Swarm's new replica in slot 2, at its new port
+        assert "error" not in infos
+        assert envs.unwrapped._pool.label(1) == swarm.replica_url(2) != swarm.base_urls[1]
+        assert envs.step(np.array(["a", "bb"]))[0]["echoed_message"] == ("a", "bb")
+    finally:
+        envs.close()
