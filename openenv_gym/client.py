@@ -40,8 +40,10 @@ from .client_base import (
     ws_url,
 )
 from .errors import OpenEnvGymError, TransportError
+from .mcp_types import Tool
 from .protocol import check_reply, result_from_reply
 from .sync_client import SyncEnvClient
+from .tool_calls import TOOLS_CALL, TOOLS_LIST, mcp_message, mcp_result, tool_value, tools_of
 from .types import StepResult
 
 T = TypeVar("T")
@@ -70,6 +72,7 @@ class EnvClient(ClientBase):
     def __init__(self, base_url: str, **options: Any):
         super().__init__(base_url, **options)
         self._ws: ClientConnection | None = None
+        self._mcp_id = 0
 
     @property
     def connected(self) -> bool:
@@ -127,6 +130,19 @@ class EnvClient(ClientBase):
         """
         self._require_extensions("batch")
         return list(check_reply(await self.request({"type": "batch", "data": requests}), "batch"))
+
+    async def mcp(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """One JSON-RPC request to the session's environment; its ``result``."""
+        self._mcp_id += 1
+        return mcp_result(await self.request(mcp_message(method, params, self._mcp_id)))
+
+    async def list_tools(self) -> list[Tool]:
+        """The environment's MCP tools (name, description, JSON Schema of the arguments)."""
+        return tools_of(await self.mcp(TOOLS_LIST))
+
+    async def call_tool(self, name: str, **arguments: Any) -> Any:
+        """Call the tool ``name``; what it returned. Raises :class:`~openenv_gym.errors.ToolCallError`."""
+        return tool_value(await self.mcp(TOOLS_CALL, {"name": name, "arguments": arguments}))
 
     async def schema(self) -> dict[str, Any]:
         """The server's ``GET /schema``: JSON Schemas of action, observation and state."""

@@ -19,6 +19,7 @@ Every error the package raises is an :class:`OpenEnvGymError`::
     │   ├── RateLimitedError                     RATE_LIMITED (extension)
     │   ├── MessageTooLargeError                 MESSAGE_TOO_LARGE (extension)
     │   └── StepTimeoutError (TimeoutError)      STEP_TIMEOUT (extension)
+    ├── ToolCallError                        an MCP tool call failed (JSON-RPC error)
     ├── InvalidActionError (ValueError)      a Gym action the environment's Action model rejects
     ├── ManifestError (ValueError)           an ``openenv.yaml`` that is missing or invalid
     ├── UsageError (ValueError)              a command line that cannot be carried out as given
@@ -183,6 +184,21 @@ class StepTimeoutError(ServerError, TimeoutError):
     """
 
     default_code = ErrorCode.STEP_TIMEOUT.value
+
+
+class ToolCallError(OpenEnvGymError):
+    """An MCP request failed: unknown tool, invalid arguments, the tool raised, or no tools.
+
+    Attributes:
+        rpc_code: the JSON-RPC error code (e.g. -32602 invalid params).
+        data: the error's ``data``, if any.
+    """
+
+    def __init__(self, message: Any, *, rpc_code: int | None = None, data: Any = None):
+        original = message if isinstance(message, ToolCallError) else None
+        self.rpc_code = rpc_code if original is None else original.rpc_code
+        self.data = data if original is None else original.data
+        super().__init__(str(message))
 
 
 class InvalidActionError(OpenEnvGymError, ValueError):

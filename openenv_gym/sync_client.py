@@ -31,6 +31,7 @@ from websockets.uri import parse_uri
 from .client_base import ClientBase, Dropped, action_payload, resume_delays
 from .errors import OpenEnvGymError, TransportError
 from .protocol import check_reply, result_from_reply
+from .tool_calls import ToolCalls
 from .types import StepResult
 
 _RECV_BYTES = 1 << 18
@@ -40,7 +41,7 @@ class _Closed(Exception):
     """The server closed the connection (or the socket died)."""
 
 
-class SyncEnvClient(ClientBase):
+class SyncEnvClient(ClientBase, ToolCalls):
     """One session on an OpenEnv server, blocking; options as :class:`ClientBase`.
 
     >>> from openenv_gym.providers import ProcessProvider

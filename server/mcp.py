@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from openenv_gym.errors import ServerError
 from openenv_gym.mcp_types import CallToolAction, Tool, ToolErrorType
 from openenv_gym.protocol import summarize_errors
+from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST
 
 from .environment import Environment
 
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
-TOOLS_LIST, TOOLS_CALL = "tools/list", "tools/call"
 SESSION_CREATE, SESSION_CLOSE = "openenv/session/create", "openenv/session/close"
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from openenv_gym.client import DEFAULT_TIMEOUT
 from openenv_gym.client_base import DEFAULT_ENCODING
 from openenv_gym.errors import InvalidActionError, InvalidRequestError
+from openenv_gym.mcp_types import Tool
 from openenv_gym.protocol import summarize_errors
 from openenv_gym.providers import Provider, make_provider
 
@@ -128,6 +129,25 @@ class GymEnv(gym.Env[Any, Any]):
     def state(self) -> dict[str, Any]:
         """The OpenEnv state of the episode (``episode_id``, ``step_count``, env fields)."""
         return self._client.state()
+
+    def list_tools(self) -> list[Tool]:
+        """The environment's MCP tools (name, description, JSON Schema of the arguments).
+
+        >>> env = gym.make("openenv/echo-v0", provider="inprocess")
+        >>> [tool.name for tool in env.unwrapped.list_tools()]
+        ['echo_message', 'echo_with_length']
+        >>> env.unwrapped.call_tool("echo_with_length", message="héllo")
+        {'message': 'héllo', 'length': 5}
+        """
+        return self._client.list_tools()
+
+    def call_tool(self, name: str, **arguments: Any) -> Any:
+        """Call the environment's tool ``name`` in this session; what it returned.
+
+        Raises :class:`~openenv_gym.errors.ToolCallError` for an unknown tool, invalid
+        arguments or a failing tool.
+        """
+        return self._client.call_tool(name, **arguments)
 
     def close(self) -> None:
         """End the session and stop the server this environment started (idempotent)."""

@@ -7,7 +7,7 @@ session, all in flight at once; in-process, a plain loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from openenv_gym.loop import LoopRunner
 from openenv_gym.pool import Request, SessionPool, open_pool
 from openenv_gym.protocol import summarize_errors
 from openenv_gym.providers import Provider
+from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST, rpc_request, rpc_result, tool_value, tools_of
 from openenv_gym.types import StepResult
 
 from .env import check_render_mode
@@ -189,14 +190,31 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         return tuple(self._unwrap(i, outcomes[i]) for i in range(self.num_envs))
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
-        """Call ``state`` or ``render`` on every sub-environment (they are remote sessions)."""
+        """Call ``state``, ``render``, ``list_tools`` or ``call_tool`` on every sub-environment.
+
+        >>> import gymnasium as gym
+        >>> envs = gym.make_vec("openenv/echo-v0", num_envs=2, provider="inprocess")
+        >>> envs.call("call_tool", "echo_message", message="hi")
+        ('hi', 'hi')
+        >>> envs.close()
+        """
         if name == "render" and not args and not kwargs:
             return self.render() or (None,) * self.num_envs
-        if name != "state" or args or kwargs:
-            raise AttributeError(f"sub-environments are OpenEnv sessions: call() supports "
-                                 f"'state' and 'render' without arguments, not {name!r}")
-        outcomes = self._runner.run(self._pool.run({i: ("state", None) for i in range(self.num_envs)}))
-        return tuple(self._unwrap(i, outcomes[i]) for i in range(self.num_envs))
+        if name == "state" and not args and not kwargs:
+            return self._call_each("state", None, lambda data: data)
+        if name == "list_tools" and not args and not kwargs:
+            return self._call_each("mcp", rpc_request(TOOLS_LIST, None, 0), lambda r: tools_of(rpc_result(r)))
+        if name == "call_tool" and len(args) == 1:
+            request = rpc_request(TOOLS_CALL, {"name": args[0], "arguments": kwargs}, 0)
+            return self._call_each("mcp", request, lambda r: tool_value(rpc_result(r)))
+        raise AttributeError(f"sub-environments are OpenEnv sessions: call() supports 'state', 'render' "
+                             f"and 'list_tools' without arguments and call_tool(name, **arguments), "
+                             f"not {name!r}")
+
+    def _call_each(self, kind: str, payload: Any, parse: Callable[[Any], Any]) -> tuple[Any, ...]:
+        """Send one request to every sub-env; each reply parsed (errors name their sub-env)."""
+        outcomes = self._runner.run(self._pool.run({i: (kind, payload) for i in range(self.num_envs)}))
+        return tuple(self._unwrap(i, _parsed(parse, outcomes[i])) for i in range(self.num_envs))
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
         """Each sub-environment's attribute: one set by :meth:`set_attr`, or a shared one."""
@@ -336,3 +354,13 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
             for i, result in self._run(dict.fromkeys(finished, ("reset", {}))).items():
                 env_infos[i] = self._record_reset(i, result)
         return finals
+
+
+def _parsed(parse: Callable[[Any], Any], outcome: Any) -> Any:
+    """``parse(outcome)``, or the error the outcome is or that parsing raised (returned, not raised)."""
+    if isinstance(outcome, OpenEnvGymError):
+        return outcome
+    try:
+        return parse(outcome)
+    except OpenEnvGymError as exc:
+        return exc

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from ..client import DEFAULT_TIMEOUT, SyncEnvClient
 from ..client_base import DEFAULT_ENCODING
+from ..mcp_types import Tool
 from ..types import StepResult
 
 
@@ -29,6 +30,10 @@ class SessionClient(Protocol):
     def render(self, mode: str = "ansi") -> Any: ...
 
     def schema(self) -> dict[str, Any]: ...
+
+    def list_tools(self) -> list[Tool]: ...
+
+    def call_tool(self, name: str, **arguments: Any) -> Any: ...
 
     def close(self) -> None: ...
 

@@ -16,6 +16,7 @@ from ..catalog import BundledEnv
 from ..client import DEFAULT_TIMEOUT
 from ..loop import LoopRunner
 from ..protocol import check_reply, result_from_reply
+from ..tool_calls import ToolCalls
 from ..types import Action, Observation, StepResult
 from .base import Provider
 
@@ -32,7 +33,7 @@ def _drive(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("an in-process session suspended; it needs an event loop")
 
 
-class InProcessClient:
+class InProcessClient(ToolCalls):
     """One session on an environment instance held in this process."""
 
     extended = True
