@@ -51,6 +51,6 @@ def test_public_api_is_pinned():
         "Action", "AuthenticationError", "CapacityReachedError", "EnvClient", "EnvironmentMetadata", "ErrorCode",
         "ExecutionError", "FactoryError", "InvalidActionError", "InvalidJSONError",
         "InvalidRequestError", "MessageTooLargeError", "Observation", "OpenEnvGymError",
-        "ProtocolError", "ProviderError", "RequestTimeoutError", "ServerError", "SessionError", "StepTimeoutError",
+        "ProtocolError", "ProviderError", "RequestTimeoutError", "ServerError", "SessionError", "StepTimeoutError", "ToolCallError",
         "State", "StepResult", "SyncEnvClient", "TransportError", "UnknownTypeError",
         "__version__", "register_envs"}
