@@ -1,4 +1,4 @@
-"""A real Docker engine for tests: its client, images built once, what is left behind."""
+"""A real Docker engine for tests: its client (or a failure saying how to start one)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from openenv_gym.errors import ProviderError
-from openenv_gym.providers.engine import OWNER_LABEL, docker_client
+from openenv_gym.providers.engine import docker_client
 
 
 def engine() -> Any:
@@ -17,11 +17,6 @@ def engine() -> Any:
     except ProviderError as exc:
         pytest.fail(f"the Docker tests need a Docker engine: run .ci/docker-engine.sh from the repository "
                     f"root (it starts one and makes the python:3.11-slim base image). {exc}")
-
-
-def ours(client: Any) -> list[str]:
-    """Names of the containers (any state) that openenv-gym providers started."""
-    return [c.name for c in client.containers.list(all=True, filters={"label": OWNER_LABEL})]
 
 
 def exists(client: Any, container_id: str) -> bool:
