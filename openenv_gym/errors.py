@@ -195,9 +195,10 @@ class ToolCallError(OpenEnvGymError):
     """
 
     def __init__(self, message: Any, *, rpc_code: int | None = None, data: Any = None):
-        original = message if isinstance(message, ToolCallError) else None
-        self.rpc_code = rpc_code if original is None else original.rpc_code
-        self.data = data if original is None else original.data
+        if isinstance(message, ToolCallError):  # AsyncVectorEnv re-raises with type(e)(e)
+            rpc_code, data = message.rpc_code, message.data
+        self.rpc_code: int | None = rpc_code
+        self.data: Any = data
         super().__init__(str(message))
 
 
