@@ -6,24 +6,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-from ..client_base import TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
-from .base import ServerProvider
-from .engine import (
-    Cleanup,
-    docker_client,
-    docker_sdk,
-    install_sigterm_handler,
-    labels,
-    remove_leaked,
-    remove_quietly,
-    wait_healthy,
-)
-from .images import DEFAULT_BASE_IMAGE, ensure_image
+from .engine import docker_sdk, labels, wait_healthy
+from .images import DEFAULT_BASE_IMAGE, ImageProvider
 from .process import LOG_TAIL_LINES
 
 SERVER_PORT = 8000
@@ -31,10 +19,9 @@ SERVER_PORT = 8000
 ISOLATED_NETWORK = "openenv-gym-isolated"
 """The network of containers without internet: internal (no route out), no traffic between
 containers; the engine's host reaches each container at its address on it."""
-ENV_KWARGS_VARIABLE = "OPENENV_ENV_KWARGS"
 
 
-class DockerProvider(ServerProvider):
+class DockerProvider(ImageProvider):
     """Runs an env's server in a container of its image, locked down.
 
     The container runs with a read-only root file system and a writable ``/tmp`` (tmpfs),
@@ -65,21 +52,15 @@ class DockerProvider(ServerProvider):
                  base_image: str = DEFAULT_BASE_IMAGE, env_kwargs: dict[str, Any] | None = None,
                  token: str | None = None, internet: bool = False, memory: str = "1g", cpus: float = 1.0,
                  pids_limit: int = 256, tmpfs_size: str = "128m", startup_timeout: float = 60.0):
-        self.env = os.fspath(env)
-        self.image = image
+        super().__init__(env, image=image, base_image=base_image, env_kwargs=env_kwargs, token=token,
+                         startup_timeout=startup_timeout)
         self.rebuild = rebuild
-        self.base_image = base_image
-        self.env_kwargs = env_kwargs or {}
-        self.token = resolve_token(token)
         self.internet = internet
         self.limits = {"mem_limit": memory, "memswap_limit": memory, "nano_cpus": int(cpus * 1e9),
                        "pids_limit": pids_limit}
         self.tmpfs_size = tmpfs_size
-        self.startup_timeout = startup_timeout
         self.base_url: str | None = None
         self._container: Any = None
-        self._cleanup: Cleanup | None = None
-        install_sigterm_handler()
 
     @property
     def container_id(self) -> str | None:
@@ -89,12 +70,10 @@ class DockerProvider(ServerProvider):
         if self.base_url is not None and self._running():
             return self.base_url
         self.stop()
-        client = docker_client()
-        remove_leaked(client)
-        self.image = ensure_image(self.env, self.image, rebuild=self.rebuild, base_image=self.base_image)
+        client = self._prepare(rebuild=self.rebuild)
         self.rebuild = False
         self._container = client.containers.run(self.image, detach=True, **self._run_options(client))
-        self._cleanup = Cleanup(self, remove_quietly, self._container)
+        self._track(self._container)
         try:
             self.base_url = self._address()
             wait_healthy(self.base_url, self.startup_timeout, self._running,
@@ -110,9 +89,8 @@ class DockerProvider(ServerProvider):
         return self.start()
 
     def stop(self) -> None:
-        if self._cleanup is not None:
-            self._cleanup()
-        self._cleanup = self._container = self.base_url = None
+        self._remove()
+        self._container = self.base_url = None
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """The last lines the container wrote."""
@@ -121,12 +99,9 @@ class DockerProvider(ServerProvider):
         return self._container.logs(tail=lines).decode(errors="replace").rstrip() or "(empty log)"
 
     def _run_options(self, client: Any) -> dict[str, Any]:
-        environment = {ENV_KWARGS_VARIABLE: json.dumps(self.env_kwargs)}
-        if self.token:
-            environment[TOKEN_VARIABLE] = self.token
         network = ({"ports": {f"{SERVER_PORT}/tcp": ("127.0.0.1", None)}} if self.internet
                    else {"network": isolated_network(client)})
-        return {"environment": environment, "labels": labels(self.env), "read_only": True,
+        return {"environment": self.server_environment(), "labels": labels(self.name), "read_only": True,
                 "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={self.tmpfs_size}"},
                 "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "init": True,
                 **self.limits, **network}

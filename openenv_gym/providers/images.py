@@ -1,4 +1,5 @@
-"""Docker images of environments: built from an env folder's ``Dockerfile``.
+"""Docker images of environments, built from an env folder's ``Dockerfile``; and
+:class:`ImageProvider`, the base of the providers that run them.
 
 The build context is the env folder's *project root* (the nearest folder above it that holds
 a ``pyproject.toml``: this repository for the bundled envs), so a Dockerfile installs the
@@ -11,6 +12,7 @@ project it belongs to. Images are tagged ``openenv-gym/<name>:latest`` by defaul
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import threading
 from collections import deque
@@ -18,11 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import bundled
+from ..client_base import TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
-from .engine import docker_client, docker_sdk
+from .base import ServerProvider
+from .engine import Cleanup, docker_client, docker_sdk, install_sigterm_handler, remove_leaked, remove_quietly
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 BUILD_LOG_LINES = 20
+ENV_KWARGS_VARIABLE = "OPENENV_ENV_KWARGS"
+"""The server's environment variable holding its env's keyword arguments (JSON)."""
 _build_locks: dict[str, threading.Lock] = {}
 
 
@@ -123,3 +129,45 @@ def ensure_image(env: str | os.PathLike[str], tag: str | None = None, *, rebuild
         if rebuild or _image_id(docker_client(), tag) is None:
             return build_image(env, tag, base_image=base_image)
         return tag
+
+
+class ImageProvider(ServerProvider):
+    """Servers run from an env's image: what :class:`DockerProvider` and :class:`SwarmProvider`
+    share (the image, the server's settings, and removing what was started)."""
+
+    def __init__(self, env: str | os.PathLike[str], *, image: str | None, base_image: str,
+                 env_kwargs: dict[str, Any] | None, token: str | None, startup_timeout: float):
+        self.env = os.fspath(env)
+        self.name = Path(self.env).name
+        self.image = image
+        self.base_image = base_image
+        self.env_kwargs = env_kwargs or {}
+        self.token = resolve_token(token)
+        self.startup_timeout = startup_timeout
+        self._cleanup: Cleanup | None = None
+        install_sigterm_handler()
+
+    def server_environment(self) -> dict[str, str]:
+        """The server's environment variables: the env's keyword arguments and the token."""
+        environment = {ENV_KWARGS_VARIABLE: json.dumps(self.env_kwargs)}
+        if self.token:
+            environment[TOKEN_VARIABLE] = self.token
+        return environment
+
+    def _prepare(self, rebuild: bool = False) -> Any:
+        """The engine's client, once leaked containers are gone and the image exists."""
+        client = docker_client()
+        remove_leaked(client)
+        self.image = ensure_image(self.env, self.image, rebuild=rebuild, base_image=self.base_image)
+        return client
+
+    def _track(self, started: Any) -> None:
+        """Remove ``started`` (a container or service) on :meth:`_remove` or any exit."""
+        self._cleanup = Cleanup(self, remove_quietly, started)
+
+    def _remove(self) -> bool:
+        """Remove what :meth:`_track` tracks; False if nothing was tracked."""
+        cleanup, self._cleanup = self._cleanup, None
+        if cleanup is not None:
+            cleanup()
+        return cleanup is not None

@@ -9,7 +9,6 @@ one node. A replica's address is ``http://<node address>:<its port>``.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
@@ -17,25 +16,14 @@ from typing import Any
 
 import httpx
 
-from ..client_base import TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
-from .base import ServerProvider
-from .docker import ENV_KWARGS_VARIABLE, SERVER_PORT
-from .engine import (
-    Cleanup,
-    answers,
-    docker_client,
-    docker_sdk,
-    install_sigterm_handler,
-    labels,
-    remove_leaked,
-    remove_quietly,
-)
-from .images import DEFAULT_BASE_IMAGE, ensure_image
+from .docker import SERVER_PORT
+from .engine import answers, docker_client, docker_sdk, labels
+from .images import DEFAULT_BASE_IMAGE, ImageProvider
 from .process import LOG_TAIL_LINES
 
 
-class SwarmProvider(ServerProvider):
+class SwarmProvider(ImageProvider):
     """Runs ``replicas`` copies of an env's server as one Swarm service.
 
     Args:
@@ -66,21 +54,16 @@ class SwarmProvider(ServerProvider):
                  constraints: list[str] | None = None, startup_timeout: float = 120.0):
         if replicas < 1:
             raise ValueError(f"replicas must be at least 1, got {replicas}")
-        self.env = os.fspath(env)
+        super().__init__(env, image=image, base_image=base_image, env_kwargs=env_kwargs, token=token,
+                         startup_timeout=startup_timeout)
+        self.token = self.token or secrets.token_urlsafe()
         self.replicas = replicas
-        self.image = image
-        self.base_image = base_image
         self.auto_init = auto_init
         self.advertise_addr = advertise_addr
-        self.env_kwargs = env_kwargs or {}
-        self.token = resolve_token(token) or secrets.token_urlsafe()
         self.memory, self.cpus, self.tmpfs_size = memory, cpus, tmpfs_size
         self.constraints = constraints or []
-        self.startup_timeout = startup_timeout
         self.base_urls: list[str] = []
         self._service: Any = None
-        self._cleanup: Cleanup | None = None
-        install_sigterm_handler()
 
     @property
     def service_name(self) -> str | None:
@@ -123,10 +106,9 @@ class SwarmProvider(ServerProvider):
 
     def stop(self) -> None:
         """Remove the service and wait (a few seconds at most) until its containers are gone."""
-        if self._cleanup is not None:
-            self._cleanup()
+        if self._remove():
             _wait_until_removed(self._service.name)
-        self._cleanup = self._service = None
+        self._service = None
         self.base_urls = []
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
@@ -137,12 +119,10 @@ class SwarmProvider(ServerProvider):
             errors="replace").rstrip() or "(empty log)"
 
     def _create(self) -> None:
-        client = docker_client()
-        self._join_swarm(client)
-        remove_leaked(client)
-        self.image = ensure_image(self.env, self.image, base_image=self.base_image)
+        self._join_swarm(docker_client())
+        client = self._prepare()
         self._service = client.services.create(self.image, **self._service_options())
-        self._cleanup = Cleanup(self, remove_quietly, self._service)
+        self._track(self._service)
 
     def _join_swarm(self, client: Any) -> None:
         if client.info().get("Swarm", {}).get("LocalNodeState") == "active":
@@ -155,12 +135,11 @@ class SwarmProvider(ServerProvider):
     def _service_options(self) -> dict[str, Any]:
         docker = docker_sdk()
         types, size = docker.types, docker.utils.parse_bytes
-        environment = {ENV_KWARGS_VARIABLE: json.dumps(self.env_kwargs), TOKEN_VARIABLE: self.token}
         tmp = types.Mount("/tmp", "", type="tmpfs", tmpfs_size=size(self.tmpfs_size))
         return {
-            "name": f"openenv-gym-{self.env.replace('/', '-').strip('-.')}-{secrets.token_hex(3)}",
-            "env": [f"{k}={v}" for k, v in environment.items()], "labels": labels(self.env),
-            "container_labels": labels(self.env), "mode": types.ServiceMode("replicated", self.replicas),
+            "name": f"openenv-gym-{self.name}-{secrets.token_hex(3)}",
+            "env": [f"{k}={v}" for k, v in self.server_environment().items()], "labels": labels(self.name),
+            "container_labels": labels(self.name), "mode": types.ServiceMode("replicated", self.replicas),
             "endpoint_spec": types.EndpointSpec(ports=[{"TargetPort": SERVER_PORT, "Protocol": "tcp",
                                                         "PublishMode": "host"}]),
             "resources": types.Resources(cpu_limit=int(self.cpus * 1e9), mem_limit=size(self.memory)),

@@ -147,12 +147,13 @@ def test_a_killed_process_leaves_a_container_the_next_start_removes(echo_image):
 
 
 def test_a_killed_container_is_a_clear_error_and_a_keep_going_vector_env_recovers(echo_image):
-    env = gym.make("openenv/echo-v0", provider="docker", provider_options={"image": echo_image})
+    env = gym.make("openenv/echo-v0", provider="docker", provider_options={"image": echo_image, "internet": True})
     env.reset()
     engine().containers.get(env.unwrapped._provider.container_id).kill()
-    with pytest.raises(TransportError):
+    with pytest.raises(TransportError, match=r"ws://127.0.0.1:\d+/ws"):  # names the server
         env.step("anyone there?")
     env.close()
+    # on the isolated network (below) a dead container is noticed once its address is found gone (~10 s)
 
     envs = gym.make_vec("openenv/echo-v0", num_envs=2, provider="docker", num_servers=2,
                         provider_options={"image": echo_image}, keep_going=True)

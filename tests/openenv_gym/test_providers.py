@@ -67,7 +67,7 @@ def test_inprocess_provider_shares_the_servers_validation():
 
 
 @pytest.mark.parametrize(("args", "error"), [
-    (("echo", "docker"), "unknown provider 'docker'"),
+    (("echo", "dokcer"), "unknown provider 'dokcer'; choose one of process, inprocess, docker, swarm"),
     ((None, "process"), "pass base_url"),
     (("ecko", "process"), "Did you mean 'echo'"),
 ])
