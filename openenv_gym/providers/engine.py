@@ -107,13 +107,14 @@ def remove_quietly(item: Any) -> None:
 
 class Cleanup:
     """Runs ``remove(*args)`` once: on :meth:`__call__`, when ``owner`` is garbage-collected,
-    at interpreter exit, or on SIGTERM (see :func:`install_sigterm_handler`)."""
+    at interpreter exit, or on SIGTERM (see :func:`install_sigterm_handler`); only in the
+    process that made it (a forked child, e.g. a Gymnasium worker, leaves the parent's alone)."""
 
     live: set[Cleanup] = set()
     _lock = threading.Lock()
 
     def __init__(self, owner: object, remove: Callable[..., object], *args: Any):
-        self._finalizer = weakref.finalize(owner, remove, *args)
+        self._finalizer = weakref.finalize(owner, _in_process, os.getpid(), remove, *args)
         with self._lock:
             self.live.add(self)
 
@@ -126,6 +127,11 @@ class Cleanup:
     def run_all(cls) -> None:
         for cleanup in list(cls.live):
             cleanup()
+
+
+def _in_process(pid: int, remove: Callable[..., object], *args: Any) -> None:
+    if os.getpid() == pid:
+        remove(*args)
 
 
 _previous_handler: Any = None
