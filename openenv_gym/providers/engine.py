@@ -111,7 +111,7 @@ class Cleanup:
     process that made it (a forked child, e.g. a Gymnasium worker, leaves the parent's alone)."""
 
     live: set[Cleanup] = set()
-    _lock = threading.Lock()
+    _lock = threading.RLock()  # re-entered when SIGTERM arrives while the main thread holds it
 
     def __init__(self, owner: object, remove: Callable[..., object], *args: Any):
         self._finalizer = weakref.finalize(owner, _in_process, os.getpid(), remove, *args)
