@@ -19,6 +19,7 @@ from openenv_gym.client_base import resolve_token
 from openenv_gym.types import Action, Observation
 
 from .environment import Environment
+from .limits import MESSAGE_BYTES_VARIABLE, ClientSessions, RateLimit, setting
 from .routes import build_router
 from .sessions import DEFAULT_RESUME_GRACE, SessionManager
 from .web import is_web_asset, mount_web, token_subprotocol, web_enabled, without_token_subprotocols
@@ -148,7 +149,10 @@ def create_app(
     session_timeout: float | None = None,
     step_timeout: float | None = None,
     resume_grace: float | None = None,
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_message_bytes: int | None = None,
+    max_sessions_per_client: int | None = None,
+    rate_limit: float | None = None,
+    rate_burst: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
     token: str | None = None,
     web: bool | None = None,
@@ -167,7 +171,14 @@ def create_app(
             ``$OPENENV_STEP_TIMEOUT``, else off. ``FAST_STEP`` environments are not timed.
         resume_grace: seconds the session of a dropped connection (extensions on) waits to be
             resumed; by default ``$OPENENV_RESUME_GRACE``, else 30; 0 turns resuming off.
-        max_message_bytes: larger frames get a ``MESSAGE_TOO_LARGE`` error reply.
+        max_message_bytes: larger frames get a ``MESSAGE_TOO_LARGE`` error reply; by default
+            ``$OPENENV_MAX_MESSAGE_BYTES``, else 16 MiB.
+        max_sessions_per_client: sessions one client address may hold (``TOO_MANY_SESSIONS``
+            beyond); by default ``$OPENENV_MAX_SESSIONS_PER_CLIENT``, else 256 for remote
+            clients and no limit but the capacity for this machine's (``server/limits.py``).
+        rate_limit, rate_burst: messages per second per connection, and the burst allowed;
+            by default ``$OPENENV_RATE_LIMIT`` (else off) and ``$OPENENV_RATE_BURST`` (else one
+            second's worth). Over it a message gets ``RATE_LIMITED``; flooding on closes (1008).
         env_kwargs: keyword arguments for ``env``; by default read as JSON from the
             ``OPENENV_ENV_KWARGS`` environment variable (how providers configure a server).
         token: require ``Authorization: Bearer <token>`` on every route but ``GET /health``
@@ -202,9 +213,12 @@ def create_app(
     app = FastAPI(title=f"OpenEnv Environment HTTP API ({env_name or getattr(env, '__name__', 'env')})",
                   version="1.0.0", lifespan=lifespan)
     app.state.sessions = manager
+    max_message_bytes = setting(max_message_bytes, MESSAGE_BYTES_VARIABLE) or DEFAULT_MAX_MESSAGE_BYTES
     app.state.max_message_bytes = max_message_bytes
     app.include_router(build_router(factory, action_type, observation_type, manager))
-    app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, max_message_bytes=max_message_bytes))
+    app.add_api_websocket_route("/ws", WebSocketEndpoint(
+        manager, max_message_bytes=max_message_bytes, rate=RateLimit.configured(rate_limit, rate_burst),
+        clients=ClientSessions.configured(max_sessions_per_client)))
     if web_enabled(web):
         mount_web(app)
     required = resolve_token(token)

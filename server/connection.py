@@ -19,6 +19,7 @@ The connection's own session can be resumed by a later connection when this one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,18 +30,28 @@ from .session import Reply, Session
 from .sessions import SessionManager
 
 MAX_SESSIONS_PER_OPEN = 4096
+Admit = Callable[[int], contextlib.AbstractContextManager[None]]
+"""Admits ``n`` more sessions while they are opened (raises :class:`ServerError` over a limit)."""
+
+
+def admit_any(count: int) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
 
 
 class Connection:
-    """Sessions bound to one WebSocket; closing the connection closes them all."""
+    """Sessions bound to one WebSocket; closing the connection closes them all.
+
+    ``admit`` guards the sessions an ``open`` message adds (the per-client limit, ``limits.py``).
+    """
 
     def __init__(self, manager: SessionManager, *, extended: bool,
-                 close_socket: Callable[[], Awaitable[None]]):
+                 close_socket: Callable[[], Awaitable[None]], admit: Admit = admit_any):
         self.manager = manager
         self.extended = extended
         self.sessions: dict[int, Session] = {}
         self._next_index = 0
         self._close_socket = close_socket
+        self._admit = admit
 
     async def open_primary(self) -> Session:
         """Open the connection's own session 0 (resumable where the extensions are on)."""
@@ -88,6 +99,8 @@ class Connection:
     async def handle(self, message: Any) -> Reply | None:
         """The reply to one decoded message, or ``None`` when the client closed."""
         kind = message.get("type") if self.extended and isinstance(message, dict) else None
+        if not isinstance(kind, str):  # e.g. a numpy array (msgpack): no == on it
+            kind = None
         if kind == "open":
             return await self._with_id(message, self._open(message.get("data")))
         if kind == "batch":
@@ -110,7 +123,8 @@ class Connection:
             return error_frame(ErrorCode.VALIDATION_ERROR,
                                f"open needs data.count between 1 and {MAX_SESSIONS_PER_OPEN}")
         try:
-            indices = await self.open(count)
+            with self._admit(count):
+                indices = await self.open(count)
         except ServerError as exc:
             return exc.to_frame()
         return {"type": "opened", "data": {"sessions": indices}}
@@ -143,7 +157,7 @@ class Connection:
     def _target(self, item: Any) -> tuple[Session, dict[str, Any]] | Reply:
         if not isinstance(item, dict):
             return error_frame(ErrorCode.VALIDATION_ERROR, "a batch item must be an object")
-        if item.get("type") == "close":
+        if isinstance(item.get("type"), str) and item["type"] == "close":
             return error_frame(ErrorCode.VALIDATION_ERROR,
                                "sessions of a batch end with their connection, not with 'close'")
         index = item.get("session")

@@ -65,7 +65,10 @@ def _accepted_kwargs(function: Callable[..., Any], data: dict[str, Any]) -> dict
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return orjson.loads(exc.json(include_url=False))
+    try:
+        return orjson.loads(exc.json(include_url=False))
+    except ValueError:  # an input JSON cannot hold (msgpack bytes that are not UTF-8): leave inputs out
+        return orjson.loads(exc.json(include_url=False, include_input=False))
 
 
 class Session:

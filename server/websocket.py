@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,7 @@ from openenv_gym.errors import ErrorCode, ServerError
 from openenv_gym.protocol import RESUME_HEADER, error_frame
 
 from .connection import Connection
+from .limits import ClientSessions, RateLimit
 from .sessions import SessionManager
 
 logger = logging.getLogger(__name__)
@@ -35,20 +37,35 @@ class WebSocketEndpoint:
         manager: where sessions come from.
         max_message_bytes: larger frames are answered with a ``MESSAGE_TOO_LARGE`` error
             frame and dropped; the connection goes on.
+        clients: sessions per client address (``TOO_MANY_SESSIONS`` over its limit).
+        rate: messages per second per connection; a message over it is answered with
+            ``RATE_LIMITED`` (and ``retry_after`` seconds) and dropped; a client that keeps
+            sending while refused has its connection closed (1008). ``None``: no limit.
     """
 
-    def __init__(self, manager: SessionManager, *, max_message_bytes: int):
+    def __init__(self, manager: SessionManager, *, max_message_bytes: int,
+                 clients: ClientSessions | None = None, rate: RateLimit | None = None):
         self.manager = manager
         self.max_message_bytes = max_message_bytes
+        self.clients = clients or ClientSessions(None)
+        self.rate = rate
 
     async def __call__(self, websocket: WebSocket) -> None:
         codec = negotiate(websocket.scope.get("subprotocols", []))
-        subprotocol = None if codec is None else codec.subprotocol
+        client = websocket.client.host if websocket.client else ""
         connection = Connection(self.manager, extended=codec is not None,
-                                close_socket=lambda: _close(websocket, 1001, "session idle timeout"))
+                                close_socket=lambda: _close(websocket, 1001, "session idle timeout"),
+                                admit=functools.partial(self.clients.reserve, client))
+        with self.clients.holding(client, connection):
+            await self._run(websocket, connection, codec, client)
+
+    async def _run(self, websocket: WebSocket, connection: Connection, codec: Codec | None,
+                   client: str) -> None:
+        subprotocol = None if codec is None else codec.subprotocol
         token = websocket.headers.get(RESUME_HEADER) if codec is not None else None
         try:
-            session = await (connection.open_primary() if token is None else connection.resume(token))
+            with self.clients.reserve(client, 1):
+                session = await (connection.open_primary() if token is None else connection.resume(token))
         except ServerError as exc:
             await websocket.accept(subprotocol=subprotocol)
             await self._send(websocket, codec or JSON, exc.to_frame())
@@ -68,12 +85,18 @@ class WebSocketEndpoint:
             await _close(websocket, 1000)
 
     async def _serve(self, websocket: WebSocket, connection: Connection, codec: Codec) -> int | None:
-        """Answer frames until the client leaves: its close code, ``None`` if it sent ``close``."""
+        """Answer frames until the client leaves: its close code; ``None`` if it sent ``close``
+        or was closed for flooding (its sessions are closed, not kept for a resume)."""
+        bucket = None if self.rate is None else self.rate.bucket()
         while True:
             frame = await websocket.receive()
             if frame["type"] == "websocket.disconnect":
                 return int(frame.get("code", 1005))
-            reply = await self._answer(connection, codec, frame)
+            wait = 0.0 if bucket is None else bucket.take()
+            if bucket is not None and bucket.flooding:
+                await _close(websocket, 1008, "message rate limit exceeded")
+                return None
+            reply = self._rate_limited(wait) if wait else await self._answer(connection, codec, frame)
             if reply is None:
                 return None
             await self._send(websocket, codec, reply)
@@ -93,9 +116,20 @@ class WebSocketEndpoint:
             return error_frame(ErrorCode.INVALID_JSON, f"Invalid JSON: {exc}")
         return await connection.handle(message)
 
+    def _rate_limited(self, wait: float) -> dict[str, Any]:
+        assert self.rate is not None
+        return error_frame(ErrorCode.RATE_LIMITED,
+                           f"over this server's limit of {self.rate.rate:g} messages/s per connection "
+                           f"(bursts of {self.rate.burst}): message dropped, retry in {wait:.3f}s",
+                           retry_after=round(wait, 3))
+
     @staticmethod
     async def _send(websocket: WebSocket, codec: Codec, reply: dict[str, Any]) -> None:
-        data = codec.encode(reply)
+        try:
+            data = codec.encode(reply)
+        except (TypeError, ValueError) as exc:  # e.g. a request id nested deeper than the encoder goes
+            data = codec.encode(error_frame(ErrorCode.VALIDATION_ERROR, f"the reply cannot be encoded: {exc} "
+                                            "(a request id must be a number or a string)"))
         if isinstance(data, bytes):
             await websocket.send_bytes(data)
         else:
