@@ -165,13 +165,12 @@ class SwarmProvider(ImageProvider):
 
     def _replica_urls(self) -> dict[int, str]:
         """``slot -> URL`` of the running tasks whose port is known."""
-        client = docker_client()
+        addresses = {node.id: node.attrs["Status"]["Addr"] for node in docker_client().nodes.list()}
         urls = {}
         for task in self._service.tasks(filters={"desired-state": "running"}):
             ports = task["Status"].get("PortStatus", {}).get("Ports") or []
             if task["Status"]["State"] == "running" and ports:
-                address = client.nodes.get(task["NodeID"]).attrs["Status"]["Addr"]
-                urls[task["Slot"]] = f"http://{address}:{ports[0]['PublishedPort']}"
+                urls[task["Slot"]] = f"http://{addresses[task['NodeID']]}:{ports[0]['PublishedPort']}"
         return urls
 
     def _task_errors(self) -> str:
