@@ -58,12 +58,10 @@ tried: Counter[str] = Counter()
 
 @pytest.fixture(scope="module")
 def server(request: pytest.FixtureRequest) -> Iterator[ProcessProvider]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("OPENENV_RESUME_GRACE", "0.05")  # a dropped session waits 50 ms for a resume
-        with serving("tests.support.apps:small_frames") as provider:
-            provider.start()
-            yield provider
-            assert provider.pid is not None and provider._process.poll() is None  # type: ignore[union-attr]
+    grace = {"OPENENV_RESUME_GRACE": "0.05"}  # a dropped session waits 50 ms for a resume
+    with serving("tests.support.apps:small_frames", grace) as provider:
+        yield provider
+        assert provider.pid is not None and provider._process.poll() is None  # type: ignore[union-attr]
     parts = ", ".join(f"{kind} {count}" for kind, count in sorted(tried.items()))
     with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
         print(f"\nhostile /ws inputs tried: {sum(tried.values())} ({parts})")

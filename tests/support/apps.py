@@ -53,6 +53,8 @@ sleepy = create_app(SleepyEnvironment, SleepAction, EchoObservation, max_concurr
 single = create_app(SingleSessionEcho, EchoAction, EchoObservation)
 small_frames = create_app(EchoEnvironment, EchoAction, EchoObservation, max_message_bytes=4096)
 idle = create_app(EchoEnvironment, EchoAction, EchoObservation, session_timeout=0.3)
+one_per_client = create_app(EchoEnvironment, EchoAction, EchoObservation, max_sessions_per_client=1,
+                            rate_limit=1, rate_burst=2)
 
 
 class SlowCloseEcho(EchoEnvironment):

@@ -20,10 +20,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
-def serving(app: str) -> Iterator[ProcessProvider]:
-    """A started server process for ``app`` (importable from the repo root), stopped on exit."""
+def serving(app: str, environment: dict[str, str] | None = None) -> Iterator[ProcessProvider]:
+    """A started server process for ``app`` (importable from the repo root), stopped on exit;
+    ``environment``: variables for the server process only (e.g. ``OPENENV_RATE_LIMIT``)."""
     provider = ProcessProvider(app)
     with pytest.MonkeyPatch.context() as env:  # the child imports ``tests.…`` from the repo root
+        for name, value in (environment or {}).items():
+            env.setenv(name, value)
         env.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                                 os.environ.get("PYTHONPATH")])))
         provider.start()
