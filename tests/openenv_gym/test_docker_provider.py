@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import sys
@@ -199,3 +200,15 @@ def test_make_vec_runs_a_container_per_session_when_a_server_takes_one(one_sessi
     finally:
         envs.close()
     assert not any(exists(engine(), c) for c in containers)
+
+
+@pytest.mark.parametrize(("setup", "error"), [
+    ("os.environ['DOCKER_HOST'] = 'unix:///nonexistent.sock'", r"ProviderError: no Docker engine answers .*`\.ci/docker-engine\.sh`"),
+    ("sys.modules['docker'] = None", r"ProviderError: the Docker providers need the docker SDK: pip install 'openenv-gym\[docker\]'"),
+])
+def test_without_an_engine_or_the_sdk_the_error_says_what_to_do(setup, error):
+    script = (f"import os, sys; {setup}\nfrom openenv_gym.providers import DockerProvider\n"
+              "DockerProvider('echo').start()")
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert child.returncode == 1
+    assert re.search(error, child.stderr), child.stderr[-2000:]
