@@ -5,6 +5,11 @@ Swarm's ingress routing mesh would hide the replicas behind one port and balance
 service publishes its port in host mode with no fixed published port: every replica (task)
 gets its own port on its node, read back from the task's status, so several replicas can share
 one node. A replica's address is ``http://<node address>:<its port>``.
+
+>>> SwarmProvider("echo", replicas=0)
+Traceback (most recent call last):
+...
+ValueError: replicas must be at least 1, got 0
 """
 
 from __future__ import annotations
