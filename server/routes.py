@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
-from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from openenv_gym.protocol import CAPABILITIES, SUBPROTOCOL
 from openenv_gym.space_json import space_to_json
@@ -23,6 +23,23 @@ from .session import Session
 from .sessions import SessionManager
 
 _STATUS_OF_CODE = {"VALIDATION_ERROR": 422, "UNKNOWN_TYPE": 400, "EXECUTION_ERROR": 500}
+
+
+class StepRequest(BaseModel):
+    """Upstream's ``POST /step`` body: the action's fields under ``action`` (other keys allowed)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    action: dict[str, Any]
+
+
+class ErrorDetail(BaseModel):
+    """An HTTP error body, as FastAPI writes it."""
+
+    detail: str
+
+
+_NOT_JSON: dict[int | str, dict[str, Any]] = {400: {"model": ErrorDetail, "description": "Not a JSON body"}}
 
 
 def schema_of(action_type: type[Action], observation_type: type[Observation],
@@ -90,16 +107,13 @@ def build_router(factory: Callable[[], Environment], action_type: type[Action],
         return {"protocol": SUBPROTOCOL, "capabilities": list(CAPABILITIES),
                 "active_sessions": status.active_sessions, "max_sessions": status.max_sessions}
 
-    @router.post("/reset")
+    @router.post("/reset", responses=_NOT_JSON)
     async def reset(body: dict[str, Any] = Body(default_factory=dict)) -> Any:
         return await one_shot({"type": "reset", "data": body})
 
-    @router.post("/step")
-    async def step(body: dict[str, Any] = Body(...)) -> Any:
-        if not isinstance(body.get("action"), dict):
-            return JSONResponse(status_code=422, content={"detail": [{
-                "type": "missing", "loc": ["body", "action"], "msg": "Field required"}]})
-        return await one_shot({"type": "step", "data": body["action"]})
+    @router.post("/step", responses=_NOT_JSON)
+    async def step(body: StepRequest) -> Any:
+        return await one_shot({"type": "step", "data": body.action})
 
     @router.get("/state")
     async def state() -> Any:
