@@ -216,7 +216,7 @@ def encode(value: Any, protocol: str) -> Frame:
 
 # --- the tests ----------------------------------------------------------------------------
 
-@settings(FUZZ, max_examples=240)
+@settings(FUZZ, max_examples=500)
 @given(protocol=st.sampled_from(list(PROTOCOLS)),
        frames=st.lists(st.binary(max_size=300).map(lambda b: (b, False))
                        | st.text(max_size=300).map(lambda t: (t, True)), min_size=1, max_size=4))
@@ -233,20 +233,20 @@ def test_invalid_utf8_in_a_text_frame_closes_that_connection_with_1007(server, w
     assert attack(server, witness, protocol, [(valid[:-3] + bad + valid[-3:], True)], "invalid UTF-8") == 1007
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=600)
 @given(protocol=st.sampled_from(["baseline", "json"]), frames=st.lists(messages() | json_values, min_size=1,
                                                                        max_size=4))
 def test_json_of_wrong_shapes(server, witness, protocol, frames):
     attack(server, witness, protocol, [encode(f, protocol) for f in frames], "JSON of wrong shapes")
 
 
-@settings(FUZZ, max_examples=250)
+@settings(FUZZ, max_examples=500)
 @given(frames=st.lists(messages(msgpack_values) | msgpack_values, min_size=1, max_size=4))
 def test_msgpack_of_wrong_shapes(server, witness, frames):
     attack(server, witness, "msgpack", [encode(f, "msgpack") for f in frames], "msgpack of wrong shapes")
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=250)
 @given(protocol=st.sampled_from(["json", "msgpack"]), batch=batches)
 def test_batches_with_bad_items_answer_every_item(server, witness, protocol, batch):
     attack(server, witness, protocol, [encode({"type": "open", "data": {"count": 2}}, protocol),
@@ -259,7 +259,7 @@ def nested(depth: int, shape: str, protocol: str) -> bytes:
     return (b"[" * depth + b"]" * depth) if shape == "array" else (b'{"a":' * depth + b"0" + b"}" * depth)
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=150)
 @given(protocol=st.sampled_from(list(PROTOCOLS)), shape=st.sampled_from(["array", "object"]),
        depth=st.sampled_from([200, 255, 256, 511, 512, 513, 1023, 1024, 1025, 100_000]) | st.integers(1, 2000),
        where=st.sampled_from(["frame", "data", "metadata", "id", "batch id"]))
