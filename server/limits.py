@@ -70,7 +70,8 @@ def is_loopback(host: str) -> bool:
 class HoldsSessions(Protocol):
     """Anything whose ``sessions`` are counted against its client (a :class:`.Connection`)."""
 
-    sessions: Mapping[int, Any]
+    @property
+    def sessions(self) -> Mapping[int, Any]: ...
 
 
 class ClientSessions:
