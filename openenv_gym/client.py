@@ -84,12 +84,14 @@ class EnvClient(ClientBase):
             await self._open(self.headers)
         return self
 
-    async def _open(self, headers: dict[str, str], *, resumed: bool = False) -> None:
+    async def _open(self, headers: dict[str, str], *, resumed: bool = False,
+                    within: float | None = None) -> None:
+        timeout = self.connect_timeout if within is None else min(self.connect_timeout, within)
         try:
             self._ws = await websockets.connect(
                 self.ws_url, subprotocols=[Subprotocol(p) for p in self.offered] or None,
                 additional_headers=headers or None,
-                open_timeout=self.connect_timeout, max_size=self.max_message_bytes,
+                open_timeout=timeout, max_size=self.max_message_bytes,
                 compression=None if self.loopback else "deflate", ping_interval=None,
                 proxy=None if self.loopback else True)
         except (OSError, InvalidHandshake, TimeoutError, asyncio.TimeoutError) as exc:
@@ -194,7 +196,7 @@ class EnvClient(ClientBase):
         deadline = time.monotonic() + self.resume_timeout
         for delay in resume_delays():
             try:
-                await self._open(headers, resumed=True)
+                await self._open(headers, resumed=True, within=max(deadline - time.monotonic(), 0.1))
                 return await self._exchange(message, request_id)
             except (TransportError, Dropped) as exc:
                 if self._server_gone(exc):

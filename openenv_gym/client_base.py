@@ -43,6 +43,9 @@ DEFAULT_ENCODING = "msgpack"
 CLOSE_MESSAGE_TOO_BIG = 1009
 TOKEN_VARIABLE = "OPENENV_TOKEN"
 """Environment variable holding the bearer token (read by servers and clients alike)."""
+ENV_KWARGS_VARIABLE = "OPENENV_ENV_KWARGS"
+"""Environment variable holding a JSON object of keyword arguments for a server's env factory
+(how providers configure the servers they start)."""
 AUTH_REFUSED = (401, 403)
 """HTTP statuses of a refused token: 401 from HTTP routes, 403 from a refused ``/ws`` upgrade."""
 

@@ -68,11 +68,12 @@ class SyncEnvClient(ClientBase, ToolCalls):
             self._open(self.headers)
         return self
 
-    def _open(self, headers: dict[str, str], *, resumed: bool = False) -> None:
+    def _open(self, headers: dict[str, str], *, resumed: bool = False, within: float | None = None) -> None:
         uri = parse_uri(self.ws_url)
-        deadline = time.monotonic() + self.connect_timeout
+        timeout = self.connect_timeout if within is None else min(self.connect_timeout, within)
+        deadline = time.monotonic() + timeout
         try:
-            sock = socket.create_connection((uri.host, uri.port), timeout=self.connect_timeout)
+            sock = socket.create_connection((uri.host, uri.port), timeout=timeout)
         except OSError as exc:
             raise self._connect_error(exc) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -164,7 +165,7 @@ class SyncEnvClient(ClientBase, ToolCalls):
         deadline = time.monotonic() + self.resume_timeout
         for delay in resume_delays():
             try:
-                self._open(headers, resumed=True)
+                self._open(headers, resumed=True, within=max(deadline - time.monotonic(), 0.1))
                 return self._exchange(message, request_id)
             except (TransportError, Dropped) as exc:
                 if self._server_gone(exc):

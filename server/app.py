@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from openenv_gym.client_base import resolve_token
+from openenv_gym.client_base import ENV_KWARGS_VARIABLE, resolve_token
 from openenv_gym.types import Action, Observation
 
 from .environment import Environment
@@ -28,8 +28,6 @@ from .websocket import WebSocketEndpoint
 DEFAULT_MAX_SESSIONS = 1024
 """Capacity of a server whose environment supports concurrent sessions (upstream: 1)."""
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-ENV_KWARGS_VARIABLE = "OPENENV_ENV_KWARGS"
-"""Environment variable holding a JSON object of keyword arguments for the env factory."""
 STEP_TIMEOUT_VARIABLE = "OPENENV_STEP_TIMEOUT"
 RESUME_GRACE_VARIABLE = "OPENENV_RESUME_GRACE"
 

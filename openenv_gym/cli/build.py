@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="openenv-gym-build-") as staging:
             context = _stage(target, Path(staging))
             built = build_image(context, tag, base_image=args.base_image, quiet=not args.verbose)
-    print(f"built {built}\nrun it: docker run --rm -p 8000:8000 {built}")
+    print(f"built {built}\nrun it: docker run --rm -p 127.0.0.1:8000:8000 {built}")
     return 0
 
 

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import bundled
-from ..client_base import TOKEN_VARIABLE, resolve_token
+from ..client_base import ENV_KWARGS_VARIABLE, TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
 from .base import ServerProvider
 from .engine import Cleanup, docker_client, docker_sdk, install_sigterm_handler, remove_leaked, remove_quietly
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 BUILD_LOG_LINES = 20
-ENV_KWARGS_VARIABLE = "OPENENV_ENV_KWARGS"
 """The server's environment variable holding its env's keyword arguments (JSON)."""
 _build_locks: dict[str, threading.Lock] = {}
 

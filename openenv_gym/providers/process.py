@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from ..client_base import TOKEN_VARIABLE, resolve_token
+from ..client_base import ENV_KWARGS_VARIABLE, TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
 from .base import ServerProvider
 
@@ -129,7 +129,7 @@ class ProcessProvider(ServerProvider):
         command = [sys.executable, "-m", "openenv_gym.server", self.app, "--host", "127.0.0.1",
                    "--port", "0", "--log-level", self.log_level, "--ready-fd", str(ready_fd),
                    "--parent-pid", str(os.getpid())]
-        env = dict(os.environ, OPENENV_ENV_KWARGS=json.dumps(self.env_kwargs))
+        env = dict(os.environ, **{ENV_KWARGS_VARIABLE: json.dumps(self.env_kwargs)})
         env.pop(TOKEN_VARIABLE, None)
         if self.token:
             env[TOKEN_VARIABLE] = self.token
