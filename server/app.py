@@ -70,14 +70,9 @@ def _seconds(given: float | None, variable: str, default: float | None) -> float
     >>> _seconds(None, "OPENENV_UNSET_FOR_DOCTEST", 30.0), _seconds(5, "OPENENV_UNSET_FOR_DOCTEST", None)
     (30.0, 5.0)
     """
+    given = setting(given, variable, float)
     if given is None:
-        raw = os.environ.get(variable, "")
-        if not raw:
-            return default
-        try:
-            given = float(raw)
-        except ValueError:
-            raise ValueError(f"{variable} must be a number of seconds, got {raw!r}") from None
+        return default
     if given < 0:
         raise ValueError(f"{variable.removeprefix('OPENENV_').lower()} must not be negative, got {given}")
     return float(given)
