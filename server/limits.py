@@ -4,14 +4,14 @@ Both are set by ``create_app(...)`` keywords or, for servers started from the co
 (``python -m openenv_gym.server``, ``python -m openenv_gym.envs.<name>``), by environment
 variables read when the app is built:
 
-=====================================  ==================================  ===================
+=====================================  ==================================  ======================
 variable                               ``create_app`` keyword              default
-=====================================  ==================================  ===================
+=====================================  ==================================  ======================
 ``OPENENV_MAX_SESSIONS_PER_CLIENT``    ``max_sessions_per_client``         256 per remote address
 ``OPENENV_RATE_LIMIT``                 ``rate_limit`` (messages/s)         off
 ``OPENENV_RATE_BURST``                 ``rate_burst`` (messages)           one second's worth
 ``OPENENV_MAX_MESSAGE_BYTES``          ``max_message_bytes``               16 MiB
-=====================================  ==================================  ===================
+=====================================  ==================================  ======================
 
 By default clients on this machine (loopback addresses) are limited only by the server's
 capacity, so a vector environment or a load test with a thousand sessions works out of the
