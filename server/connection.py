@@ -26,7 +26,7 @@ from typing import Any
 from openenv_gym.errors import ErrorCode, ServerError
 from openenv_gym.protocol import error_frame
 
-from .session import Reply, Session
+from .session import Reply, Session, is_request_id
 from .sessions import SessionManager
 
 MAX_SESSIONS_PER_OPEN = 4096
@@ -101,6 +101,8 @@ class Connection:
         kind = message.get("type") if self.extended and isinstance(message, dict) else None
         if not isinstance(kind, str):  # e.g. a numpy array (msgpack): no == on it
             kind = None
+        if kind in ("open", "batch") and not is_request_id(message.get("id")):
+            return error_frame(ErrorCode.VALIDATION_ERROR, "a request id must be a number or a string")
         if kind == "open":
             return await self._with_id(message, self._open(message.get("data")))
         if kind == "batch":

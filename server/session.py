@@ -64,6 +64,15 @@ def _accepted_kwargs(function: Callable[..., Any], data: dict[str, Any]) -> dict
     return {k: v for k, v in data.items() if k in params}
 
 
+def is_request_id(value: Any) -> bool:
+    """Can ``value`` be a request's ``id`` (none, a number or a string; never an array)?
+
+    >>> is_request_id(7), is_request_id("a"), is_request_id(None), is_request_id([7])
+    (True, True, True, False)
+    """
+    return isinstance(value, str | int | float | None)
+
+
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     try:
         return orjson.loads(exc.json(include_url=False))
@@ -130,6 +139,8 @@ class Session:
         its last request, not knowing whether it arrived.
         """
         request_id = message.get("id") if self.extended and isinstance(message, dict) else None
+        if not is_request_id(request_id):
+            return error_frame(ErrorCode.VALIDATION_ERROR, "a request id must be a number or a string")
         async with self._lock:
             if request_id is not None and self._last[0] == request_id:
                 return self._last[1]

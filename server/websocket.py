@@ -127,9 +127,8 @@ class WebSocketEndpoint:
     async def _send(websocket: WebSocket, codec: Codec, reply: dict[str, Any]) -> None:
         try:
             data = codec.encode(reply)
-        except (TypeError, ValueError) as exc:  # e.g. a request id nested deeper than the encoder goes
-            data = codec.encode(error_frame(ErrorCode.VALIDATION_ERROR, f"the reply cannot be encoded: {exc} "
-                                            "(a request id must be a number or a string)"))
+        except (TypeError, ValueError) as exc:  # e.g. an observation nested deeper than orjson writes
+            data = codec.encode(error_frame(ErrorCode.EXECUTION_ERROR, f"the reply cannot be encoded: {exc}"))
         if isinstance(data, bytes):
             await websocket.send_bytes(data)
         else:
