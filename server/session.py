@@ -172,22 +172,25 @@ class Session:
         if not isinstance(message, dict):
             raise BadMessage(f"a message must be a JSON object, not {type(message).__name__}")
         kind = message.get("type")
+        if not isinstance(kind, str):
+            return error_frame(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {kind!r:.100}")
         if kind == "close":
             return None
-        handler = self._handlers.get(kind) if isinstance(kind, str) else None
-        if handler is None or not isinstance(kind, str):
-            return error_frame(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {kind}")
+        handler = self._handlers.get(kind)
+        if handler is None:
+            return error_frame(ErrorCode.UNKNOWN_TYPE, f"Unknown message type: {kind:.100}")
         allowed = self._keys[kind]
         if not message.keys() <= allowed:
-            raise BadMessage(f"unexpected keys in a {kind!r} message: {sorted(set(message) - allowed)}")
+            unexpected = sorted(repr(key) for key in set(message) - allowed)
+            raise BadMessage(f"unexpected keys in a {kind!r} message: {', '.join(unexpected):.300}")
         self.last_activity = time.monotonic()
         return await handler(message.get("data"))
 
     async def _reset(self, data: Any) -> Reply:
         if data is None:
             data = {}
-        if not isinstance(data, dict):
-            raise BadMessage("reset 'data' must be an object of reset arguments")
+        if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
+            raise BadMessage("reset 'data' must be an object of reset arguments (string keys)")
         scorer = self._scorer()
         if scorer is not None:
             scorer.begin()

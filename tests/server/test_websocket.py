@@ -154,3 +154,23 @@ async def test_idle_sessions_are_reaped_by_closing_their_socket(serve):
         assert closed.value.rcvd.code == 1001
         assert "idle" in closed.value.rcvd.reason
     assert active_sessions(server) == 0
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "fragment"),
+    [
+        ({"type": "reset", "data": {1: 2}}, "VALIDATION_ERROR", "string keys"),
+        ({"type": "step", 1: "x", "data": {"message": "x"}}, "VALIDATION_ERROR", "unexpected keys"),
+        ({"type": [1, 2]}, "UNKNOWN_TYPE", "Unknown message type: [1, 2]"),
+    ],
+    ids=["reset-keys-not-strings", "mixed-key-types", "type-not-a-string"],
+)
+async def test_client_mistakes_only_msgpack_can_make_are_not_blamed_on_the_environment(
+        echo_server, message, code, fragment):
+    import msgpack
+
+    async with websockets.connect(ws_url(echo_server), subprotocols=["openenv-gym.v1.msgpack"]) as ws:
+        await ws.send(msgpack.packb(message))
+        reply = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 10))
+        assert (reply["type"], reply["data"]["code"]) == ("error", code)
+        assert fragment in reply["data"]["message"]
