@@ -51,6 +51,7 @@ def test_public_api_is_pinned():
         "Action", "AuthenticationError", "CapacityReachedError", "EnvClient", "EnvironmentMetadata", "ErrorCode",
         "ExecutionError", "FactoryError", "InvalidActionError", "InvalidJSONError",
         "InvalidRequestError", "MessageTooLargeError", "Observation", "OpenEnvGymError",
-        "ProtocolError", "ProviderError", "RequestTimeoutError", "ServerError", "SessionError", "StepTimeoutError", "ToolCallError",
-        "State", "StepResult", "SyncEnvClient", "TransportError", "UnknownTypeError",
+        "ProtocolError", "ProviderError", "RateLimitedError", "RequestTimeoutError", "ServerError", "SessionError",
+        "State", "StepResult", "StepTimeoutError", "SyncEnvClient", "ToolCallError", "TooManySessionsError",
+        "TransportError", "UnknownTypeError",
         "__version__", "register_envs"}

@@ -316,7 +316,7 @@ def test_call_state_and_render_reach_each_sub_env(make_echo_vec, where):
     assert [s["step_count"] for s in states] == [2, 0, 2]  # separate sessions, separate episodes
     assert len({s["episode_id"] for s in states}) == 3
     assert envs.render() == (UNICODE, READY, "") == envs.call("render")
-    with pytest.raises(AttributeError, match="'state' and 'render'"):
+    with pytest.raises(AttributeError, match="'state', 'render' and 'list_tools'.*not 'reset'"):
         envs.call("reset")
 
 
