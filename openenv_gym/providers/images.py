@@ -3,7 +3,8 @@
 
 The build context is the env folder's *project root* (the nearest folder above it that holds
 a ``pyproject.toml``: this repository for the bundled envs), so a Dockerfile installs the
-project it belongs to. Images are tagged ``openenv-gym/<name>:latest`` by default.
+project it belongs to; another project gets openenv-gym's wheel beside it
+(:mod:`~openenv_gym.providers.context`). Images are tagged ``openenv-gym/<name>:latest`` by default.
 
 >>> image_name("envs/coding")
 'openenv-gym/coding:latest'
@@ -23,6 +24,7 @@ from ..catalog import bundled
 from ..client_base import ENV_KWARGS_VARIABLE, TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
 from .base import ServerProvider
+from .context import build_context, project_root
 from .engine import Cleanup, docker_client, docker_sdk, install_sigterm_handler, remove_leaked, remove_quietly
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -53,15 +55,6 @@ def env_folder(env: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def project_root(folder: Path) -> Path:
-    """The nearest folder at or above ``folder`` that holds a ``pyproject.toml``."""
-    for candidate in (folder, *folder.parents):
-        if (candidate / "pyproject.toml").is_file():
-            return candidate
-    raise ProviderError(f"no pyproject.toml in {folder} or above: the build context of an env's "
-                        "image is its project's root")
-
-
 def build_image(path: str | os.PathLike[str], tag: str | None = None, *,
                 base_image: str = DEFAULT_BASE_IMAGE, quiet: bool = True) -> str:
     """Build the image of an env and return its tag.
@@ -76,13 +69,21 @@ def build_image(path: str | os.PathLike[str], tag: str | None = None, *,
         ProviderError: the build failed (with its last output lines), or no engine answers.
     """
     folder = env_folder(path)
-    root = project_root(folder)
     tag = tag or image_name(folder)
     client = docker_client()
     previous = _image_id(client, tag)
+    with build_context(folder) as context:
+        _run_build(client, folder, context, tag, base_image, quiet)
+    if previous not in (None, _image_id(client, tag)):
+        _remove_replaced(client, previous)
+    return tag
+
+
+def _run_build(client: Any, folder: Path, context: Path, tag: str, base_image: str, quiet: bool) -> None:
+    dockerfile = folder.relative_to(project_root(folder)) / "Dockerfile"
     last: deque[str] = deque(maxlen=BUILD_LOG_LINES)
-    stream = client.api.build(path=str(root), dockerfile=str(folder.relative_to(root) / "Dockerfile"),
-                              tag=tag, buildargs={"BASE_IMAGE": base_image}, rm=True, decode=True)
+    stream = client.api.build(path=str(context), dockerfile=str(dockerfile), tag=tag,
+                              buildargs={"BASE_IMAGE": base_image}, rm=True, decode=True)
     for chunk in stream:
         text = chunk.get("stream") or chunk.get("status") or ""
         if not quiet and text:
@@ -91,9 +92,6 @@ def build_image(path: str | os.PathLike[str], tag: str | None = None, *,
         if "error" in chunk:
             raise ProviderError(f"docker build of {folder} failed: {chunk['error'].strip()}\n"
                                 f"last output lines:\n" + "\n".join(last) + _base_hint(base_image, chunk))
-    if previous not in (None, _image_id(client, tag)):
-        _remove_replaced(client, previous)
-    return tag
 
 
 def _image_id(client: Any, tag: str) -> str | None:

@@ -35,3 +35,15 @@ def test_a_failed_build_exits_1_with_the_reason(scaffolded, capsys):
     (scaffolded / "Dockerfile").write_text("FROM python:3.11-slim\nRUN exit 3\n")
     assert main(["build", str(scaffolded), "--tag", "openenv-gym/never-built:latest"]) == 1
     assert "docker build of" in capsys.readouterr().err
+
+
+def test_the_docker_provider_builds_a_scaffold_it_has_no_image_of(scaffolded):
+    client = engine()
+    tag = "openenv-gym/guess-env-provider-test:latest"
+    try:
+        with DockerProvider(str(scaffolded), image=tag) as provider:  # no `openenv-gym build` first
+            url = provider.start()
+            assert "guess" in httpx.get(f"{url}/schema").json()["action"]["properties"]
+        assert not (scaffolded / "wheels").exists()
+    finally:
+        client.images.remove(tag, force=True)
