@@ -12,10 +12,12 @@ NAME = "guess_env"
 
 def install_in_venv(folder: Path, venv_dir: Path) -> Path:
     """``pip install -e folder`` into a new virtual environment that sees this one's packages
-    (``--system-site-packages``; pip and setuptools are this Python's); returns its python."""
+    (``--system-site-packages``; pip is this Python's, the build backend comes from the package
+    index as for a user's ``pip install -e``); returns its python."""
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv_dir)],
                    check=True)
     python = venv_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", "-e", str(folder)], check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+                           "--no-deps", "-e", str(folder)], capture_output=True, text=True)
+    assert done.returncode == 0, f"pip install -e {folder} failed:\n{done.stderr[-3000:]}"
     return python
