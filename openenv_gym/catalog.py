@@ -39,7 +39,7 @@ ENTRY_POINT_GROUP = "openenv_gym.envs"
 
 
 @dataclass(frozen=True)
-class BundledEnv:
+class CatalogEnv:
     """Where an environment's classes live: ``openenv_gym.envs.<name>`` for a bundled one,
     ``module`` and ``app`` (from its manifest) for an installed one."""
 
@@ -83,18 +83,18 @@ def package_folder(module: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-BUNDLED: dict[str, BundledEnv] = {
+BUNDLED: dict[str, CatalogEnv] = {
     env.name: env for env in (
-        BundledEnv("echo", "EchoEnvironment", "EchoAction", "EchoObservation"),
-        BundledEnv("chess", "ChessEnvironment", "ChessAction", "ChessObservation"),
-        BundledEnv("atari", "AtariEnvironment", "AtariAction", "AtariObservation"),
-        BundledEnv("coding", "CodingEnvironment", "CodingAction", "CodingObservation"),
-        BundledEnv("finance", "FinanceEnvironment", "FinanceAction", "FinanceObservation"),
+        CatalogEnv("echo", "EchoEnvironment", "EchoAction", "EchoObservation"),
+        CatalogEnv("chess", "ChessEnvironment", "ChessAction", "ChessObservation"),
+        CatalogEnv("atari", "AtariEnvironment", "AtariAction", "AtariObservation"),
+        CatalogEnv("coding", "CodingEnvironment", "CodingAction", "CodingObservation"),
+        CatalogEnv("finance", "FinanceEnvironment", "FinanceAction", "FinanceObservation"),
     )
 }
 
 
-def from_manifest(name: str, module: str) -> BundledEnv:
+def from_manifest(name: str, module: str) -> CatalogEnv:
     """The environment installed as package ``module`` (its ``openenv.yaml`` names the rest)."""
     from .manifest import load_manifest
 
@@ -104,12 +104,12 @@ def from_manifest(name: str, module: str) -> BundledEnv:
         raise ManifestError(f"the manifest of {module} lacks {', '.join(missing)}: name the classes "
                             f"(importable from {module}), e.g. 'environment: MyEnvironment'")
     assert manifest.environment and manifest.action and manifest.observation
-    return BundledEnv(name, manifest.environment, manifest.action, manifest.observation,
+    return CatalogEnv(name, manifest.environment, manifest.action, manifest.observation,
                       module=module, app=manifest.app)
 
 
 @functools.cache
-def installed() -> dict[str, BundledEnv]:
+def installed() -> dict[str, CatalogEnv]:
     """The environments other packages install (entry point group ``openenv_gym.envs``).
 
     A broken one is left out with a warning, so that it cannot break ``import openenv_gym``.
@@ -127,12 +127,12 @@ def installed() -> dict[str, BundledEnv]:
     return found
 
 
-def known() -> dict[str, BundledEnv]:
+def known() -> dict[str, CatalogEnv]:
     """Every environment by name: the bundled ones, then the installed ones."""
     return {**BUNDLED, **installed()}
 
 
-def bundled(name: str) -> BundledEnv:
+def bundled(name: str) -> CatalogEnv:
     """The environment called ``name``, bundled or installed; the error suggests the closest name."""
     environments = known()
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from .catalog import BundledEnv, known
+from .catalog import CatalogEnv, known
 from .envs.atari.roms import ROM_IDS
 from .manifest import GymSection
 
@@ -27,7 +27,7 @@ def _register(env_id: str, entry_point: str = ENTRY_POINT, **options: Any) -> No
         gym.register(env_id, entry_point=entry_point, vector_entry_point=VECTOR_ENTRY_POINT, **options)
 
 
-def gym_section(env: BundledEnv) -> GymSection:
+def gym_section(env: CatalogEnv) -> GymSection:
     """How ``env`` is registered: its manifest's ``gym:`` section, or ``openenv/<name>-v0``."""
     return env.manifest().gym or GymSection(id=f"{NAMESPACE}/{env.name}-v0")
 

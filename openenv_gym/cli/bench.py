@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..benchmark import header, machine, percentile, significant
-from ..catalog import did_you_mean
-from ..errors import UsageError
+from ..errors import UsageError, did_you_mean
 
 WARMUP_STEPS = 10
 

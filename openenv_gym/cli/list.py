@@ -10,7 +10,7 @@ import argparse
 
 import gymnasium as gym
 
-from ..catalog import BUNDLED, BundledEnv, known
+from ..catalog import BUNDLED, CatalogEnv, known
 from ..errors import OpenEnvGymError
 
 
@@ -60,7 +60,7 @@ def _ids_by_env() -> dict[str, list[str]]:
     return found
 
 
-def _spaces(env: BundledEnv) -> str:
+def _spaces(env: CatalogEnv) -> str:
     """The environment's action and observation spaces, or why they could not be built."""
     from openenv_gym.providers import InProcessProvider
     from openenv_gym.wrappers.spaces import SpaceCodec

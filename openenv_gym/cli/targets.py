@@ -12,8 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..catalog import BundledEnv, did_you_mean, from_manifest, known
-from ..errors import UsageError
+from ..catalog import CatalogEnv, from_manifest, known
+from ..errors import UsageError, did_you_mean
 from ..manifest import FILENAME, Manifest, load_manifest
 
 
@@ -39,7 +39,7 @@ class Target:
         if self.import_root is not None and str(self.import_root) not in sys.path:
             sys.path.insert(0, str(self.import_root))
 
-    def entry(self) -> BundledEnv:
+    def entry(self) -> CatalogEnv:
         """The environment's classes and app, as the providers take them."""
         self.make_importable()
         return from_manifest(self.name, self.package)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ..catalog import BundledEnv
+from ..catalog import CatalogEnv
 from ..client import DEFAULT_TIMEOUT
 from ..loop import LoopRunner
 from ..protocol import check_reply, result_from_reply
@@ -94,11 +94,11 @@ class InProcessProvider(Provider):
     'hi'
     """
 
-    def __init__(self, env: BundledEnv | Callable[..., Any], action_type: type[Action] | None = None,
+    def __init__(self, env: CatalogEnv | Callable[..., Any], action_type: type[Action] | None = None,
                  observation_type: type[Observation] | None = None, *,
                  env_kwargs: dict[str, Any] | None = None):
         factory: Callable[..., Any]
-        if isinstance(env, BundledEnv):
+        if isinstance(env, CatalogEnv):
             factory, action_type, observation_type = env.load()
         else:
             factory = env
