@@ -83,7 +83,7 @@ def _run_build(client: Any, folder: Path, context: Path, tag: str, base_image: s
     dockerfile = folder.relative_to(project_root(folder)) / "Dockerfile"
     last: deque[str] = deque(maxlen=BUILD_LOG_LINES)
     stream = client.api.build(path=str(context), dockerfile=str(dockerfile), tag=tag,
-                              buildargs={"BASE_IMAGE": base_image}, rm=True, decode=True)
+                              buildargs={"BASE_IMAGE": base_image}, forcerm=True, decode=True)
     for chunk in stream:
         text = chunk.get("stream") or chunk.get("status") or ""
         if not quiet and text:

@@ -30,11 +30,13 @@ def test_a_bundled_environment_builds_by_name(capsys):
     assert "openenv_gym.envs.echo" in client.images.get("openenv-gym/echo:latest").attrs["Config"]["Cmd"]
 
 
-def test_a_failed_build_exits_1_with_the_reason(scaffolded, capsys):
-    engine()
+def test_a_failed_build_exits_1_with_the_reason_and_leaves_no_container(scaffolded, capsys):
+    client = engine()
+    before = {c.id for c in client.containers.list(all=True)}
     (scaffolded / "Dockerfile").write_text("FROM python:3.11-slim\nRUN exit 3\n")
     assert main(["build", str(scaffolded), "--tag", "openenv-gym/never-built:latest"]) == 1
     assert "docker build of" in capsys.readouterr().err
+    assert {c.id for c in client.containers.list(all=True)} <= before  # not the failed step's container
 
 
 def test_the_docker_provider_builds_a_scaffold_it_has_no_image_of(scaffolded):
