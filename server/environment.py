@@ -63,6 +63,8 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
             May be set per instance where it depends on the configuration (chess: on unless
             a Stockfish opponent thinks).
         RENDER_MODES: what :meth:`render` can produce (``"ansi"``, ``"rgb_array"``).
+        RENDER_FPS: the rate a viewer or a video recorder should show renders at (Gymnasium's
+            ``metadata["render_fps"]``); 4 by default, as Gymnasium's text environments.
         RUBRIC_FALLBACK: the reward of a step whose rubric raised, returned a non-number or
             timed out (the failure is named in ``info["rubric_errors"]``).
         RUBRIC_TIMEOUT_S: how long an async rubric (an LLM judge) may take per step.
@@ -76,6 +78,7 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
     SUPPORTS_CONCURRENT_SESSIONS: ClassVar[bool] = False
     FAST_STEP: bool = False  # a class default; an instance may set its own (chess)
     RENDER_MODES: ClassVar[tuple[str, ...]] = ("ansi",)
+    RENDER_FPS: ClassVar[int | None] = 4
     RUBRIC_FALLBACK: ClassVar[float] = 0.0
     RUBRIC_TIMEOUT_S: ClassVar[float] = 60.0
     RUBRIC_INFO: ClassVar[bool] = True

@@ -54,6 +54,8 @@ def schema_of(action_type: type[Action], observation_type: type[Observation],
     if declared:
         schema["spaces"] = {side: space_to_json(space) for side, space in declared.items()}
     schema["render_modes"] = list(env.RENDER_MODES)
+    if env.RENDER_FPS is not None:
+        schema["render_fps"] = env.RENDER_FPS
     return schema
 
 

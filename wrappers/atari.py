@@ -28,9 +28,6 @@ from openenv_gym.envs.atari.roms import rom_id
 
 from .env import GymEnv
 
-RENDER_FPS = 30
-"""ale-py's ``AtariEnv.metadata["render_fps"]``."""
-
 _GRAY_WEIGHTS = np.array([2989, 5870, 1140], dtype=np.uint32)
 """ALE's luminance weights (x 10^4): gray = round(0.2989 R + 0.5870 G + 0.1140 B)."""
 
@@ -103,7 +100,6 @@ class AtariGymEnv(GymEnv):
         if env == "atari" and options.get("base_url") is None:
             rom_id(options.get("game", "pong"))  # an unknown game fails here, before a server starts
         super().__init__(env, **options)
-        self.metadata["render_fps"] = RENDER_FPS
         try:
             described = self.state()
         except BaseException:

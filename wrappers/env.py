@@ -82,7 +82,8 @@ class GymEnv(gym.Env[Any, Any]):
         try:
             self._client = self._provider.connect(timeout=timeout, encoding=encoding)
             self._codec = SpaceCodec.from_schema(self._client.schema())
-            self.metadata = {"render_modes": list(self._codec.render_modes)}
+            self.metadata = {"render_modes": list(self._codec.render_modes),
+                             "render_fps": self._codec.render_fps}
             check_render_mode(render_mode, self._codec.render_modes)
         except BaseException:
             self.close()

@@ -362,6 +362,8 @@ class SpaceCodec:
     action: FieldCodec
     action_field: str | None
     render_modes: tuple[str, ...] = ("ansi",)
+    render_fps: int | None = None
+    """The environment's ``RENDER_FPS`` (``None``: a server that does not say, as upstream's)."""
 
     @property
     def observation_space(self) -> spaces.Space[Any]:
@@ -394,7 +396,7 @@ class SpaceCodec:
         else:
             action = _object(act_schema, resolve, exclude=_ACTION_BASE_FIELDS)
         render_modes = tuple(dict.fromkeys(["ansi", *schema.get("render_modes", ())]))
-        return cls(observation, action, field, render_modes)
+        return cls(observation, action, field, render_modes, schema.get("render_fps"))
 
     def observation_to_gym(self, observation: dict[str, Any]) -> Any:
         """The Gym observation for an observation dict from the wire."""

@@ -125,7 +125,7 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         except BaseException:
             self.close_extras()
             raise
-        self.metadata["render_modes"] = list(self._codec.render_modes)
+        self.metadata.update(render_modes=list(self._codec.render_modes), render_fps=self._codec.render_fps)
         self.single_observation_space = self._codec.observation_space
         self.single_action_space = self._codec.action_space
         self.observation_space = batch_space(self.single_observation_space, num_envs)

@@ -66,6 +66,7 @@ class AtariEnvironment(Environment[AtariAction, AtariObservation, AtariState]):
     SUPPORTS_CONCURRENT_SESSIONS = True
     FAST_STEP = True
     RENDER_MODES = ("rgb_array", "ansi")
+    RENDER_FPS = 30  # ale-py's AtariEnv.metadata["render_fps"]
 
     def __init__(self, game: str = "pong", *, obs_type: ObsType = "rgb",
                  frameskip: int | tuple[int, int] | list[int] = V5_FRAMESKIP,

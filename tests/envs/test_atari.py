@@ -97,6 +97,7 @@ def test_rgb_array_render_is_the_frame_over_a_server(pong_server):
     obs, *_ = env.step(2)
     frame = env.render()
     assert isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and np.array_equal(frame, obs)
+    assert env.metadata["render_fps"] == gym.make("ALE/Pong-v5").metadata["render_fps"]  # videos play at ALE's speed
     env.close()
 
 

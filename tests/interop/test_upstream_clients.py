@@ -85,7 +85,7 @@ def test_http_health_metadata_schema(http: httpx.Client) -> None:
     metadata = EnvironmentMetadata.model_validate(http.get("/metadata").json())
     assert metadata.name == "EchoEnvironment"
     schema = http.get("/schema").json()
-    assert set(schema) - {"action", "observation", "state"} == {"render_modes"}  # ours, ignored upstream
+    assert set(schema) - {"action", "observation", "state"} == {"render_modes", "render_fps"}  # ours, ignored upstream
     assert schema["action"]["required"] == ["message"]
     assert {"echoed_message", "message_length"} <= set(schema["observation"]["properties"])
     assert _without_descriptions(schema["state"]) == _without_descriptions(State.model_json_schema())
