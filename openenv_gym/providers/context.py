@@ -43,16 +43,17 @@ def project_root(folder: Path) -> Path:
 
 
 @contextmanager
-def build_context(folder: Path) -> Iterator[Path]:
-    """The folder to send to ``docker build`` for the env in ``folder``; the Dockerfile sits at
-    the same place relative to it as ``folder`` to its project root."""
+def build_context(folder: Path) -> Iterator[tuple[Path, Path]]:
+    """The folder to send to ``docker build`` for the env in ``folder``, and the path of the env's
+    Dockerfile relative to it."""
     root = project_root(folder)
+    dockerfile = folder.relative_to(root) / "Dockerfile"
     checkout = source_checkout()
     if checkout is None or root == checkout:
-        yield root
+        yield root, dockerfile
         return
     with tempfile.TemporaryDirectory(prefix="openenv-gym-build-") as staging:
-        yield _stage(root, checkout, Path(staging))
+        yield _stage(root, checkout, Path(staging)), dockerfile
 
 
 def _stage(root: Path, checkout: Path, staging: Path) -> Path:

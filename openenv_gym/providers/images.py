@@ -24,7 +24,7 @@ from ..catalog import bundled
 from ..client_base import ENV_KWARGS_VARIABLE, TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
 from .base import ServerProvider
-from .context import build_context, project_root
+from .context import build_context
 from .engine import Cleanup, docker_client, docker_sdk, install_sigterm_handler, remove_leaked, remove_quietly
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -72,15 +72,15 @@ def build_image(path: str | os.PathLike[str], tag: str | None = None, *,
     tag = tag or image_name(folder)
     client = docker_client()
     previous = _image_id(client, tag)
-    with build_context(folder) as context:
-        _run_build(client, folder, context, tag, base_image, quiet)
+    with build_context(folder) as (context, dockerfile):
+        _run_build(client, folder, context, dockerfile, tag, base_image, quiet)
     if previous not in (None, _image_id(client, tag)):
         _remove_replaced(client, previous)
     return tag
 
 
-def _run_build(client: Any, folder: Path, context: Path, tag: str, base_image: str, quiet: bool) -> None:
-    dockerfile = folder.relative_to(project_root(folder)) / "Dockerfile"
+def _run_build(client: Any, folder: Path, context: Path, dockerfile: Path, tag: str, base_image: str,
+               quiet: bool) -> None:
     last: deque[str] = deque(maxlen=BUILD_LOG_LINES)
     stream = client.api.build(path=str(context), dockerfile=str(dockerfile), tag=tag,
                               buildargs={"BASE_IMAGE": base_image}, forcerm=True, decode=True)
