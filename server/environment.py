@@ -65,6 +65,11 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
         RENDER_MODES: what :meth:`render` can produce (``"ansi"``, ``"rgb_array"``).
         RENDER_FPS: the rate a viewer or a video recorder should show renders at (Gymnasium's
             ``metadata["render_fps"]``); 4 by default, as Gymnasium's text environments.
+        RESET_OBSERVATION: the model :meth:`reset` returns where it differs from the step
+            observation (a task's question before the answers' feedback); served in
+            ``GET /schema`` as ``reset_observation``, as upstream's
+            ``create_app(..., reset_observation_cls=...)``. Gym clients then observe the fields
+            of both models. ``None`` (default): reset returns the step observation model.
         RUBRIC_FALLBACK: the reward of a step whose rubric raised, returned a non-number or
             timed out (the failure is named in ``info["rubric_errors"]``).
         RUBRIC_TIMEOUT_S: how long an async rubric (an LLM judge) may take per step.
@@ -79,6 +84,7 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
     FAST_STEP: bool = False  # a class default; an instance may set its own (chess)
     RENDER_MODES: ClassVar[tuple[str, ...]] = ("ansi",)
     RENDER_FPS: ClassVar[int | None] = 4
+    RESET_OBSERVATION: ClassVar[type[Observation] | None] = None
     RUBRIC_FALLBACK: ClassVar[float] = 0.0
     RUBRIC_TIMEOUT_S: ClassVar[float] = 60.0
     RUBRIC_INFO: ClassVar[bool] = True

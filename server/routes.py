@@ -44,9 +44,16 @@ _NOT_JSON: dict[int | str, dict[str, Any]] = {400: {"model": ErrorDetail, "descr
 
 def schema_of(action_type: type[Action], observation_type: type[Observation],
               env: Environment | None = None) -> dict[str, Any]:
-    """What ``GET /schema`` returns: upstream's shape, plus ``"spaces"`` an environment declares."""
+    """What ``GET /schema`` returns: upstream's shape, plus ``"spaces"`` an environment declares.
+
+    ``reset_observation`` is the model ``reset()`` returns (the environment's
+    :attr:`~.Environment.RESET_OBSERVATION`, else the step observation), always sent, as
+    ``openenv`` 0.10 does.
+    """
+    reset_type = (env.RESET_OBSERVATION if env is not None else None) or observation_type
     schema: dict[str, Any] = {"action": action_type.model_json_schema(),
               "observation": observation_type.model_json_schema(),
+              "reset_observation": reset_type.model_json_schema(),
               "state": State.model_json_schema()}
     if env is None:
         return schema

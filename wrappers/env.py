@@ -16,6 +16,7 @@ from openenv_gym.protocol import summarize_errors
 from openenv_gym.providers import Provider, make_provider
 
 from .spaces import SpaceCodec
+from .tool_actions import is_tool_call_model
 
 
 def check_render_mode(render_mode: str | None, available: tuple[str, ...]) -> None:
@@ -47,6 +48,11 @@ class GymEnv(gym.Env[Any, Any]):
             JSON) or ``"rgb_array"`` where the environment renders frames.
         timeout: seconds to wait for each reply from a server.
         encoding: frames with our servers, ``"msgpack"`` (default; arrays as raw bytes) or ``"json"``.
+        tool_calls: make the actions calls to the environment's MCP tools (an action space
+            built from ``tools/list``, see :mod:`openenv_gym.wrappers.tool_actions`); by
+            default only where the action model is upstream's ``CallToolAction`` (an MCP tool
+            environment). ``True`` for an environment that has tools besides its own actions
+            (echo); ``False`` keeps the action model's fields.
         token: bearer token of the server (``base_url``), or the one the started server
             requires; default ``$OPENENV_TOKEN``, none if unset.
         **env_kwargs: passed to the environment's constructor (bundled environments).
@@ -73,7 +79,7 @@ class GymEnv(gym.Env[Any, Any]):
                  base_url: str | None = None, render_mode: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING,
                  token: str | None = None, provider_options: dict[str, Any] | None = None,
-                 **env_kwargs: Any):
+                 tool_calls: bool | None = None, **env_kwargs: Any):
         self.render_mode = render_mode
         self.name = env or base_url or "remote"
         self._provider = make_provider(env, provider, base_url=base_url, env_kwargs=env_kwargs,
@@ -81,7 +87,8 @@ class GymEnv(gym.Env[Any, Any]):
         self._owns_provider = not isinstance(provider, Provider) or base_url is not None
         try:
             self._client = self._provider.connect(timeout=timeout, encoding=encoding)
-            self._codec = SpaceCodec.from_schema(self._client.schema())
+            schema = self._client.schema()
+            self._codec = SpaceCodec.from_schema(schema, tools=self._tools(schema, tool_calls))
             self.metadata = {"render_modes": list(self._codec.render_modes),
                              "render_fps": self._codec.render_fps}
             check_render_mode(render_mode, self._codec.render_modes)
@@ -91,6 +98,12 @@ class GymEnv(gym.Env[Any, Any]):
         self.observation_space = self._codec.observation_space
         self.action_space = self._codec.action_space
         self._last_observation: dict[str, Any] = {}
+
+    def _tools(self, schema: dict[str, Any], tool_calls: bool | None) -> list[Tool] | None:
+        """The tools whose calls are the actions, or ``None`` (the action model's fields)."""
+        if tool_calls is False or (tool_calls is None and not is_tool_call_model(schema["action"])):
+            return None
+        return self._client.list_tools()
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:

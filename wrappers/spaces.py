@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +46,11 @@ from gymnasium import spaces
 from gymnasium.vector.utils import concatenate, create_empty_array
 
 from openenv_gym.errors import InvalidActionError
+from openenv_gym.mcp_types import CallToolObservation, Tool
 from openenv_gym.space_json import space_from_json
 from openenv_gym.types import ENVELOPE_FIELDS
+
+from .nullable import Nullable
 
 MAX_TEXT_LENGTH = 65_536
 """Longest text of a string field without ``maxLength`` in its schema."""
@@ -92,6 +95,51 @@ class UnicodeText(spaces.Text):
 
     def __repr__(self) -> str:
         return f"UnicodeText({self.min_length}, {self.max_length})"
+
+
+class JsonText(UnicodeText):
+    """A :class:`UnicodeText` holding one JSON value, for fields no other space describes.
+
+    It contains only valid JSON, and its samples are JSON of the type the field's schema names
+    (``{}`` for an object, ``[]`` for an array, a quoted random string where the schema says
+    nothing), so a random action is always JSON the server can read.
+
+    >>> space = JsonText(kind="object")
+    >>> space.sample(), space.contains('{"k": 1}'), space.contains("not json")
+    ('{}', True, False)
+    >>> JsonText(seed=1).sample().startswith('"')
+    True
+    """
+
+    _SAMPLES = {"object": "{}", "array": "[]", "null": "null", "boolean": "false",
+                "integer": "0", "number": "0.0"}
+
+    def __init__(self, max_length: int = MAX_TEXT_LENGTH, *, kind: str | None = None,
+                 seed: int | np.random.Generator | None = None):
+        super().__init__(max_length, seed=seed)
+        self.kind = kind
+
+    def contains(self, x: Any) -> bool:
+        if not super().contains(x):
+            return False
+        try:
+            json.loads(x)
+        except ValueError:
+            return False
+        return True
+
+    def sample(self, mask: Any = None, probability: Any = None) -> str:
+        fixed = self._SAMPLES.get(self.kind or "")
+        if fixed is not None and mask is None and probability is None:
+            return fixed
+        text = json.dumps(super().sample(mask=mask, probability=probability), ensure_ascii=False)
+        return text if len(text) <= self.max_length else '""'
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, JsonText) and super().__eq__(other)
+
+    def __repr__(self) -> str:
+        return f"JsonText({self.min_length}, {self.max_length})"
 
 
 @dataclass(frozen=True)
@@ -149,12 +197,18 @@ def _text(schema: dict[str, Any]) -> FieldCodec:
 
 def _json_text(schema: dict[str, Any]) -> FieldCodec:
     def to_wire(value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise InvalidActionError(f"expected JSON text, got {value!r:.60} ({exc})") from None
 
     def to_gym(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
-    return FieldCodec(UnicodeText(), to_gym, to_wire)
+    kind = schema.get("type")
+    return FieldCodec(JsonText(kind=kind if isinstance(kind, str) else None), to_gym, to_wire)
 
 
 def _choice(values: list[Any]) -> FieldCodec:
@@ -241,9 +295,27 @@ def _object(schema: dict[str, Any], resolve: Callable[[dict[str, Any]], dict[str
             exclude: frozenset[str] = frozenset()) -> FieldCodec:
     codecs = {name: field_codec(sub, resolve)
               for name, sub in schema.get("properties", {}).items() if name not in exclude}
-    if not codecs:
-        return _json_text(schema)
+    return dict_codec(codecs) if codecs else _json_text(schema)
+
+
+def model_fields(schema: dict[str, Any], exclude: frozenset[str] = frozenset()) -> dict[str, FieldCodec]:
+    """The codecs of a model's fields (a JSON Schema with ``properties``), by name."""
+    resolve = _resolver(schema)
+    return {name: field_codec(sub, resolve)
+            for name, sub in resolve(schema).get("properties", {}).items() if name not in exclude}
+
+
+def dict_codec(codecs: dict[str, FieldCodec]) -> FieldCodec:
+    """A ``Dict`` of these fields (none: the empty ``Dict``, whose one value is ``{}``)."""
     return _dict(spaces.Dict({name: f.space for name, f in codecs.items()}), codecs)
+
+
+def _field_to_wire(codec: FieldCodec, name: str, value: Any) -> Any:
+    """``codec.to_wire(value)``; an :class:`InvalidActionError` names the field (``name: ...``)."""
+    try:
+        return codec.to_wire(value)
+    except InvalidActionError as exc:
+        raise InvalidActionError(f"{name}: {exc}") from None
 
 
 def _dict(space: spaces.Dict, codecs: dict[str, FieldCodec]) -> FieldCodec:
@@ -256,7 +328,7 @@ def _dict(space: spaces.Dict, codecs: dict[str, FieldCodec]) -> FieldCodec:
     def to_wire(value: Any) -> Any:
         if not isinstance(value, Mapping):
             return value
-        return {k: fields[k].to_wire(v) if k in fields else v for k, v in value.items()}
+        return {k: _field_to_wire(fields[k], k, v) if k in fields else v for k, v in value.items()}
 
     def to_batch(values: list[Any]) -> dict[str, Any]:
         values = [v or {} for v in values]
@@ -303,6 +375,18 @@ def _field_of(codec: FieldCodec, name: str) -> FieldCodec:
     return FieldCodec(codec.space, to_gym, lambda v: {name: codec.to_wire(v)}, to_batch)
 
 
+def _nullable(codec: FieldCodec) -> FieldCodec:
+    """``Optional[X]`` where X's space has no empty value of its own (a ``Dict``, a ``Discrete``)."""
+
+    def to_gym(value: Any) -> Any:
+        return None if value is None else codec.to_gym(value)
+
+    def to_wire(value: Any) -> Any:
+        return None if value is None else codec.to_wire(value)
+
+    return FieldCodec(Nullable(codec.space), to_gym, to_wire, lambda values: tuple(map(to_gym, values)))
+
+
 def _optional_inner(schema: dict[str, Any]) -> dict[str, Any] | None:
     options = schema.get("anyOf")
     if not options:
@@ -317,7 +401,8 @@ def field_codec(schema: dict[str, Any],
     schema = resolve(schema)
     inner = _optional_inner(schema)
     if inner is not None:
-        return field_codec(inner, resolve)
+        codec = field_codec(inner, resolve)
+        return _nullable(codec) if isinstance(codec.space, spaces.Dict | spaces.Discrete) else codec
     if "enum" in schema:
         return _choice(list(schema["enum"]))
     if "const" in schema:
@@ -349,6 +434,46 @@ def _resolver(root: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]
     return resolve
 
 
+def _observations(schema: dict[str, Any], step: dict[str, Any],
+                  declared: dict[str, spaces.Space[Any]]) -> FieldCodec:
+    """The observation codec: a declared space, else the union of the reset and step models."""
+    if "observation" not in declared:
+        return _union(schema.get("reset_observation", schema["observation"]), step)
+    observation = space_codec(declared["observation"])
+    if isinstance(declared["observation"], spaces.Dict):
+        return observation
+    fields = [n for n in step.get("properties", {}) if n not in ENVELOPE_FIELDS]
+    if len(fields) != 1:
+        raise TypeError(f"a declared {type(declared['observation']).__name__} observation space "
+                        f"needs an observation model with exactly one field, not {fields}")
+    return _field_of(observation, fields[0])
+
+
+def _union(reset: dict[str, Any], step: dict[str, Any]) -> FieldCodec:
+    """A ``Dict`` over the fields of both models (one model if they are the same).
+
+    A field of one model only holds its empty value ("" / NaN / ``None``...) in the other's
+    observations; a field both models have with different spaces holds JSON text.
+    """
+    codecs = model_fields(reset, ENVELOPE_FIELDS) if reset != step else {}
+    for name, codec in model_fields(step, ENVELOPE_FIELDS).items():
+        known = codecs.get(name)
+        codecs[name] = codec if known is None or known.space == codec.space else _json_text({})
+    return dict_codec(codecs) if codecs else _json_text(step)
+
+
+def _actions(schema: dict[str, Any], declared: dict[str, spaces.Space[Any]]) -> tuple[FieldCodec, str | None]:
+    """The action codec, and the action's one field where it has one (echo's ``message``)."""
+    resolve = _resolver(schema)
+    names = [n for n in schema.get("properties", {}) if n not in _ACTION_BASE_FIELDS]
+    field = names[0] if len(names) == 1 else None
+    if "action" in declared:
+        return space_codec(declared["action"]), field
+    if field is not None:
+        return field_codec(schema["properties"][field], resolve), field
+    return _object(schema, resolve, exclude=_ACTION_BASE_FIELDS), field
+
+
 @dataclass(frozen=True)
 class SpaceCodec:
     """An environment's Gym spaces and the conversions to and from its wire format.
@@ -364,6 +489,8 @@ class SpaceCodec:
     render_modes: tuple[str, ...] = ("ansi",)
     render_fps: int | None = None
     """The environment's ``RENDER_FPS`` (``None``: a server that does not say, as upstream's)."""
+    calls_tools: bool = False
+    """The actions are MCP tool calls (:func:`~.tool_actions.tool_call_codec`)."""
 
     @property
     def observation_space(self) -> spaces.Space[Any]:
@@ -374,29 +501,24 @@ class SpaceCodec:
         return self.action.space
 
     @classmethod
-    def from_schema(cls, schema: dict[str, Any]) -> SpaceCodec:
-        """Build from a ``GET /schema`` answer (``{"action": ..., "observation": ...}``)."""
-        obs_schema, act_schema = schema["observation"], schema["action"]
+    def from_schema(cls, schema: dict[str, Any], tools: Sequence[Tool] | None = None) -> SpaceCodec:
+        """Build from a ``GET /schema`` answer (``{"action": ..., "observation": ...}``).
+
+        Args:
+            schema: the answer; its ``"reset_observation"`` (``openenv`` 0.10), where it differs
+                from ``"observation"``, adds the reset model's fields to the observation space.
+            tools: the environment's MCP tools (``tools/list``): the actions are then calls
+                to them (:mod:`.tool_actions`) and the step observations ``CallToolObservation``.
+        """
         declared = {side: space_from_json(d, UnicodeText) for side, d in schema.get("spaces", {}).items()}
-        observation = (space_codec(declared["observation"]) if "observation" in declared
-                       else _object(obs_schema, _resolver(obs_schema), exclude=ENVELOPE_FIELDS))
-        if "observation" in declared and not isinstance(declared["observation"], spaces.Dict):
-            fields = [n for n in obs_schema.get("properties", {}) if n not in ENVELOPE_FIELDS]
-            if len(fields) != 1:
-                raise TypeError(f"a declared {type(declared['observation']).__name__} observation space "
-                                f"needs an observation model with exactly one field, not {fields}")
-            observation = _field_of(observation, fields[0])
-        resolve = _resolver(act_schema)
-        names = [n for n in act_schema.get("properties", {}) if n not in _ACTION_BASE_FIELDS]
-        field = names[0] if len(names) == 1 else None
-        if "action" in declared:
-            action = space_codec(declared["action"])
-        elif field is not None:
-            action = field_codec(act_schema["properties"][field], resolve)
-        else:
-            action = _object(act_schema, resolve, exclude=_ACTION_BASE_FIELDS)
-        render_modes = tuple(dict.fromkeys(["ansi", *schema.get("render_modes", ())]))
-        return cls(observation, action, field, render_modes, schema.get("render_fps"))
+        render = (tuple(dict.fromkeys(["ansi", *schema.get("render_modes", ())])), schema.get("render_fps"))
+        if tools is not None:
+            step = (schema["observation"] if is_tool_call_model(schema["action"])
+                    else CallToolObservation.model_json_schema())
+            return cls(_observations(schema, step, declared), tool_call_codec(tools), None, *render,
+                       calls_tools=True)
+        action, field = _actions(schema["action"], declared)
+        return cls(_observations(schema, schema["observation"], declared), action, field, *render)
 
     def observation_to_gym(self, observation: dict[str, Any]) -> Any:
         """The Gym observation for an observation dict from the wire."""
@@ -404,16 +526,20 @@ class SpaceCodec:
 
     def action_to_wire(self, action: Any) -> dict[str, Any]:
         """The action's JSON fields for a Gym action (a value of the space, or a dict)."""
+        if self.calls_tools:
+            return self.action.to_wire(action)  # type: ignore[no-any-return]
+        field = self.action_field
         if isinstance(action, Mapping):
-            if self.action_field is not None and self.action_field in action:
-                return {**action, self.action_field: self.action.to_wire(action[self.action_field])}
-            return dict(self.action.to_wire(action)) if self.action_field is None else dict(action)
+            if field is not None and field in action:
+                return {**action, field: _field_to_wire(self.action, field, action[field])}
+            return dict(self.action.to_wire(action)) if field is None else dict(action)
         if self.action_field is None:
             raise InvalidActionError(
                 f"this environment's action has several fields "
                 f"({', '.join(self.action_space.keys())}): pass a dict, "  # type: ignore[attr-defined]
                 f"got {type(action).__name__}")
-        return {self.action_field: self.action.to_wire(action)}
+        return {field: _field_to_wire(self.action, field, action)}
 
 
 from . import shared_memory as _shared_memory  # noqa: E402, F401  (registers UnicodeText for AsyncVectorEnv)
+from .tool_actions import is_tool_call_model, tool_call_codec  # noqa: E402  (it builds on this module)

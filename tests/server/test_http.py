@@ -18,7 +18,8 @@ def test_health_metadata_schema_capabilities(http):
     assert http.get("/health").json() == {"status": "healthy"}
     assert http.get("/metadata").json()["name"] == "EchoEnvironment"
     schema = http.get("/schema").json()
-    assert set(schema) == {"action", "observation", "state", "render_modes", "render_fps"}
+    assert set(schema) == {"action", "observation", "reset_observation", "state", "render_modes", "render_fps"}
+    assert schema["reset_observation"] == schema["observation"]  # echo declares no reset model
     assert schema["render_modes"] == ["ansi"] and schema["render_fps"] == 4
     assert schema["action"]["required"] == ["message"]
     capabilities = http.get("/capabilities").json()

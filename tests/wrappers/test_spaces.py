@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from openenv_gym import InvalidActionError
 from openenv_gym.types import Action, Observation
-from openenv_gym.wrappers.spaces import SpaceCodec, UnicodeText
+from openenv_gym.wrappers.spaces import JsonText, SpaceCodec, UnicodeText
 
 
 class Inner(BaseModel):
@@ -64,7 +64,7 @@ def codec() -> SpaceCodec:
     ("vector", spaces.Box, lambda s: s.shape == (3,)),
     ("legal", spaces.Sequence, lambda s: s.stack),
     ("inner", spaces.Dict, lambda s: set(s.keys()) == {"x", "tag"}),
-    ("blob", UnicodeText, lambda s: True),
+    ("blob", JsonText, lambda s: s.kind == "object"),
 ])
 def test_each_json_schema_type_maps_to_its_space(codec, field, space_type, check):
     space = codec.observation_space[field]
