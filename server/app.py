@@ -20,6 +20,7 @@ from openenv_gym.types import Action, Observation
 
 from .environment import Environment
 from .limits import MESSAGE_BYTES_VARIABLE, ClientSessions, RateLimit, setting
+from .mcp_websocket import McpWebSocketEndpoint
 from .routes import build_router
 from .sessions import DEFAULT_RESUME_GRACE, SessionManager
 from .web import is_web_asset, mount_web, token_subprotocol, web_enabled, without_token_subprotocols
@@ -209,9 +210,11 @@ def create_app(
     max_message_bytes = setting(max_message_bytes, MESSAGE_BYTES_VARIABLE) or DEFAULT_MAX_MESSAGE_BYTES
     app.state.max_message_bytes = max_message_bytes
     app.include_router(build_router(factory, action_type, observation_type, manager))
-    app.add_api_websocket_route("/ws", WebSocketEndpoint(
-        manager, max_message_bytes=max_message_bytes, rate=RateLimit.configured(rate_limit, rate_burst),
-        clients=ClientSessions.configured(max_sessions_per_client)))
+    limits: dict[str, Any] = {"max_message_bytes": max_message_bytes,  # shared by both sockets
+                              "rate": RateLimit.configured(rate_limit, rate_burst),
+                              "clients": ClientSessions.configured(max_sessions_per_client)}
+    app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, **limits))
+    app.add_api_websocket_route("/mcp", McpWebSocketEndpoint(manager, **limits))
     if web_enabled(web):
         mount_web(app)
     required = resolve_token(token)

@@ -13,7 +13,9 @@ Each item's reply is what the single request would have got, errors included, so
 failing sub-environment never fails the others.
 
 The connection's own session can be resumed by a later connection when this one drops (see
-:mod:`.sessions`); the sessions added by ``open`` end with their connection.
+:mod:`.sessions`); the sessions added by ``open`` end with their connection. A connection that
+*attached* to a shared session (``/ws?session_id=``, made by MCP's ``openenv/session/create``)
+leaves it open when it ends: the session belongs to its MCP client.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Connection:
         self._next_index = 0
         self._close_socket = close_socket
         self._admit = admit
+        self._attached: Session | None = None
 
     async def open_primary(self) -> Session:
         """Open the connection's own session 0 (resumable where the extensions are on)."""
@@ -63,6 +66,13 @@ class Connection:
     async def resume(self, token: str) -> Session:
         """Take over the session holding ``token`` as session 0; raises :class:`ServerError`."""
         session = self.manager.resume(token, on_reap=self._reap, on_release=self._release)
+        self._adopt(session)
+        return session
+
+    def attach(self, session_id: str) -> Session:
+        """Take the shared session ``session_id`` as session 0; raises :class:`ServerError`."""
+        session = self.manager.attach(session_id, on_reap=self._reap)
+        self._attached = session
         self._adopt(session)
         return session
 
@@ -93,7 +103,9 @@ class Connection:
         """
         sessions, self.sessions = list(self.sessions.values()), {}
         for session in sessions:
-            if not (dropped and self._next_index == 1 and self.manager.park(session)):
+            if session is self._attached:
+                await self.manager.detach(session)
+            elif not (dropped and self._next_index == 1 and self.manager.park(session)):
                 await self.manager.close(session)
 
     async def handle(self, message: Any) -> Reply | None:

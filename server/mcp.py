@@ -3,8 +3,9 @@
 Methods: ``tools/list``, ``tools/call`` (``params.name``, ``params.arguments``),
 ``openenv/session/create`` (→ ``{"session_id"}``) and ``openenv/session/close``. Over HTTP,
 ``params.session_id`` addresses a session made by ``openenv/session/create`` (it counts toward
-the server's capacity, as a WebSocket session does); without it a temporary environment is
-built for the one request and closed. Over WebSocket the connection's own session answers.
+the server's capacity, as a WebSocket session does, and ``/ws?session_id=`` may attach to it);
+without it a temporary environment is built for the one request and closed. Over WebSocket
+(the ``mcp`` message on ``/ws``, and ``WS /mcp``) the connection's own session answers.
 Every answer is a JSON-RPC response object, never an HTTP or WebSocket error:
 
 >>> import asyncio
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from openenv_gym.errors import ServerError
+from openenv_gym.errors import ServerError, SessionError
 from openenv_gym.mcp_types import CallToolAction, Tool, ToolErrorType
 from openenv_gym.protocol import summarize_errors
 from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST
@@ -165,16 +165,16 @@ def _server_error(exc: ServerError) -> RpcError:
 
 
 def _unknown(session_id: Any) -> RpcError:
-    return RpcError(RpcCode.INVALID_PARAMS, f"Unknown session_id: {session_id}")
+    return RpcError(RpcCode.INVALID_PARAMS, f"Unknown session_id: {str(session_id):.80}")
 
 
 class HttpMcp:
-    """``POST /mcp``: HTTP MCP sessions held by the server's :class:`SessionManager`."""
+    """``POST /mcp``: tools of a temporary environment, or of a shared session of the server's
+    :class:`SessionManager` (``openenv/session/create``; see :mod:`.sessions`)."""
 
     def __init__(self, factory: Callable[[], Environment], manager: SessionManager):
         self._factory = factory
         self._manager = manager
-        self._sessions: dict[str, Session] = {}
         self.handlers: dict[str, Handler] = {TOOLS_LIST: self._list, TOOLS_CALL: self._call,
                                              SESSION_CREATE: self._create, SESSION_CLOSE: self._close}
 
@@ -190,11 +190,7 @@ class HttpMcp:
     async def _env(self, params: dict[str, Any]) -> AsyncIterator[Environment]:
         session_id = params.get("session_id")
         if session_id:
-            session = self._sessions.get(session_id) if isinstance(session_id, str) else None
-            if session is None:
-                raise _unknown(session_id)
-            session.last_activity = time.monotonic()
-            yield session.env
+            yield self._shared(session_id).env
             return
         try:
             env = self._factory()
@@ -206,6 +202,12 @@ class HttpMcp:
         finally:
             env.close()
 
+    def _shared(self, session_id: Any) -> Session:
+        try:
+            return self._manager.shared(session_id)
+        except SessionError as exc:
+            raise RpcError(RpcCode.INVALID_PARAMS, exc.message) from None
+
     async def _list(self, params: dict[str, Any]) -> dict[str, Any]:
         async with self._env(params) as env:
             return list_tools(env)
@@ -216,24 +218,23 @@ class HttpMcp:
 
     async def _create(self, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            session = await self._manager.open(extended=False, on_reap=self._forget)
+            session = await self._manager.open_shared()
         except ServerError as exc:
             raise _server_error(exc) from exc
-        self._sessions[session.session_id] = session
         return {"session_id": session.session_id}
 
     async def _close(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Close a shared session; while a WebSocket is attached the close waits for it to leave."""
         session_id = params.get("session_id")
         if not session_id:
             raise RpcError(RpcCode.INVALID_PARAMS, "Invalid params - 'session_id' is required")
-        session = self._sessions.pop(session_id, None) if isinstance(session_id, str) else None
-        if session is None:
-            raise _unknown(session_id)
-        await self._manager.close(session)
-        return {"session_id": session_id, "closed": True}
-
-    async def _forget(self, session: Session) -> None:
-        self._sessions.pop(session.session_id, None)
+        try:
+            closed = await self._manager.close_shared(session_id)
+        except SessionError as exc:
+            raise RpcError(RpcCode.INVALID_PARAMS, exc.message) from None
+        if closed:
+            return {"session_id": session_id, "closed": True}
+        return {"session_id": session_id, "closed": False, "closing": True}
 
 
 def session_handlers(session: Session) -> dict[str, Handler]:

@@ -6,6 +6,14 @@ client in the ``x-openenv-resume`` handshake header). When such a connection dro
 kept; a new connection that presents the token within that time gets the same environment
 back, mid-episode. A token presented while the old connection still holds the session (it has
 not noticed the drop yet) moves the session to the new connection.
+
+A *shared* session is made by MCP's ``openenv/session/create`` (``POST /mcp``) and lives until
+``openenv/session/close``, its idle timeout or the server's shutdown, not with a connection:
+tools reach it over HTTP, and one WebSocket at a time may *attach* to it (``/ws?session_id=``)
+for reset/step, as upstream 0.10. A close asked for while a socket is attached is deferred
+until that socket detaches (upstream's ``{"closed": false, "closing": true}``). The session id
+is the only credential of a shared session (122 random bits, as upstream's ``uuid4``); only
+shared sessions can be addressed by id, never the session a WebSocket opened for itself.
 """
 
 from __future__ import annotations
@@ -73,6 +81,9 @@ class SessionManager:
         self._expiring: set[asyncio.Task[None]] = set()
         self._reserved = 0
         self._reaper: asyncio.Task[None] | None = None
+        self._shared: dict[str, Session] = {}
+        self._attached: set[str] = set()
+        self._closing: set[str] = set()
 
     def status(self) -> CapacityStatus:
         return CapacityStatus(self._reserved, self.max_sessions)
@@ -136,6 +147,48 @@ class SessionManager:
         logger.info("session %s resumed", session.session_id)
         return session
 
+    async def open_shared(self) -> Session:
+        """Create a shared session (MCP's ``openenv/session/create``); raises like :meth:`open`."""
+        session = await self.open(extended=False, on_reap=_nothing_to_release)
+        self._shared[session.session_id] = session
+        return session
+
+    def shared(self, session_id: object) -> Session:
+        """The shared session ``session_id`` (its last activity is now); raises :class:`SessionError`."""
+        session = self._shared.get(session_id) if isinstance(session_id, str) else None
+        if session is None:
+            raise SessionError(f"Unknown session_id: {_shown(session_id)}")
+        session.last_activity = time.monotonic()
+        return session
+
+    def attach(self, session_id: object, *, on_reap: OnReap) -> Session:
+        """Bind the shared session ``session_id`` to a WebSocket; raises :class:`SessionError` when
+        it is unknown or another socket is attached (a second client never takes it over)."""
+        session = self.shared(session_id)
+        if session.session_id in self._attached:
+            raise SessionError(f"Session {_shown(session_id)} already has an attached WebSocket")
+        self._attached.add(session.session_id)
+        self._sessions[session.session_id] = (session, on_reap)
+        return session
+
+    async def detach(self, session: Session) -> None:
+        """The attached socket is gone: keep the session, or close it if a close was deferred."""
+        self._attached.discard(session.session_id)
+        if session.session_id in self._closing:
+            await self.close(session)
+        elif session.session_id in self._sessions:
+            self._sessions[session.session_id] = (session, _nothing_to_release)
+
+    async def close_shared(self, session_id: object) -> bool:
+        """Close a shared session: ``True``; ``False`` when a socket is attached (it closes when
+        the socket detaches). Raises :class:`SessionError` for an unknown id."""
+        session = self.shared(session_id)
+        if session.session_id in self._attached:
+            self._closing.add(session.session_id)
+            return False
+        await self.close(session)
+        return True
+
     def _expire(self, session: Session) -> None:
         self._parked.pop(session.session_id, None)
         logger.info("session %s not resumed within %gs: closing it", session.session_id, self.resume_grace)
@@ -148,6 +201,7 @@ class SessionManager:
         if self._sessions.pop(session.session_id, None) is None:
             return
         self._owners.pop(session.session_id, None)
+        self._unshare(session.session_id)
         parked = self._parked.pop(session.session_id, None)
         if parked is not None:
             parked.cancel()
@@ -162,6 +216,11 @@ class SessionManager:
             logger.exception("session %s: environment close() raised", session.session_id)
         finally:
             self._reserved -= 1
+
+    def _unshare(self, session_id: str) -> None:
+        self._shared.pop(session_id, None)
+        self._attached.discard(session_id)
+        self._closing.discard(session_id)
 
     async def shutdown(self) -> None:
         """Stop the reaper and close every open session."""
@@ -204,3 +263,17 @@ class SessionManager:
             await self.close(session)
         return len(idle)
 
+
+
+async def _nothing_to_release(session: Session) -> None:
+    """The reap callback of a shared session no socket holds: closing it is all there is."""
+
+
+def _shown(session_id: object) -> str:
+    """A client-given session id as an error message shows it (bounded: it is the client's input).
+
+    >>> _shown("a" * 200)[-4:], _shown(7)
+    ('a...', '7')
+    """
+    text = str(session_id)
+    return text if len(text) <= 80 else text[:80] + "..."

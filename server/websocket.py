@@ -1,4 +1,11 @@
-"""The ``/ws`` endpoint: one WebSocket connection, one or (with the extensions) many sessions."""
+"""The ``/ws`` endpoint: one WebSocket connection, one or (with the extensions) many sessions.
+
+``/ws?session_id=<id>`` attaches the connection to a shared session made by MCP's
+``openenv/session/create`` instead of opening one (upstream 0.10): reset/step reach the
+environment the MCP tools reach. Such a connection speaks the upstream baseline (no
+subprotocol is accepted); an unknown id, or a session another socket is attached to, is
+answered with a ``SESSION_ERROR`` frame and the connection is closed.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from openenv_gym.protocol import RESUME_HEADER, error_frame
 
 from .connection import Connection
 from .limits import ClientSessions, RateLimit
+from .session import Session
 from .sessions import SessionManager
 
 logger = logging.getLogger(__name__)
@@ -51,7 +59,7 @@ class WebSocketEndpoint:
         self.rate = rate
 
     async def __call__(self, websocket: WebSocket) -> None:
-        codec = negotiate(websocket.scope.get("subprotocols", []))
+        codec = self._codec(websocket)
         client = websocket.client.host if websocket.client else ""
         connection = Connection(self.manager, extended=codec is not None,
                                 close_socket=lambda: _close(websocket, 1001, "session idle timeout"),
@@ -59,16 +67,40 @@ class WebSocketEndpoint:
         with self.clients.holding(client, connection):
             await self._run(websocket, connection, codec, client)
 
+    @staticmethod
+    def _codec(websocket: WebSocket) -> Codec | None:
+        """The encoding the client asked for; ``None``: upstream's baseline."""
+        if websocket.query_params.get("session_id"):
+            return None
+        return negotiate(websocket.scope.get("subprotocols", []))
+
+    async def _start(self, websocket: WebSocket, connection: Connection, codec: Codec | None) -> Session:
+        """The connection's session: attached, resumed or new; raises :class:`ServerError`."""
+        session_id = websocket.query_params.get("session_id")
+        if session_id:
+            return connection.attach(session_id)
+        token = websocket.headers.get(RESUME_HEADER) if codec is not None else None
+        return await (connection.open_primary() if token is None else connection.resume(token))
+
+    @staticmethod
+    def _refusal(exc: ServerError) -> dict[str, Any]:
+        """What a client whose session could not be set up is sent before the socket closes."""
+        return exc.to_frame()
+
+    @staticmethod
+    def _error(code: ErrorCode, message: str, **details: Any) -> dict[str, Any]:
+        """The reply to a frame that is not answered: too large, or over the rate limit."""
+        return error_frame(code, message, **details)
+
     async def _run(self, websocket: WebSocket, connection: Connection, codec: Codec | None,
                    client: str) -> None:
         subprotocol = None if codec is None else codec.subprotocol
-        token = websocket.headers.get(RESUME_HEADER) if codec is not None else None
         try:
             with self.clients.reserve(client, 1):
-                session = await (connection.open_primary() if token is None else connection.resume(token))
+                session = await self._start(websocket, connection, codec)
         except ServerError as exc:
             await websocket.accept(subprotocol=subprotocol)
-            await self._send(websocket, codec or JSON, exc.to_frame())
+            await self._send(websocket, codec or JSON, self._refusal(exc))
             await websocket.close(code=1000)
             return
         dropped = True
@@ -107,9 +139,13 @@ class WebSocketEndpoint:
         if raw is None:
             raw = frame.get("bytes") or b""
         if len(raw) > self.max_message_bytes:
-            return error_frame(ErrorCode.MESSAGE_TOO_LARGE,
+            return self._error(ErrorCode.MESSAGE_TOO_LARGE,
                                f"frame of {len(raw)} bytes is over this server's limit of "
                                f"{self.max_message_bytes} bytes")
+        return await self._reply(connection, codec, raw)
+
+    async def _reply(self, connection: Connection, codec: Codec, raw: str | bytes) -> dict[str, Any] | None:
+        """The reply to one frame within the size limit; ``None`` when the client closed."""
         try:
             message = codec.decode(raw)
         except ValueError as exc:
@@ -118,7 +154,7 @@ class WebSocketEndpoint:
 
     def _rate_limited(self, wait: float) -> dict[str, Any]:
         assert self.rate is not None
-        return error_frame(ErrorCode.RATE_LIMITED,
+        return self._error(ErrorCode.RATE_LIMITED,
                            f"over this server's limit of {self.rate.rate:g} messages/s per connection "
                            f"(bursts of {self.rate.burst}): message dropped, retry in {wait:.3f}s",
                            retry_after=round(wait, 3))
