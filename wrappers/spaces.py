@@ -16,10 +16,22 @@ array of strings                ``Sequence(UnicodeText)`` (tuple of ``str``)
 array of numbers, fixed length  ``Box((n,))``
 array of numbers                ``Sequence(Box(()), stack=True)`` (1-d array)
 object with properties (model)  ``Dict`` of the above
-anything else                   :class:`UnicodeText` holding compact JSON
+``Optional`` model / choice     :class:`~.nullable.Nullable` of the above (``None`` or a value)
+anything else                   :class:`JsonText` holding compact JSON
 ==============================  =================================================
 
-``Optional[X]`` maps as ``X`` with ``None`` as its empty value ("" / NaN / lowest value).
+Other ``Optional[X]`` map as ``X`` with ``None`` as its empty value ("" / NaN / lowest
+value): a text or a number has an empty value no real one needs, a ``Dict`` or a ``Discrete``
+does not (upstream's ``error: Optional[ToolError]`` read as ``error_type`` 0 before).
+
+Where ``reset()`` returns its own model (``"reset_observation"`` in the schema, ``openenv``
+0.10), the observation space is a ``Dict`` over the fields of both models: one space whose
+values keep the field names, so ``obs["question"]`` after reset and ``obs["correct"]`` after a
+step read as the environment sent them, vector envs batch them as any ``Dict``, and
+``check_env`` finds reset's and step's observations in it. A field of one model only holds its
+empty value in the other's observations. (Gymnasium's ``OneOf`` of the two models was the
+alternative: its values are ``(kind, dict)`` tuples, which neither ``obs["question"]`` code nor
+``AsyncVectorEnv``'s shared memory can take.) MCP tool actions: :mod:`.tool_actions`.
 
 >>> from openenv_gym.envs.echo import EchoAction, EchoObservation
 >>> codec = SpaceCodec.from_schema({"action": EchoAction.model_json_schema(),

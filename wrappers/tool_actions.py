@@ -11,6 +11,12 @@ types. For agents that write their calls (LLMs), a call is also accepted as
 - the same as JSON text (``arguments`` may itself be JSON text, as in OpenAI tool calls),
 - ``("add", {"a": 1})``: the tool by name.
 
+Why ``OneOf``: a call is one tool and *that* tool's arguments. A single ``Dict`` (a tool index
+plus the union of every tool's arguments) would sample arguments the chosen tool does not take,
+and could not hold two tools whose arguments share a name with different types; a ``Text`` of
+JSON samples calls that are not JSON. ``OneOf`` is Gymnasium's own space for "one of these",
+``check_env`` and the vector utilities know it, and ``sample(mask=...)`` can pin a tool.
+
 A call that is none of these, or names no tool, raises :class:`InvalidActionError` saying what
 to fix. Arguments are the tool's to judge: a wrong one comes back in the observation's
 ``error`` (``invalid_args``), as the environment answers it.

@@ -3,18 +3,19 @@
 Its tools are FastMCP's (``echo_message``, ``echo_with_length``); actions are upstream's
 ``CallToolAction`` / ``ListToolsAction``, step observations ``CallToolObservation``, and reset
 returns a plain ``Observation`` whose message is in ``metadata``. It imports only upstream's
-``openenv`` (and FastMCP, which upstream's echo_env builds its tools with), so either release's
-venv serves it: ``uvicorn tests.interop.upstream_mcp_echo:app``.
+``openenv`` and its dependencies (FastMCP, which upstream's echo_env builds its tools with, and
+pydantic), so either release's venv serves it: ``uvicorn tests.interop.upstream_mcp_echo:app``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastmcp import FastMCP
 from openenv.core.env_server import Observation, State, create_app
 from openenv.core.env_server.mcp_environment import MCPEnvironment
 from openenv.core.env_server.mcp_types import CallToolAction, CallToolObservation
+from pydantic import Field
 
 READY = "Echo environment ready!"
 
@@ -28,7 +29,7 @@ def _tools() -> FastMCP:
         return message
 
     @mcp.tool()
-    def echo_with_length(message: str, repeat: int = 1) -> dict[str, Any]:
+    def echo_with_length(message: str, repeat: Annotated[int, Field(ge=1, le=3)] = 1) -> dict[str, Any]:
         """Echo the message back (``repeat`` times) with its length."""
         echoed = message * repeat
         return {"message": echoed, "length": len(echoed)}
