@@ -20,7 +20,7 @@ from openenv_gym.types import Action, Observation
 
 from .environment import Environment
 from .limits import MESSAGE_BYTES_VARIABLE, ClientSessions, RateLimit, setting
-from .mcp_websocket import McpWebSocketEndpoint
+from .modes import ServerMode, resolve_mode
 from .routes import build_router
 from .sessions import DEFAULT_RESUME_GRACE, SessionManager
 from .web import is_web_asset, mount_web, token_subprotocol, web_enabled, without_token_subprotocols
@@ -150,6 +150,7 @@ def create_app(
     env_kwargs: dict[str, Any] | None = None,
     token: str | None = None,
     web: bool | None = None,
+    mode: ServerMode | str | None = None,
 ) -> FastAPI:
     """Serve an environment over OpenEnv's protocol (HTTP routes and ``/ws``).
 
@@ -180,11 +181,13 @@ def create_app(
             unset or ``""``: open, as upstream.
         web: serve the web interface at ``/web`` (see :mod:`openenv_gym.server.web`); by default
             when ``ENABLE_WEB_INTERFACE`` is ``true``, ``1`` or ``yes``, as upstream.
+        mode: ``"simulation"`` (default) or ``"production"``, which has no ``/reset``, ``/step``
+            and ``/state`` (see :mod:`openenv_gym.server.modes`); by default ``$OPENENV_MODE``.
 
     >>> from openenv_gym.envs.echo import EchoAction, EchoEnvironment, EchoObservation
     >>> app = create_app(EchoEnvironment, EchoAction, EchoObservation, env_name="echo")
-    >>> sorted(app.openapi()["paths"])
-    ['/capabilities', '/health', '/metadata', '/reset', '/schema', '/state', '/step']
+    >>> [path for path in sorted(app.openapi()["paths"]) if "{" not in path]
+    ['/capabilities', '/health', '/list_environments', '/metadata', '/reset', '/schema', '/state', '/step']
     """
     if isinstance(env, Environment):
         raise TypeError("create_app needs the environment class or a factory, not an instance")
@@ -207,14 +210,14 @@ def create_app(
     app = FastAPI(title=f"OpenEnv Environment HTTP API ({env_name or getattr(env, '__name__', 'env')})",
                   version="1.0.0", lifespan=lifespan)
     app.state.sessions = manager
+    app.state.mode = resolve_mode(mode)
     max_message_bytes = setting(max_message_bytes, MESSAGE_BYTES_VARIABLE) or DEFAULT_MAX_MESSAGE_BYTES
     app.state.max_message_bytes = max_message_bytes
-    app.include_router(build_router(factory, action_type, observation_type, manager))
-    limits: dict[str, Any] = {"max_message_bytes": max_message_bytes,  # shared by both sockets
-                              "rate": RateLimit.configured(rate_limit, rate_burst),
-                              "clients": ClientSessions.configured(max_sessions_per_client)}
-    app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, **limits))
-    app.add_api_websocket_route("/mcp", McpWebSocketEndpoint(manager, **limits))
+    app.include_router(build_router(factory, action_type, observation_type, manager, mode=app.state.mode,
+                                    env_name=env_name or getattr(env, "__name__", "env")))
+    app.add_api_websocket_route("/ws", WebSocketEndpoint(
+        manager, max_message_bytes=max_message_bytes, rate=RateLimit.configured(rate_limit, rate_burst),
+        clients=ClientSessions.configured(max_sessions_per_client)))
     if web_enabled(web):
         mount_web(app)
     required = resolve_token(token)

@@ -1,7 +1,10 @@
-"""The HTTP routes: health, metadata, schema, capabilities and upstream's stateless reset/step.
+"""The HTTP routes: health, metadata, schema, capabilities, MCP, the task API (``.tasks``) and
+upstream's stateless reset/step.
 
 As upstream, ``POST /reset``, ``POST /step`` and ``GET /state`` build a fresh environment for
-each request and close it afterwards: only ``/ws`` holds an episode.
+each request and close it afterwards: only ``/ws`` holds an episode. A production server
+(``.modes``) has none of the three. Their bodies are checked with upstream's bounds
+(``.requests``): out of them, a 422 whose ``detail`` names the field.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from openenv_gym.protocol import CAPABILITIES, SUBPROTOCOL
 from openenv_gym.space_json import space_to_json
@@ -19,18 +22,13 @@ from openenv_gym.types import Action, EnvironmentMetadata, Observation, State
 
 from .environment import Environment
 from .mcp import HttpMcp
+from .modes import ServerMode
+from .requests import ResetRequest, StepRequest
 from .session import Session
 from .sessions import SessionManager
+from .tasks import task_router
 
 _STATUS_OF_CODE = {"VALIDATION_ERROR": 422, "UNKNOWN_TYPE": 400, "EXECUTION_ERROR": 500}
-
-
-class StepRequest(BaseModel):
-    """Upstream's ``POST /step`` body: the action's fields under ``action`` (other keys allowed)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    action: dict[str, Any]
 
 
 class ErrorDetail(BaseModel):
@@ -67,8 +65,9 @@ def schema_of(action_type: type[Action], observation_type: type[Observation],
 
 
 def build_router(factory: Callable[[], Environment], action_type: type[Action],
-                 observation_type: type[Observation], manager: SessionManager) -> APIRouter:
-    """All HTTP routes of one environment server."""
+                 observation_type: type[Observation], manager: SessionManager, *,
+                 mode: ServerMode = ServerMode.SIMULATION, env_name: str = "env") -> APIRouter:
+    """All HTTP routes of one environment server (``env_name``: its name in the task API)."""
     router = APIRouter()
 
     @cache
@@ -84,19 +83,6 @@ def build_router(factory: Callable[[], Environment], action_type: type[Action],
                     "schema": schema_of(action_type, observation_type, env)}
         finally:
             env.close()
-
-    async def one_shot(message: dict[str, Any]) -> Any:
-        env = factory()
-        try:
-            reply = await Session(env, action_type, session_id="http", extended=False).handle(message)
-        finally:
-            env.close()
-        assert reply is not None
-        if reply["type"] == "error":
-            data = reply["data"]
-            detail = data.get("errors", data["message"])
-            raise HTTPException(_STATUS_OF_CODE.get(data["code"], 500), detail=detail)
-        return reply["data"]
 
     @router.get("/health")
     async def health() -> dict[str, str]:
@@ -116,9 +102,39 @@ def build_router(factory: Callable[[], Environment], action_type: type[Action],
         return {"protocol": SUBPROTOCOL, "capabilities": list(CAPABILITIES),
                 "active_sessions": status.active_sessions, "max_sessions": status.max_sessions}
 
+    if mode is ServerMode.SIMULATION:
+        router.include_router(_simulation_router(factory, action_type))
+    router.include_router(task_router(factory, env_name))
+    mcp = HttpMcp(factory, manager)
+
+    @router.post("/mcp", include_in_schema=False)
+    async def mcp_endpoint(request: Request) -> dict[str, Any]:
+        """JSON-RPC 2.0 MCP (``server/mcp.py``): always HTTP 200 with a result or an error."""
+        return await mcp.answer(await request.body())
+
+    return router
+
+
+def _simulation_router(factory: Callable[[], Environment], action_type: type[Action]) -> APIRouter:
+    """Upstream's simulation controls: stateless ``POST /reset``, ``POST /step``, ``GET /state``."""
+    router = APIRouter()
+
+    async def one_shot(message: dict[str, Any]) -> Any:
+        env = factory()
+        try:
+            reply = await Session(env, action_type, session_id="http", extended=False).handle(message)
+        finally:
+            env.close()
+        assert reply is not None
+        if reply["type"] == "error":
+            data = reply["data"]
+            detail = data.get("errors", data["message"])
+            raise HTTPException(_STATUS_OF_CODE.get(data["code"], 500), detail=detail)
+        return reply["data"]
+
     @router.post("/reset", responses=_NOT_JSON)
-    async def reset(body: dict[str, Any] = Body(default_factory=dict)) -> Any:
-        return await one_shot({"type": "reset", "data": body})
+    async def reset(body: ResetRequest = Body(default_factory=ResetRequest)) -> Any:
+        return await one_shot({"type": "reset", "data": body.model_dump(exclude_unset=True)})
 
     @router.post("/step", responses=_NOT_JSON)
     async def step(body: StepRequest) -> Any:
@@ -127,12 +143,5 @@ def build_router(factory: Callable[[], Environment], action_type: type[Action],
     @router.get("/state")
     async def state() -> Any:
         return await one_shot({"type": "state"})
-
-    mcp = HttpMcp(factory, manager)
-
-    @router.post("/mcp", include_in_schema=False)
-    async def mcp_endpoint(request: Request) -> dict[str, Any]:
-        """JSON-RPC 2.0 MCP (``server/mcp.py``): always HTTP 200 with a result or an error."""
-        return await mcp.answer(await request.body())
 
     return router

@@ -33,6 +33,7 @@ from openenv_gym.types import Action, Observation
 
 from .environment import Environment
 from .mcp import respond, session_handlers
+from .requests import ResetRequest
 from .rubrics import RubricScorer
 
 logger = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ class Session:
             data = {}
         if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
             raise BadMessage("reset 'data' must be an object of reset arguments (string keys)")
+        ResetRequest.check(data)  # upstream's bounds: seed >= 0, episode_id <= 255 characters
         scorer = self._scorer()
         if scorer is not None:
             scorer.begin()
