@@ -144,7 +144,7 @@ class SessionManager:
         self._sessions[session.session_id] = (session, on_reap)
         self._owners[session.session_id] = on_release
         session.last_activity = time.monotonic()
-        logger.info("session %s resumed", session.session_id)
+        logger.info("session %s resumed", _logged(session))
         return session
 
     async def open_shared(self) -> Session:
@@ -191,7 +191,7 @@ class SessionManager:
 
     def _expire(self, session: Session) -> None:
         self._parked.pop(session.session_id, None)
-        logger.info("session %s not resumed within %gs: closing it", session.session_id, self.resume_grace)
+        logger.info("session %s not resumed within %gs: closing it", _logged(session), self.resume_grace)
         task = asyncio.get_running_loop().create_task(self.close(session))
         self._expiring.add(task)
         task.add_done_callback(self._expiring.discard)
@@ -213,7 +213,7 @@ class SessionManager:
             else:
                 await asyncio.get_running_loop().run_in_executor(self._executor, session.env.close)
         except Exception:  # a failing close must not keep the slot: log it and free the slot
-            logger.exception("session %s: environment close() raised", session.session_id)
+            logger.exception("session %s: environment close() raised", _logged(session))
         finally:
             self._reserved -= 1
 
@@ -257,7 +257,7 @@ class SessionManager:
         idle = [(s, reap) for s, reap in self._sessions.values()
                 if s.last_activity < deadline and s.session_id not in self._parked]
         for session, reap in idle:
-            logger.info("session %s idle for %.1fs: closing it", session.session_id,
+            logger.info("session %s idle for %.1fs: closing it", _logged(session),
                         time.monotonic() - session.last_activity)
             await reap(session)
             await self.close(session)
@@ -267,6 +267,11 @@ class SessionManager:
 
 async def _nothing_to_release(session: Session) -> None:
     """The reap callback of a shared session no socket holds: closing it is all there is."""
+
+
+def _logged(session: Session) -> str:
+    """A session as logs name it: the id of a shared session is its credential, so only a prefix."""
+    return session.session_id[:8]
 
 
 def _shown(session_id: object) -> str:

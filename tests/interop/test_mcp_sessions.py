@@ -227,6 +227,19 @@ async def test_a_detached_session_lives_on_until_closed(notebook_url: str) -> No
     assert active_sessions(notebook_url) == 0
 
 
+async def test_an_attached_socket_speaks_the_baseline(notebook_url: str) -> None:
+    session_id = rpc(notebook_url, "openenv/session/create")["result"]["session_id"]
+    try:
+        async with websockets.connect(socket_url(notebook_url, f"/ws?session_id={session_id}"),
+                                      subprotocols=["openenv-gym.v1"]) as ws:
+            assert ws.subprotocol is None  # no extensions: an extension-aware client falls back
+            reply = await ask(ws, {"type": "step", "data": {"text": "plain"}})
+            assert reply["type"] == "observation"
+            assert "id" not in reply
+    finally:
+        rpc(notebook_url, "openenv/session/close", {"session_id": session_id})
+
+
 # --- attackers ----------------------------------------------------------------------------
 
 async def test_an_attacker_cannot_take_over_a_live_session(notebook_url: str) -> None:
@@ -264,6 +277,13 @@ async def test_the_session_of_a_plain_socket_cannot_be_attached(notebook_url: st
         assert refused["data"] == {"code": "SESSION_ERROR", "message": f"Unknown session_id: {session_id}"}
         assert "error" in rpc(notebook_url, "openenv/session/close", {"session_id": session_id})
         assert (await ask(owner, {"type": "step", "data": {"text": "fine"}}))["type"] == "observation"
+
+    async with websockets.connect(socket_url(notebook_url, "/mcp")) as owner:
+        session_id = (await ask(owner, request("openenv/session/create")))["result"]["session_id"]
+        assert "error" in rpc(notebook_url, "tools/list", {"session_id": session_id})
+        refused = await refusal(socket_url(notebook_url, f"/ws?session_id={session_id}"))
+        assert refused["data"]["code"] == "SESSION_ERROR"
+        assert "result" in await ask(owner, request("tools/list"))
 
 
 async def test_attaching_needs_the_token() -> None:
