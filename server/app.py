@@ -20,6 +20,7 @@ from openenv_gym.types import Action, Observation
 
 from .environment import Environment
 from .limits import MESSAGE_BYTES_VARIABLE, ClientSessions, RateLimit, setting
+from .mcp_websocket import McpWebSocketEndpoint
 from .modes import ServerMode, resolve_mode
 from .routes import build_router
 from .sessions import DEFAULT_RESUME_GRACE, SessionManager
@@ -215,9 +216,11 @@ def create_app(
     app.state.max_message_bytes = max_message_bytes
     app.include_router(build_router(factory, action_type, observation_type, manager, mode=app.state.mode,
                                     env_name=env_name or getattr(env, "__name__", "env")))
-    app.add_api_websocket_route("/ws", WebSocketEndpoint(
-        manager, max_message_bytes=max_message_bytes, rate=RateLimit.configured(rate_limit, rate_burst),
-        clients=ClientSessions.configured(max_sessions_per_client)))
+    limits: dict[str, Any] = {"max_message_bytes": max_message_bytes,  # shared by both sockets
+                              "rate": RateLimit.configured(rate_limit, rate_burst),
+                              "clients": ClientSessions.configured(max_sessions_per_client)}
+    app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, **limits))
+    app.add_api_websocket_route("/mcp", McpWebSocketEndpoint(manager, **limits))
     if web_enabled(web):
         mount_web(app)
     required = resolve_token(token)
