@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
@@ -33,17 +32,14 @@ from .client_base import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_TIMEOUT,
     ClientBase,
-    Dropped,
-    action_payload,
     http_url,
-    resume_delays,
     ws_url,
 )
 from .errors import OpenEnvGymError, TransportError
 from .mcp_types import Tool
-from .protocol import check_reply, result_from_reply
+from .protocol import CLOSE, Dropped, RequestIds, calls
 from .sync_client import SyncEnvClient
-from .tool_calls import TOOLS_CALL, TOOLS_LIST, mcp_message, mcp_result, tool_value, tools_of
+from .tool_calls import TOOLS_CALL, TOOLS_LIST, tool_value, tools_of
 from .types import StepResult
 
 T = TypeVar("T")
@@ -99,44 +95,44 @@ class EnvClient(ClientBase):
         response = self._ws.response
         self._opened(self._ws.subprotocol, response.headers if response else {}, resumed=resumed)
 
+    async def call(self, call: calls.Call[T]) -> T:
+        """Make one request; its parsed reply (the server's error raised)."""
+        self._check_extension(call)
+        return call.parse(await self.request(call.message))
+
     async def reset(self, **kwargs: Any) -> StepResult[dict[str, Any]]:
         """Start a new episode; ``kwargs`` (``seed``, ``episode_id``, env-specific) go to reset."""
-        return result_from_reply(await self.request({"type": "reset", "data": kwargs}))
+        return await self.call(calls.reset(kwargs))
 
     async def step(self, action: Mapping[str, Any] | BaseModel) -> StepResult[dict[str, Any]]:
         """Apply one action (a dict of the Action's fields, or the Action model)."""
-        return result_from_reply(await self.request({"type": "step", "data": action_payload(action)}))
+        return await self.call(calls.step(action))
 
     async def state(self) -> dict[str, Any]:
         """The episode's state (``episode_id``, ``step_count`` and the env's own fields)."""
-        return check_reply(await self.request({"type": "state"}), "state")
+        return await self.call(calls.state())
 
     async def render(self, mode: str = "ansi") -> Any:
         """The environment's rendering (text, or an RGB array); ``None`` from upstream servers."""
-        if not self.extended:
-            return None
-        return check_reply(await self.request({"type": "render", "data": {"mode": mode}}), "render")["frame"]
+        return await self.call(calls.render(mode)) if self.extended else None
 
     async def open_sessions(self, count: int) -> list[int]:
         """Open ``count`` more sessions on this connection (extension ``batch``); their indices."""
-        self._require_extensions("open")
         self._resume_token = None  # a resumed connection would carry session 0 only
-        reply = await self.request({"type": "open", "data": {"count": count}})
-        return list(check_reply(reply, "opened")["sessions"])
+        return await self.call(calls.open_sessions(count))
 
     async def batch(self, requests: list[dict[str, Any]]) -> list[Any]:
         """Send many sessions' requests in one frame (``{"session": i, "type": ..., "data": ...}``).
 
         Returns each request's raw reply, in order; an error reply fails only its own request
-        (see :func:`~openenv_gym.protocol.result_from_reply`).
+        (read each with :func:`~openenv_gym.protocol.outcome`).
         """
-        self._require_extensions("batch")
-        return list(check_reply(await self.request({"type": "batch", "data": requests}), "batch"))
+        return await self.call(calls.batch(requests))
 
     async def mcp(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """One JSON-RPC request to the session's environment; its ``result``."""
         self._mcp_id += 1
-        return mcp_result(await self.request(mcp_message(method, params, self._mcp_id)))
+        return await self.call(calls.mcp(method, params, self._mcp_id))
 
     async def list_tools(self) -> list[Tool]:
         """The environment's MCP tools (name, description, JSON Schema of the arguments)."""
@@ -162,7 +158,7 @@ class EnvClient(ClientBase):
         if ws is None:
             return
         try:
-            await _within(self.connect_timeout, ws.send(self.codec.encode({"type": "close"})))
+            await _within(self.connect_timeout, ws.send(self.codec.encode(CLOSE)))
         except (ConnectionClosed, TimeoutError, asyncio.TimeoutError, OSError):
             pass  # the server is gone or stuck: closing our end below is all that is left
         await ws.close()
@@ -192,19 +188,13 @@ class EnvClient(ClientBase):
             return await self._resume(message, request_id, dropped.error)
 
     async def _resume(self, message: dict[str, Any], request_id: int | None, lost: OpenEnvGymError) -> Any:
-        headers = self._resume_headers(lost)
-        deadline = time.monotonic() + self.resume_timeout
-        for delay in resume_delays():
+        headers, plan = self._resume_headers(lost), self._resume_plan(lost)
+        while True:
             try:
-                await self._open(headers, resumed=True, within=max(deadline - time.monotonic(), 0.1))
+                await self._open(headers, resumed=True, within=plan.remaining())
                 return await self._exchange(message, request_id)
             except (TransportError, Dropped) as exc:
-                if self._server_gone(exc):
-                    raise self._not_resumed(lost, exc) from exc
-                if time.monotonic() + delay > deadline:
-                    break
-                await asyncio.sleep(delay)
-        raise self._not_resumed(lost, None)
+                await asyncio.sleep(plan.retry_after(exc))
 
     async def _exchange(self, message: dict[str, Any], request_id: int | None) -> Any:
         ws = self._ws
@@ -223,7 +213,7 @@ class EnvClient(ClientBase):
     async def _reply(self, ws: ClientConnection, request_id: int | None) -> Any:
         while True:
             reply = self._decode(await ws.recv())
-            if self._answers(reply, request_id):
+            if RequestIds.answers(reply, request_id):
                 return reply
 
     async def _closed(self, ws: ClientConnection, exc: ConnectionClosed) -> OpenEnvGymError:

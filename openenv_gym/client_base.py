@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from pydantic import BaseModel
 from websockets.exceptions import InvalidStatus
 
 from .codecs import CODECS, ENCODINGS, JSON, Codec
@@ -29,15 +28,13 @@ from .errors import (
     ServerError,
     TransportError,
 )
-from .protocol import RESUME_HEADER, check_reply
+from .protocol import RESUME_HEADER, Call, Dropped, RequestIds, ResumePlan, check_reply, may_resume
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_MESSAGE_BYTES = 100 * 1024 * 1024
 DEFAULT_RESUME_TIMEOUT = 10.0
 """Seconds a client keeps trying to resume its session after the connection dropped."""
-RESUMABLE_CLOSE_CODES = (None, 1006)
-"""How a dropped connection ends: no close frame at all, or 1006 (abnormal closure)."""
 DEFAULT_ENCODING = "msgpack"
 """Binary frames where the server speaks them: numpy arrays as raw bytes, strings as UTF-8."""
 CLOSE_MESSAGE_TOO_BIG = 1009
@@ -106,36 +103,6 @@ def ws_url(base_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path + "/ws", "", ""))
 
 
-def action_payload(action: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
-    """The JSON fields of an action given as a dict or a pydantic model."""
-    if isinstance(action, BaseModel):
-        return action.model_dump()
-    if isinstance(action, Mapping):
-        return dict(action)
-    raise TypeError(f"an action must be a dict or a pydantic model, not {type(action).__name__}")
-
-
-class Dropped(Exception):
-    """The connection dropped and the session may be resumed; ``error`` says what was lost."""
-
-    def __init__(self, error: OpenEnvGymError):
-        super().__init__(str(error))
-        self.error = error
-
-
-def resume_delays(first: float = 0.05, most: float = 1.0) -> Iterator[float]:
-    """Seconds to wait between attempts to resume: doubling from ``first`` up to ``most``.
-
-    >>> delays = resume_delays()
-    >>> [next(delays) for _ in range(6)]
-    [0.05, 0.1, 0.2, 0.4, 0.8, 1.0]
-    """
-    delay = first
-    while True:
-        yield delay
-        delay = min(delay * 2, most)
-
-
 class ClientBase:
     """Options and protocol bookkeeping of one client connection.
 
@@ -178,7 +145,7 @@ class ClientBase:
         self.loopback = is_loopback(urlsplit(self.ws_url).hostname)
         self.codec: Codec = JSON
         self.subprotocol: str | None = None
-        self._next_id = 0
+        self._ids = RequestIds()
         self._resume_token: str | None = None
 
     @property
@@ -192,7 +159,7 @@ class ClientBase:
         self.codec = CODECS.get(subprotocol or "", JSON)
         self._resume_token = headers.get(RESUME_HEADER) if self.extended else None
         if not resumed:
-            self._next_id = 0
+            self._ids = RequestIds()
 
     def _resume_headers(self, lost: OpenEnvGymError) -> dict[str, str]:
         """The handshake headers that ask for this client's session back."""
@@ -202,26 +169,16 @@ class ClientBase:
 
     def _dropped(self, error: OpenEnvGymError, close_code: int | None) -> Exception:
         """What to raise for a lost connection: :class:`Dropped` where resuming may help."""
-        if self._resume_token is not None and self.resume_timeout > 0 and close_code in RESUMABLE_CLOSE_CODES:
+        if may_resume(self._resume_token, self.resume_timeout, close_code):
             return Dropped(error)
         return error
 
-    def _not_resumed(self, lost: OpenEnvGymError, last: BaseException | None) -> TransportError:
-        why = f"for {self.resume_timeout:g}s" if last is None else f"but {last}"
-        return TransportError(f"{lost} (tried to resume the session {why})")
-
-    @staticmethod
-    def _server_gone(error: BaseException) -> bool:
-        """Nothing listens at the address any more: the session died with its server."""
-        return isinstance(error.__cause__, ConnectionRefusedError)
+    def _resume_plan(self, lost: OpenEnvGymError) -> ResumePlan:
+        return ResumePlan(lost, self.resume_timeout)
 
     def _stamp(self, message: dict[str, Any]) -> int | None:
         """Give the request an id where the server echoes ids."""
-        if not self.extended:
-            return None
-        self._next_id += 1
-        message["id"] = self._next_id
-        return self._next_id
+        return self._ids.stamp(message, extended=self.extended)
 
     def _decode(self, data: str | bytes) -> Any:
         try:
@@ -229,13 +186,6 @@ class ClientBase:
         except ValueError as exc:
             raise ProtocolError(f"{self.ws_url} sent a frame that is not {self.codec.subprotocol}: "
                                 f"{exc}") from exc
-
-    @staticmethod
-    def _answers(reply: Any, request_id: int | None) -> bool:
-        """Is ``reply`` the answer to this request (not a late one to an earlier request)?"""
-        if request_id is None:
-            return True
-        return (reply.get("id") if isinstance(reply, dict) else None) in (None, request_id)
 
     def _timeout_error(self, message: dict[str, Any], seconds: float) -> RequestTimeoutError:
         return RequestTimeoutError(
@@ -295,6 +245,8 @@ class ClientBase:
     def connected(self) -> bool:
         raise NotImplementedError
 
-    def _require_extensions(self, what: str) -> None:
-        if self.connected and not self.extended:
-            raise ProtocolError(f"{self.base_url} is not an openenv-gym server: no {what!r} messages")
+    def _check_extension(self, call: Call[Any]) -> None:
+        """Refuse a call the connected server cannot answer (an unconnected client fails later)."""
+        if call.extension is not None and self.connected and not self.extended:
+            raise ProtocolError(f"{self.base_url} is not an openenv-gym server: "
+                                f"no {call.message['type']!r} messages")

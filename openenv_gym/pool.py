@@ -27,7 +27,7 @@ import httpx
 from .client import DEFAULT_TIMEOUT, EnvClient
 from .client_base import DEFAULT_ENCODING, auth_headers
 from .errors import OpenEnvGymError, TransportError
-from .protocol import check_reply, result_from_reply
+from .protocol import by_kind, outcome
 from .providers import (
     InProcessClient,
     InProcessProvider,
@@ -42,19 +42,9 @@ Request = tuple[str, Any]
 """``("reset", kwargs)``, ``("step", action fields)``, ``("state", None)`` or ``("render", {"mode": m})``."""
 
 
-def request_message(kind: str, payload: Any) -> dict[str, Any]:
-    return {"type": kind} if payload is None else {"type": kind, "data": payload}
-
-
-def outcome(kind: str, reply: Any) -> Any:
-    """The parsed reply of one request, or the error it carries (returned, not raised)."""
-    try:
-        if kind in ("reset", "step"):
-            return result_from_reply(reply)
-        data = check_reply(reply, kind)
-        return data["frame"] if kind == "render" else data
-    except OpenEnvGymError as exc:
-        return exc
+def answer(kind: str, payload: Any, reply: Any) -> Any:
+    """The parsed reply to one request, or the error it carries (returned, not raised)."""
+    return outcome(by_kind(kind, payload), reply)
 
 
 class SessionGroup(ABC):
@@ -116,7 +106,7 @@ class BatchedGroup(SessionGroup):
         if self._client is None:
             error = TransportError(f"the sessions at {self.label} were lost; reset them to reopen")
             return dict.fromkeys(requests, error)
-        items = [{"session": i, **request_message(kind, payload)}
+        items = [{"session": i, **by_kind(kind, payload).message}
                  for i, (kind, payload) in requests.items()]
         try:
             replies = await self._client.batch(items)
@@ -125,7 +115,7 @@ class BatchedGroup(SessionGroup):
                 self._client = None
             return dict.fromkeys(requests, exc)
         pairs = zip(requests.items(), replies, strict=True)
-        return {i: outcome(kind, reply) for (i, (kind, _)), reply in pairs}
+        return {i: answer(kind, payload, reply) for (i, (kind, payload)), reply in pairs}
 
     async def reopen(self) -> None:
         if self._client is None:
@@ -155,7 +145,8 @@ class ConcurrentGroup(SessionGroup):
             try:
                 if not client.connected:
                     raise TransportError(f"the session at {self.label} was lost; reset it to reopen")
-                return outcome(kind, await client.request(request_message(kind, payload)))
+                call = by_kind(kind, payload)
+                return outcome(call, await client.request(call.message))
             except OpenEnvGymError as exc:
                 return exc
 
@@ -184,8 +175,8 @@ class InProcessGroup(SessionGroup):
         self._clients: list[InProcessClient] = [provider.connect() for _ in range(size)]
 
     async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
-        return {i: outcome(kind, self._clients[i].request(request_message(kind, payload)))
-                for i, (kind, payload) in requests.items()}
+        calls = {i: by_kind(kind, payload) for i, (kind, payload) in requests.items()}
+        return {i: outcome(call, self._clients[i].request(call.message)) for i, call in calls.items()}
 
     async def reopen(self) -> None:
         return None  # in-process sessions cannot lose their connection

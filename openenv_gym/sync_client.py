@@ -14,11 +14,9 @@ import collections
 import socket
 import ssl
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
 from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHandshake, InvalidState
@@ -28,11 +26,10 @@ from websockets.protocol import Event, State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from .client_base import ClientBase, Dropped, action_payload, resume_delays
+from .blocking import BlockingSession
+from .client_base import ClientBase
 from .errors import OpenEnvGymError, TransportError
-from .protocol import check_reply, result_from_reply
-from .tool_calls import ToolCalls
-from .types import StepResult
+from .protocol import CLOSE, Dropped, RequestIds, calls
 
 _RECV_BYTES = 1 << 18
 
@@ -41,7 +38,7 @@ class _Closed(Exception):
     """The server closed the connection (or the socket died)."""
 
 
-class SyncEnvClient(ClientBase, ToolCalls):
+class SyncEnvClient(ClientBase, BlockingSession):
     """One session on an OpenEnv server, blocking; options as :class:`ClientBase`.
 
     >>> from openenv_gym.providers import ProcessProvider
@@ -89,35 +86,10 @@ class SyncEnvClient(ClientBase, ToolCalls):
             raise self._connect_error(exc) from exc
         self._opened(self._protocol.subprotocol, response, resumed=resumed)
 
-    def reset(self, **kwargs: Any) -> StepResult[dict[str, Any]]:
-        """Start a new episode; ``kwargs`` (``seed``, ``episode_id``, env-specific) go to reset."""
-        return result_from_reply(self.request({"type": "reset", "data": kwargs}))
-
-    def step(self, action: Mapping[str, Any] | BaseModel) -> StepResult[dict[str, Any]]:
-        """Apply one action (a dict of the Action's fields, or the Action model)."""
-        return result_from_reply(self.request({"type": "step", "data": action_payload(action)}))
-
-    def state(self) -> dict[str, Any]:
-        """The episode's state (``episode_id``, ``step_count`` and the env's own fields)."""
-        return check_reply(self.request({"type": "state"}), "state")
-
-    def render(self, mode: str = "ansi") -> Any:
-        """The environment's rendering (text, or an RGB array); ``None`` from upstream servers."""
-        if not self.extended:
-            return None
-        return check_reply(self.request({"type": "render", "data": {"mode": mode}}), "render")["frame"]
-
     def open_sessions(self, count: int) -> list[int]:
         """Open ``count`` more sessions on this connection (extension ``batch``); their indices."""
-        self._require_extensions("open")
         self._resume_token = None  # a resumed connection would carry session 0 only
-        reply = self.request({"type": "open", "data": {"count": count}})
-        return list(check_reply(reply, "opened")["sessions"])
-
-    def batch(self, requests: list[dict[str, Any]]) -> list[Any]:
-        """Many sessions' requests in one frame; each request's raw reply, in order."""
-        self._require_extensions("batch")
-        return list(check_reply(self.request({"type": "batch", "data": requests}), "batch"))
+        return self.call(calls.open_sessions(count))
 
     def schema(self) -> dict[str, Any]:
         """The server's ``GET /schema``: JSON Schemas of action, observation and state."""
@@ -133,7 +105,7 @@ class SyncEnvClient(ClientBase, ToolCalls):
         if self._sock is None or self._protocol is None:
             return
         try:
-            self._send(self.codec.encode({"type": "close"}))
+            self._send(self.codec.encode(CLOSE))
             self._protocol.send_close()
             self._flush()
         except (OSError, InvalidState):
@@ -161,19 +133,13 @@ class SyncEnvClient(ClientBase, ToolCalls):
             return self._resume(message, request_id, dropped.error)
 
     def _resume(self, message: dict[str, Any], request_id: int | None, lost: OpenEnvGymError) -> Any:
-        headers = self._resume_headers(lost)
-        deadline = time.monotonic() + self.resume_timeout
-        for delay in resume_delays():
+        headers, plan = self._resume_headers(lost), self._resume_plan(lost)
+        while True:
             try:
-                self._open(headers, resumed=True, within=max(deadline - time.monotonic(), 0.1))
+                self._open(headers, resumed=True, within=plan.remaining())
                 return self._exchange(message, request_id)
             except (TransportError, Dropped) as exc:
-                if self._server_gone(exc):
-                    raise self._not_resumed(lost, exc) from exc
-                if time.monotonic() + delay > deadline:
-                    break
-                time.sleep(delay)
-        raise self._not_resumed(lost, None)
+                time.sleep(plan.retry_after(exc))
 
     def _exchange(self, message: dict[str, Any], request_id: int | None) -> Any:
         deadline = time.monotonic() + self.timeout
@@ -181,7 +147,7 @@ class SyncEnvClient(ClientBase, ToolCalls):
             self._send(self.codec.encode(message))
             while True:
                 reply = self._decode(self._next_message(deadline))
-                if self._answers(reply, request_id):
+                if RequestIds.answers(reply, request_id):
                     return reply
         except TimeoutError as exc:
             if request_id is None:  # upstream cannot match replies: drop the connection

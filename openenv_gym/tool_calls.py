@@ -1,8 +1,7 @@
 """MCP tools from the client side: list an environment's tools and call them.
 
 Over the ``{"type": "mcp"}`` WebSocket message (JSON-RPC 2.0 in ``data``), which upstream
-servers speak too; the session's own environment answers. :class:`ToolCalls` gives a blocking
-client ``mcp``, ``list_tools`` and ``call_tool``; the async client uses the same functions.
+servers speak too; the session's own environment answers (:func:`openenv_gym.protocol.calls.mcp`).
 
 >>> mcp_message("tools/call", {"name": "echo_message", "arguments": {"message": "hi"}}, 1)["data"]["method"]
 'tools/call'
@@ -21,7 +20,7 @@ from typing import Any
 
 from .errors import ToolCallError
 from .mcp_types import Tool
-from .protocol import check_reply
+from .protocol.replies import check_reply  # the module: protocol.calls imports this one
 
 TOOLS_LIST, TOOLS_CALL = "tools/list", "tools/call"
 
@@ -61,24 +60,3 @@ def tool_value(result: Any) -> Any:
     """What a tool returned: ``data`` of a ``tools/call`` result (as upstream's MCPToolClient)."""
     return result.get("data") if isinstance(result, dict) else result
 
-
-class ToolCalls:
-    """``mcp``, ``list_tools`` and ``call_tool`` for a client with a blocking ``request``."""
-
-    _mcp_id = 0
-
-    def request(self, message: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def mcp(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        """One JSON-RPC request to the session's environment; its ``result``."""
-        self._mcp_id += 1
-        return mcp_result(self.request(mcp_message(method, params, self._mcp_id)))
-
-    def list_tools(self) -> list[Tool]:
-        """The environment's MCP tools (name, description, JSON Schema of the arguments)."""
-        return tools_of(self.mcp(TOOLS_LIST))
-
-    def call_tool(self, name: str, **arguments: Any) -> Any:
-        """Call the tool ``name``; what it returned. Raises :class:`ToolCallError`."""
-        return tool_value(self.mcp(TOOLS_CALL, {"name": name, "arguments": arguments}))

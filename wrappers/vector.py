@@ -27,7 +27,7 @@ from openenv_gym.loop import LoopRunner
 from openenv_gym.pool import Request, SessionPool, open_pool
 from openenv_gym.protocol import summarize_errors
 from openenv_gym.providers import Provider
-from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST, rpc_request, rpc_result, tool_value, tools_of
+from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST, rpc_request, tool_value, tools_of
 from openenv_gym.types import StepResult
 
 from .env import check_render_mode
@@ -203,10 +203,10 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         if name == "state" and not args and not kwargs:
             return self._call_each("state", None, lambda data: data)
         if name == "list_tools" and not args and not kwargs:
-            return self._call_each("mcp", rpc_request(TOOLS_LIST, None, 0), lambda r: tools_of(rpc_result(r)))
+            return self._call_each("mcp", rpc_request(TOOLS_LIST, None, 0), tools_of)
         if name == "call_tool" and len(args) == 1:
             request = rpc_request(TOOLS_CALL, {"name": args[0], "arguments": kwargs}, 0)
-            return self._call_each("mcp", request, lambda r: tool_value(rpc_result(r)))
+            return self._call_each("mcp", request, tool_value)
         raise AttributeError(f"sub-environments are OpenEnv sessions: call() supports 'state', 'render' "
                              f"and 'list_tools' without arguments and call_tool(name, **arguments), "
                              f"not {name!r}")

@@ -7,17 +7,14 @@ a WebSocket would carry, so validation, errors and replies are exactly the serve
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
-
+from ..blocking import BlockingSession
 from ..catalog import CatalogEnv
 from ..client import DEFAULT_TIMEOUT
 from ..loop import LoopRunner
-from ..protocol import check_reply, result_from_reply
-from ..tool_calls import ToolCalls
-from ..types import Action, Observation, StepResult
+from ..types import Action, Observation
 from .base import Provider
 
 T = TypeVar("T")
@@ -33,7 +30,7 @@ def _drive(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("an in-process session suspended; it needs an event loop")
 
 
-class InProcessClient(ToolCalls):
+class InProcessClient(BlockingSession):
     """One session on an environment instance held in this process."""
 
     extended = True
@@ -50,19 +47,6 @@ class InProcessClient(ToolCalls):
         """The server's raw reply to one message (what a WebSocket would carry)."""
         coro = self._session.handle(message)
         return _drive(coro) if self._runner is None else self._runner.run(coro)
-
-    def reset(self, **kwargs: Any) -> StepResult[dict[str, Any]]:
-        return result_from_reply(self.request({"type": "reset", "data": kwargs}))
-
-    def step(self, action: Mapping[str, Any] | BaseModel) -> StepResult[dict[str, Any]]:
-        data = action.model_dump() if isinstance(action, BaseModel) else dict(action)
-        return result_from_reply(self.request({"type": "step", "data": data}))
-
-    def state(self) -> dict[str, Any]:
-        return check_reply(self.request({"type": "state"}), "state")
-
-    def render(self, mode: str = "ansi") -> Any:
-        return check_reply(self.request({"type": "render", "data": {"mode": mode}}), "render")["frame"]
 
     def schema(self) -> dict[str, Any]:
         from openenv_gym.server import schema_of

@@ -1,4 +1,9 @@
-"""Real servers on real sockets: ours (echo) and upstream's (the counter), each in a subprocess."""
+"""Real servers on real sockets: ours (echo) and upstream's (the counter), each in a subprocess.
+
+Upstream's server runs in each upstream release's own venv (``tests/support/upstream.py``):
+every test that uses ``counter_url``, ``own_counter`` or ``upstream`` runs once against
+``openenv-core`` 0.3.0 and once against ``openenv`` 0.10.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from openenv_gym.providers import ProcessProvider
 from tests.support.servers import serving
+from tests.support.upstream import RELEASES, Peer, PeerServer, peer
 
 ECHO_APP = "openenv_gym.envs.echo.app:app"
 COUNTER_APP = "tests.interop.upstream_counter:app"
+
+
+@pytest.fixture(scope="session", params=sorted(RELEASES), ids=lambda version: f"openenv-{version}")
+def upstream(request: pytest.FixtureRequest) -> Peer:
+    """An upstream release in its own venv (made on first use)."""
+    return peer(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +33,14 @@ def echo_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def counter_url() -> Iterator[str]:
+def counter_url(upstream: Peer) -> Iterator[str]:
     """Upstream's server running the upstream counter environment (shared by a module)."""
-    with serving(COUNTER_APP) as server:
-        assert server.base_url is not None
+    with upstream.serve(COUNTER_APP) as server:
         yield server.base_url
 
 
 @pytest.fixture
-def own_counter() -> Iterator[ProcessProvider]:
+def own_counter(upstream: Peer) -> Iterator[PeerServer]:
     """An upstream counter server for one test (to fill up or to kill)."""
-    with serving(COUNTER_APP) as server:
+    with upstream.serve(COUNTER_APP) as server:
         yield server

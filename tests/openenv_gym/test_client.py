@@ -32,8 +32,12 @@ def test_our_server_speaks_the_extensions(echo_server):
 def test_baseline_only_client_gets_upstreams_envelope(echo_server):
     with EnvClient(echo_server.start(), extensions=False).sync() as client:
         assert not client.extended
+        raw = client.request({"type": "step", "data": {"message": "hi"}})["data"]
+        # openenv 0.10's envelope: metadata inside the observation and beside it, no truncated
+        assert raw["metadata"] == raw["observation"]["metadata"] == {"step": 1} and "truncated" not in raw
         result = client.step({"message": "hi"})
-        assert result.info == {} and result.reward == pytest.approx(0.2)
+        assert "metadata" not in result.observation  # lifted out of the observation, into info
+        assert result.info == {"step": 2} and result.reward == pytest.approx(0.2)
         assert client.render() is None
 
 

@@ -60,8 +60,9 @@ async def test_bad_frames_get_error_frames_and_the_session_goes_on(echo_server, 
 async def test_step_before_reset_is_served(echo_server):
     async with websockets.connect(ws_url(echo_server)) as ws:
         reply = await exchange(ws, {"type": "step", "data": {"message": "first"}})
-        assert reply["data"] == {"observation": {"echoed_message": "first", "message_length": 5},
-                                 "reward": 0.5, "done": False}
+        assert reply["data"] == {"observation": {"echoed_message": "first", "message_length": 5,
+                                                 "metadata": {"step": 1}},
+                                 "reward": 0.5, "done": False, "metadata": {"step": 1}}
 
 
 async def test_upstream_clients_get_the_upstream_envelope_and_ours_the_extended_one(echo_server):
@@ -70,7 +71,8 @@ async def test_upstream_clients_get_the_upstream_envelope_and_ours_the_extended_
         assert ws.subprotocol is None
         baseline = await exchange(ws, frame)
         assert set(baseline) == {"type", "data"}
-        assert set(baseline["data"]) == {"observation", "reward", "done"}
+        assert set(baseline["data"]) == {"observation", "reward", "done", "metadata"}  # as openenv 0.10
+        assert baseline["data"]["metadata"] == baseline["data"]["observation"]["metadata"] == {"step": 1}
     async with websockets.connect(ws_url(echo_server), subprotocols=[SUBPROTOCOL]) as ws:
         assert ws.subprotocol == SUBPROTOCOL
         extended = await exchange(ws, {**frame, "id": 41})
