@@ -7,7 +7,7 @@ session, all in flight at once; in-process, a plain loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -159,7 +159,7 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-environment; finished ones are reset as ``autoreset_mode`` says."""
-        payloads = [self._action(i, a) for i, a in enumerate(iterate(self.action_space, actions))]
+        payloads = [self._action(i, a) for i, a in enumerate(self._per_env(actions))]
         if self.autoreset_mode is AutoresetMode.DISABLED and self._autoreset_envs.any():
             done = np.flatnonzero(self._autoreset_envs).tolist()
             raise RuntimeError(f"sub-envs {done} are done and autoreset is DISABLED: reset them with "
@@ -287,6 +287,15 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
     @staticmethod
     def _reset_kwargs(seed: int | None, options: dict[str, Any]) -> dict[str, Any]:
         return options if seed is None else {**options, "seed": seed}
+
+    def _per_env(self, actions: Any) -> Iterable[Any]:
+        """Each sub-env's action: from Gymnasium's batch (a dict of batches for a ``Dict``
+        space), or from a list with one action per sub-env (``[{...}, {...}]``)."""
+        if isinstance(actions, list | tuple) and actions and all(isinstance(a, Mapping) for a in actions):
+            if len(actions) != self.num_envs:
+                raise ValueError(f"step() got {len(actions)} actions for {self.num_envs} sub-envs")
+            return actions
+        return iterate(self.action_space, actions)
 
     def _action(self, index: int, action: Any) -> dict[str, Any]:
         try:

@@ -206,5 +206,7 @@ def test_vector_env_falls_back_to_one_session_per_env_on_upstream(counter_url: s
         assert terminations.tolist() == [False, False, True]
         obs, rewards, *_ = envs.step(np.array([1, 1, 1]))  # NEXT_STEP: sub-env 2 is reset
         assert obs["value"].tolist() == [4, 6, 0] and rewards.tolist() == [1.0, 1.0, 0.0]
+        obs, rewards, *_ = envs.step([{"delta": 2}, {"delta": 1}, {"delta": 3}])  # one dict per sub-env
+        assert obs["value"].tolist() == [6, 7, 3] and rewards.tolist() == [2.0, 1.0, 3.0]
     finally:
         envs.close()

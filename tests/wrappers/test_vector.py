@@ -253,6 +253,19 @@ def test_episodes_ending_in_the_env_match_sync_vector_env_step_for_step(sleepy_u
         assert ends[1] == ([False, False, False], [True, False, False])  # the server said cut
 
 
+def test_step_takes_one_action_dict_per_sub_env_as_well_as_a_dict_of_batches(sleepy_url, closing):
+    envs = closing(gym.make_vec("openenv/remote-v0", num_envs=2, base_url=sleepy_url))
+    envs.reset(seed=0)
+    obs, *_ = envs.step([{"message": "a"}, {"message": "b", "sleep": 0.0}])  # defaults fill the rest
+    assert obs["echoed_message"] == ("a", "b")
+    obs, *_ = envs.step(sleepy_actions(["c", "d"]))  # Gymnasium's batch of a Dict space
+    assert obs["echoed_message"] == ("c", "d")
+    with pytest.raises(ValueError, match="got 1 actions for 2 sub-envs"):
+        envs.step([{"message": "only one"}])
+    with pytest.raises(InvalidActionError, match="sub-env 1"):
+        envs.step([{"message": "ok"}, {"message": 5}])
+
+
 @pytest.mark.parametrize("mode", MODES, ids=["next-step", "same-step", "disabled"])
 def test_same_step_finals_and_next_step_resets_as_gymnasium_documents(sleepy_url, closing, mode):
     envs = closing(gym.make_vec("openenv/remote-v0", num_envs=3, base_url=sleepy_url, autoreset_mode=mode))
