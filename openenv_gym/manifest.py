@@ -9,6 +9,10 @@ them; unknown keys are kept, so an upstream manifest loads unchanged. Ours:
 - ``gym``: how the environment is registered with Gymnasium (``id``, ``max_episode_steps``,
   ``kwargs``, ``nondeterministic``, ``entry_point``).
 
+Upstream's ``validation:`` block (what ``openenv validate --level static`` requires: the
+reward's range and margins, the resources, how the reward is verified, type tags) is checked
+as upstream checks it: unknown keys inside its sections are refused, unknown sections ignored.
+
 >>> manifest = Manifest.model_validate({
 ...     "name": "my_env", "app": "my_env.app:app", "action": "MyEnvAction",
 ...     "observation": "MyEnvObservation", "gym": {"id": "openenv/my_env-v0", "max_episode_steps": 100}})
@@ -26,11 +30,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gymnasium.envs.registration import parse_env_id
 from gymnasium.error import Error as GymnasiumError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ManifestError
 from .protocol import summarize_errors
@@ -66,6 +70,97 @@ class GymSection(BaseModel):
         return value
 
 
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RewardDeclaration(_Section):
+    """``validation.reward``: the declared reward range; how close an oracle gets to its top
+    (``oracle_tolerance``) and how far below it a floor policy must stay (``floor_margin``)."""
+
+    range: tuple[float, float] = (0.0, 1.0)
+    oracle_tolerance: float = Field(default=0.0, ge=0.0)
+    floor_margin: float = Field(ge=0.0)
+    variance_tolerance: float | None = Field(default=None, ge=0.0)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> RewardDeclaration:
+        if not self.range[0] < self.range[1]:
+            raise ValueError(f"the reward range must be increasing, got {list(self.range)}")
+        return self
+
+
+class ResourceDeclaration(_Section):
+    """``validation.resources``: the budget one environment server needs."""
+
+    cpu: float = Field(gt=0.0)
+    memory_mb: int = Field(gt=0)
+    disk_mb: int = Field(gt=0)
+    episode_timeout_s: float = Field(gt=0.0)
+    gpus: int = Field(default=0, ge=0)
+    gpu_types: list[str] = Field(default_factory=list)
+
+
+class VerifierBinding(_Section):
+    """``validation.capabilities.verifier``: the served reward, or a script (``entry``)."""
+
+    kind: Literal["reward_channel", "script"]
+    entry: str | None = None
+
+    @model_validator(mode="after")
+    def _entry_iff_script(self) -> VerifierBinding:
+        if (self.kind == "script") != (self.entry is not None):
+            raise ValueError("verifier.entry is required with kind 'script' and refused otherwise")
+        return self
+
+
+class OracleDeclaration(_Section):
+    form: Literal["injected_state", "script"]
+    location: str
+
+
+class CapabilitiesDeclaration(_Section):
+    """``validation.capabilities``: what the environment offers its graders."""
+
+    verifier: VerifierBinding
+    oracle: OracleDeclaration | None = None
+    set_state: bool = False
+    llm_judged: bool = False
+    rubric_tree: bool = False
+    task_api: bool = False
+    canaries: str | None = None
+    declared_tools: list[str] = Field(default_factory=list)
+    declared_task_count: dict[str, int] = Field(default_factory=dict)
+
+
+class TypeTags(_Section):
+    tags: list[str] = Field(min_length=1, description="at least one, e.g. [coding]")
+
+
+class NetworkDeclaration(_Section):
+    mode: Literal["public", "no-network", "allowlist"] = "public"
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+
+class ValidationSection(BaseModel):
+    """Upstream's ``validation:`` block (the sections ``openenv validate`` reads)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    reward: RewardDeclaration
+    resources: ResourceDeclaration
+    capabilities: CapabilitiesDeclaration
+    types: TypeTags
+    network: NetworkDeclaration | None = None
+    judge: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _judge_iff_llm_judged(self) -> ValidationSection:
+        if self.capabilities.llm_judged != (self.judge is not None):
+            raise ValueError("a judge: pin is required exactly when capabilities.llm_judged is true")
+        return self
+
+
 class Manifest(BaseModel):
     """The contents of an environment's ``openenv.yaml``."""
 
@@ -83,6 +178,7 @@ class Manifest(BaseModel):
     environment: str | None = Field(default=None, description="the Environment class's name")
     variables: dict[str, str] = Field(default_factory=dict)
     gym: GymSection | None = None
+    validation: ValidationSection | None = None
 
     @field_validator("app")
     @classmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 from pydantic.json_schema import SkipJsonSchema
 
 from openenv_gym.types import Action, Observation, State
@@ -33,7 +33,15 @@ class ChessObservation(Observation):
     """The position after the agent's move and the opponent's reply.
 
     ``planes`` and ``action_mask`` are numpy arrays, filled with ``action_format="discrete"``
-    only; they are left out of the JSON Schema (the discrete mode declares exact spaces).
+    only; they are left out of the JSON Schema (the discrete mode declares exact spaces), and
+    out of what is sent while they are ``None`` (text mode), so that an observation never holds
+    a field its schema hides (upstream's runtime grader refuses one: ``additionalProperties``
+    is false).
+
+    >>> sorted(ChessObservation(fen="8/8/8/8/8/8/8/8 w - - 0 1").model_dump())[:4]
+    ['board', 'done', 'fen', 'is_check']
+    >>> "planes" in ChessObservation().model_dump(), "planes" in ChessObservation(planes=[1]).model_dump()
+    (False, True)
     """
 
     fen: str = Field(default="", description="The position in Forsyth-Edwards Notation.")
@@ -46,6 +54,18 @@ class ChessObservation(Observation):
     result: str | None = Field(default=None, description="'1-0', '0-1' or '1/2-1/2' once the game is over.")
     planes: SkipJsonSchema[Any] = Field(default=None, description="(8, 8, 18) uint8 board planes.")
     action_mask: SkipJsonSchema[Any] = Field(default=None, description="(4672,) int8: 1 for legal actions.")
+
+    @model_serializer(mode="wrap")
+    def _without_absent_arrays(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in _SCHEMALESS:
+            if name in data and data[name] is None:
+                del data[name]
+        return data
+
+
+_SCHEMALESS = ("planes", "action_mask")
+"""Fields hidden from the JSON Schema, sent only when they hold arrays (discrete mode)."""
 
 
 class ChessState(State):

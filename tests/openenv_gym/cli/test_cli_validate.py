@@ -10,7 +10,8 @@ from openenv_gym.catalog import BUNDLED
 from openenv_gym.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from tests.support.servers import serving
 
-STATIC = ["manifest", "gym_section", "app_importable", "models", "spaces", "dockerfile", "readme"]
+STATIC = ["manifest", "gym_section", "validation_block", "app_importable", "models", "spaces", "dockerfile",
+          "readme"]
 UPSTREAM = ["openapi_version_available", "health_endpoint", "metadata_endpoint", "schema_endpoint",
             "mcp_endpoint", "mode_endpoint_consistency"]
 
@@ -29,7 +30,7 @@ def test_every_bundled_environment_passes(cli, target):
 def test_a_fresh_scaffold_passes_before_it_is_installed(cli, scaffolded):
     code, out, _ = cli("validate", str(scaffolded))
     assert code == EXIT_OK, out
-    assert out.rstrip().endswith("passed: 7/7 checks")
+    assert out.rstrip().endswith("passed: 8/8 checks")
 
 
 def test_an_invalid_manifest_fails_and_names_the_field(cli, scaffolded):
@@ -86,3 +87,33 @@ def test_a_server_that_is_not_there_fails_every_check(cli, echo_server):
 def test_usage_errors(cli, argv):
     code, _, err = cli(*argv)
     assert code == EXIT_USAGE and "error:" in err
+
+
+def test_a_scaffold_declares_upstreams_validation_block(cli, scaffolded):
+    code, out, _ = cli("validate", str(scaffolded), "--json")
+    assert criteria(out)["validation_block"] is True
+
+
+def test_a_manifest_without_the_block_warns_one_out_of_policy_says_why(cli, scaffolded):
+    manifest = scaffolded / "openenv.yaml"
+    text = manifest.read_text()
+    manifest.write_text(text.replace("floor_margin: 0.1", "floor_margin: 0.01"))
+    code, out, _ = cli("validate", str(scaffolded))
+    assert code == EXIT_OK and "WARN validation_block" in out and "floor_margin 0.01 (policy: at least 0.1)" in out
+    manifest.write_text(text[:text.index("# Upstream's `validation:` block")])
+    code, out, _ = cli("validate", str(scaffolded))
+    assert code == EXIT_OK and "WARN validation_block" in out
+
+
+def test_a_broken_validation_block_fails_the_manifest_and_names_the_field(cli, scaffolded):
+    manifest = scaffolded / "openenv.yaml"
+    manifest.write_text(manifest.read_text().replace("kind: reward_channel", "kind: oracle"))
+    code, out, _ = cli("validate", str(scaffolded))
+    assert code == EXIT_FAILED and "FAIL manifest" in out and "validation.capabilities.verifier.kind" in out
+
+
+def test_a_dockerfile_in_server_counts_as_upstreams_layout_has_it(cli, scaffolded):
+    (scaffolded / "server").mkdir()
+    (scaffolded / "Dockerfile").rename(scaffolded / "server" / "Dockerfile")
+    code, out, _ = cli("validate", str(scaffolded))
+    assert code == EXIT_OK and "PASS dockerfile" in out
