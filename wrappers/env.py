@@ -144,6 +144,19 @@ class GymEnv(gym.Env[Any, Any]):
         """The OpenEnv state of the episode (``episode_id``, ``step_count``, env fields)."""
         return self._client.state()
 
+    def list_tasks(self, split: str | None = None) -> list[Any]:
+        """The tasks of ``split`` (default: the first), from upstream's task API; start task ``i``
+        with ``env.reset(options={"task_index": i})`` (see :mod:`openenv_gym.tasks`).
+
+        >>> env = gym.make("openenv/coding-v0", provider="inprocess")
+        >>> [task["name"] for task in env.unwrapped.list_tasks()][:3]
+        ['fizzbuzz', 'reverse_words', 'is_palindrome']
+        >>> env.close()
+        """
+        from openenv_gym.tasks import tasks_of
+
+        return tasks_of(self._client, split)
+
     def list_tools(self) -> list[Tool]:
         """The environment's MCP tools (name, description, JSON Schema of the arguments).
 

@@ -11,20 +11,21 @@ from gymnasium import spaces
 
 from openenv_gym.server import Environment
 from openenv_gym.server.rubrics import Rubric
+from openenv_gym.server.tasks import TaskSet
 
 from .execution import Execution
 from .limits import DEFAULT_UIDS, SandboxLimits
 from .models import MAX_CODE_LENGTH, CodingAction, CodingObservation, CodingState
 from .rubrics import TestsPassedRubric
 from .sandbox import Sandbox
-from .tasks import CASE_TIMEOUT_S, TASKS, Task, pick
+from .tasks import CASE_TIMEOUT_S, SPLITS, TASKS, Task, pick
 
 NOTE_ROOM = 512
 """Characters a truncation or restart note may add to ``max_output_bytes`` of text."""
 MAX_TEXT = 65_536
 
 
-class CodingEnvironment(Environment[CodingAction, CodingObservation, CodingState]):
+class CodingEnvironment(TaskSet, Environment[CodingAction, CodingObservation, CodingState]):
     """Python code as actions, run in a sandboxed interpreter that lives for the episode.
 
     Each episode (each ``reset``) gets a fresh interpreter in a worker process
@@ -37,7 +38,10 @@ class CodingEnvironment(Environment[CodingAction, CodingObservation, CodingState
     Args:
         task: a task of :data:`~.tasks.TASKS` by name, ``"random"`` (drawn on each reset,
             seeded by ``reset(seed=...)``) or ``None`` / ``"none"`` (a free REPL). ``reset(task=...)``
-            overrides it for an episode.
+            overrides it for an episode, and so does a task of upstream's task API:
+            ``reset(task_index=i)`` (Gym: ``env.reset(options={"task_index": i})``) or upstream's
+            ``reset(split="train", index=i)``; ``GET /coding/splits`` and
+            ``POST /coding/tasks`` list them (:mod:`openenv_gym.server.tasks`).
         timeout_s, cpu_time_s, memory_mb, max_processes, max_output_bytes, max_file_bytes,
             max_open_files, network, uids: the sandbox's limits (:class:`~.limits.SandboxLimits`).
         rubric: the reward; by default the fraction of tests passed.
@@ -76,10 +80,17 @@ class CodingEnvironment(Environment[CodingAction, CodingObservation, CodingState
         self._transcript = ""
 
     def reset(self, seed: int | None = None, episode_id: str | None = None, task: str | None = None,
+              *, task_index: int | None = None, split: str | None = None, index: int | None = None,
               **kwargs: Any) -> CodingObservation:
-        """A fresh interpreter and directory; the task ``task`` (or the constructor's)."""
+        """A fresh interpreter and directory; the task ``task``, or task ``task_index`` (or
+        ``index``) of ``split`` (default: the first), or the constructor's."""
         if seed is not None:
             self._rng = random.Random(seed)
+        position = task_index if task_index is not None else index
+        if position is not None:
+            task = self.task_at(split, position)["name"]
+        elif split is not None:
+            raise ValueError("a split needs a task index: reset(split=..., task_index=...)")
         self._task = pick(self.default_task if task is None else task, seed, self._rng)
         isolation = self._sandbox.start()
         name = "" if self._task is None else self._task.name
@@ -88,6 +99,10 @@ class CodingEnvironment(Environment[CodingAction, CodingObservation, CodingState
         return CodingObservation(task=name, prompt="" if self._task is None else self._task.prompt,
                                  tests_total=0 if self._task is None else len(self._task.cases),
                                  reward=0.0, metadata={"sandbox": isolation})
+
+    def task_splits(self) -> dict[str, list[dict[str, Any]]]:
+        """The bundled tasks as the task API's one split, ``"train"``."""
+        return SPLITS
 
     def step(self, action: CodingAction, timeout_s: float | None = None, **kwargs: Any) -> CodingObservation:
         """Run the code; with a task, run its tests too."""

@@ -136,3 +136,20 @@ def pick(name: str | None, seed: int | None, rng: random.Random | None = None) -
     except KeyError:
         raise ValueError(f"no coding task {name!r}.{did_you_mean(name, TASKS)} Tasks: {', '.join(TASKS)}, or "
                          f"{RANDOM_TASK!r} or {NO_TASK!r}") from None
+
+
+SPLIT = "train"
+"""The one split of the task API (``GET /coding/splits``): every bundled task, in order."""
+
+
+def described(task: Task) -> dict[str, Any]:
+    """What the task API shows of a task: never its expected values (the agent would copy them).
+
+    >>> described(TASKS["fizzbuzz"])["function"], described(TASKS["fizzbuzz"])["num_tests"]
+    ('fizzbuzz', 5)
+    """
+    return {"name": task.name, "prompt": task.prompt, "function": task.function, "num_tests": len(task.cases)}
+
+
+SPLITS: dict[str, list[dict[str, Any]]] = {SPLIT: [described(task) for task in TASKS.values()]}
+"""The task API's tasks by split (:class:`~openenv_gym.server.tasks.TaskSet`)."""
