@@ -1,63 +1,55 @@
-"""An upstream ``openenv`` 0.10 environment with tasks (upstream's task API), served by upstream.
+"""An upstream (``openenv`` 0.10) environment whose ``reset()`` returns its own model.
 
-Two splits of arithmetic questions; ``reset(split=..., index=...)`` (upstream's way to start a
-task) asks that question. Serve it with the 0.10 peer: ``peer.serve("tests.interop.upstream_quiz:app")``.
+``reset`` returns a ``QuizQuestion`` (the task), ``step`` a ``QuizFeedback``; the server
+declares both with ``create_app(..., reset_observation_cls=QuizQuestion)``, so ``GET /schema``
+carries ``reset_observation``. Imports only upstream's ``openenv`` (0.10 or later):
+``uvicorn tests.interop.upstream_quiz:app``.
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from openenv.core.env_server import Action, Environment, Observation, State, create_app
 
-SPLITS = {"train": [{"question": "2+2", "answer": 4}, {"question": "3*3", "answer": 9}],
-          "test": [{"question": "10-7", "answer": 3}]}
+QUESTION = "2+2"
 
 
-class QuizAction(Action):
-    answer: int
+class QuizAnswer(Action):
+    answer: str
 
 
-class QuizObservation(Observation):
-    question: str = ""
+class QuizQuestion(Observation):
+    question: str
+    attempts_left: int = 3
+
+
+class QuizFeedback(Observation):
     correct: bool = False
+    feedback: str = ""
 
 
-class QuizEnv(Environment[QuizAction, QuizObservation, State]):
+class QuizEnvironment(Environment):
+    SUPPORTS_CONCURRENT_SESSIONS = True
+
     def __init__(self) -> None:
         super().__init__()
-        self._state = State(episode_id=str(uuid.uuid4()))
-        self._task = SPLITS["train"][0]
+        self._state = State(step_count=0)
 
-    def list_splits(self) -> list[str]:
-        return list(SPLITS)
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> QuizQuestion:
+        self._state = State(episode_id=episode_id, step_count=0)
+        return QuizQuestion(question=QUESTION, reward=0.0)
 
-    def list_tasks(self, split: str) -> list[dict[str, Any]]:
-        return SPLITS[split]
-
-    def num_tasks(self, split: str) -> int:
-        return len(SPLITS[split])
-
-    def get_task(self, split: str, index: int) -> dict[str, Any]:
-        return SPLITS[split][index]
-
-    def get_task_range(self, split: str, start: int | None = None, stop: int | None = None) -> list:
-        return SPLITS[split][start:stop]
-
-    def reset(self, seed: int | None = None, episode_id: str | None = None, split: str = "train",
-              index: int = 0, **kwargs: Any) -> QuizObservation:
-        self._task = SPLITS[split][index]
-        self._state = State(episode_id=episode_id or str(uuid.uuid4()))
-        return QuizObservation(question=self._task["question"])
-
-    def step(self, action: QuizAction, timeout_s: float | None = None, **kwargs: Any) -> QuizObservation:
-        correct = action.answer == self._task["answer"]
-        return QuizObservation(question=self._task["question"], correct=correct, reward=float(correct), done=True)
+    def step(self, action: QuizAnswer, timeout_s: float | None = None, **kwargs: Any) -> QuizFeedback:
+        self._state.step_count += 1
+        correct = action.answer.strip() == "4"
+        return QuizFeedback(correct=correct, feedback="right" if correct else "try again",
+                            reward=float(correct), done=correct)
 
     @property
     def state(self) -> State:
         return self._state
 
 
-app = create_app(QuizEnv, QuizAction, QuizObservation, env_name="quiz")
+app = create_app(QuizEnvironment, QuizAnswer, QuizFeedback, env_name="quiz",
+                 max_concurrent_envs=4, reset_observation_cls=QuizQuestion)

@@ -97,9 +97,9 @@ def test_gym_lists_the_tasks_and_resets_into_one(provider):
 
 
 def test_our_task_client_reads_an_upstream_server():
-    with peer("0.10.0").serve("tests.interop.upstream_quiz:app") as server:
+    with peer("0.10.0").serve("tests.interop.upstream_tasks:app") as server:
         client = TaskClient(server.base_url)
-        assert client.environments() == ["quiz"]
+        assert client.environments() == ["arithmetic"]
         assert [split["name"] for split in client.splits()] == ["train", "test"]
         assert client.tasks() == [{"question": "2+2", "answer": 4}, {"question": "3*3", "answer": 9}]
         assert client.num_tasks("test") == 1 and client.task(0, "test") == {"question": "10-7", "answer": 3}
