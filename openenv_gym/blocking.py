@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from .mcp_types import Tool
 from .protocol import calls
+from .protocol.calls import Call
 from .tool_calls import TOOLS_CALL, TOOLS_LIST, tool_value, tools_of
 from .types import StepResult
 
@@ -24,19 +25,23 @@ T = TypeVar("T")
 class BlockingSession:
     """``reset``, ``step``, ``state``, ``render``, batches and MCP tools over a blocking ``request``."""
 
-    extended: bool
     _mcp_id = 0
+
+    @property
+    def extended(self) -> bool:
+        """Does the server speak the openenv-gym extensions?"""
+        raise NotImplementedError
 
     def request(self, message: dict[str, Any]) -> Any:
         """Send one message; the server's raw reply."""
         raise NotImplementedError
 
-    def call(self, call: calls.Call[T]) -> T:
+    def call(self, call: Call[T]) -> T:
         """Make one request; its parsed reply (the server's error raised)."""
         self._check_extension(call)
         return call.parse(self.request(call.message))
 
-    def _check_extension(self, call: calls.Call[Any]) -> None:
+    def _check_extension(self, call: Call[Any]) -> None:
         """Refuse a call that needs an extension the server lacks (clients on a socket check)."""
 
     def reset(self, **kwargs: Any) -> StepResult[dict[str, Any]]:

@@ -51,7 +51,7 @@ sends it back on a new connection gets the same session (and episode) again."""
 
 METADATA = "metadata"
 _EXTENDED_EXCLUDE = set(ENVELOPE_FIELDS)
-_BASELINE_EXCLUDE = ENVELOPE_FIELDS - {METADATA}
+_BASELINE_EXCLUDE = set(ENVELOPE_FIELDS - {METADATA})
 
 
 def envelope(observation: Observation, *, extended: bool) -> dict[str, Any]:

@@ -33,7 +33,9 @@ def _drive(coro: Coroutine[Any, Any, T]) -> T:
 class InProcessClient(BlockingSession):
     """One session on an environment instance held in this process."""
 
-    extended = True
+    @property
+    def extended(self) -> bool:
+        return True  # the server's own session: every extension
 
     def __init__(self, env: Any, action_type: type[Action], observation_type: type[Observation]):
         from openenv_gym.server import Session  # the one place the client side holds a server part
