@@ -19,7 +19,7 @@ Nullable(Dict('code': Discrete(3)))
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -63,7 +63,7 @@ class Nullable(spaces.Space[Any]):
     def contains(self, x: Any) -> bool:
         return x is None or self.inner.contains(x)
 
-    def to_jsonable(self, sample_n: Sequence[Any]) -> list[Any]:
+    def to_jsonable(self, sample_n: Iterable[Any]) -> list[Any]:
         return [None if x is None else self.inner.to_jsonable([x])[0] for x in sample_n]
 
     def from_jsonable(self, sample_n: list[Any]) -> list[Any]:

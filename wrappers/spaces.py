@@ -539,13 +539,13 @@ class SpaceCodec:
     def action_to_wire(self, action: Any) -> dict[str, Any]:
         """The action's JSON fields for a Gym action (a value of the space, or a dict)."""
         if self.calls_tools:
-            return self.action.to_wire(action)  # type: ignore[no-any-return]
+            return dict(self.action.to_wire(action))
         field = self.action_field
         if isinstance(action, Mapping):
             if field is not None and field in action:
                 return {**action, field: _field_to_wire(self.action, field, action[field])}
             return dict(self.action.to_wire(action)) if field is None else dict(action)
-        if self.action_field is None:
+        if field is None:
             raise InvalidActionError(
                 f"this environment's action has several fields "
                 f"({', '.join(self.action_space.keys())}): pass a dict, "  # type: ignore[attr-defined]
