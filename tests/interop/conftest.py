@@ -24,6 +24,12 @@ def upstream(request: pytest.FixtureRequest) -> Peer:
     return peer(request.param)
 
 
+@pytest.fixture(scope="session")
+def openenv010() -> Peer:
+    """Upstream ``openenv`` 0.10 alone, for what 0.3.0 does not have (production mode, headers, ...)."""
+    return peer("0.10.0")
+
+
 @pytest.fixture(scope="module")
 def echo_url() -> Iterator[str]:
     """Our echo server."""

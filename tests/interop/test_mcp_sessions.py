@@ -137,9 +137,8 @@ def test_mcp_tool_client_reaches_one_environment_on_a_capacity_1_server(notebook
     assert result["after"] == 0
 
 
-def test_mcp_tool_client_on_a_production_mode_server(upstream: Peer) -> None:
-    if not upstream.is_010:
-        pytest.skip("openenv-core 0.3.0 has no production mode")
+def test_mcp_tool_client_on_a_production_mode_server(openenv010: Peer) -> None:
+    upstream = openenv010  # 0.3.0 has no production mode
     with serving(NOTEBOOK, {"OPENENV_MODE": "production"}) as server:
         assert httpx.post(f"{server.base_url}/reset", json={}, trust_env=False).status_code == 404
         result = upstream.run(TOOL_CLIENT, url=server.base_url)
@@ -148,9 +147,8 @@ def test_mcp_tool_client_on_a_production_mode_server(upstream: Peer) -> None:
     assert result["after"] == 0
 
 
-def test_mcp_tool_client_with_a_bearer_token(upstream: Peer) -> None:
-    if not upstream.is_010:
-        pytest.skip("openenv-core 0.3.0's MCPToolClient takes no headers")
+def test_mcp_tool_client_with_a_bearer_token(openenv010: Peer) -> None:
+    upstream = openenv010  # 0.3.0's MCPToolClient takes no headers
     code = """
 import asyncio
 import contextlib

@@ -24,14 +24,9 @@ from openenv_gym.catalog import BUNDLED
 from openenv_gym.cli import EXIT_OK, main
 from openenv_gym.cli.init import scaffold
 from tests.support.servers import serving
-from tests.support.upstream import Peer, peer
+from tests.support.upstream import Peer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def openenv010() -> Peer:
-    return peer("0.10.0")
 
 
 def upstream_cli(upstream: Peer, *args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
