@@ -105,10 +105,11 @@ def _error(url: str, response: httpx.Response) -> Exception:
 def tasks_of(client: Any, split: str | None = None) -> list[Any]:
     """The tasks of ``split`` (default: the first) of the environment a session client talks to:
     over HTTP for a client of a server, by calling the environment for an in-process one."""
-    base_url = getattr(client, "base_url", None)
-    if base_url is not None:
-        return TaskClient(base_url, headers=getattr(client, "headers", None)).tasks(split)
-    environment = getattr(getattr(client, "_session", None), "env", None)  # InProcessClient's
+    from .providers import InProcessClient
+
+    if not isinstance(client, InProcessClient):
+        return TaskClient(client.base_url, headers=getattr(client, "headers", None)).tasks(split)
+    environment = client.environment
     if not callable(getattr(environment, "list_tasks", None)):
         raise ProtocolError("this environment has no task API (list_splits/list_tasks)")
     if split is None:

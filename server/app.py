@@ -208,14 +208,15 @@ def create_app(
         await manager.shutdown()
         executor.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title=f"OpenEnv Environment HTTP API ({env_name or getattr(env, '__name__', 'env')})",
+    env_name = env_name or str(getattr(env, "__name__", "env"))
+    app = FastAPI(title=f"OpenEnv Environment HTTP API ({env_name})",
                   version="1.0.0", lifespan=lifespan)
     app.state.sessions = manager
     app.state.mode = resolve_mode(mode)
     max_message_bytes = setting(max_message_bytes, MESSAGE_BYTES_VARIABLE) or DEFAULT_MAX_MESSAGE_BYTES
     app.state.max_message_bytes = max_message_bytes
     app.include_router(build_router(factory, action_type, observation_type, manager, mode=app.state.mode,
-                                    env_name=env_name or getattr(env, "__name__", "env")))
+                                    env_name=env_name))
     limits: dict[str, Any] = {"max_message_bytes": max_message_bytes,  # shared by both sockets
                               "rate": RateLimit.configured(rate_limit, rate_burst),
                               "clients": ClientSessions.configured(max_sessions_per_client)}

@@ -3,8 +3,9 @@ works from a checkout and is absent from a real install)."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -45,6 +45,11 @@ class InProcessClient(BlockingSession):
         self._types = (action_type, observation_type)
         self._closed = False
 
+    @property
+    def environment(self) -> Any:
+        """The session's environment instance (it lives in this process)."""
+        return self._session.env
+
     def request(self, message: dict[str, Any]) -> Any:
         """The server's raw reply to one message (what a WebSocket would carry)."""
         coro = self._session.handle(message)
@@ -53,14 +58,14 @@ class InProcessClient(BlockingSession):
     def schema(self) -> dict[str, Any]:
         from openenv_gym.server import schema_of
 
-        return schema_of(*self._types, self._session.env)
+        return schema_of(*self._types, self.environment)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
-            self._session.env.close()
+            self.environment.close()
         finally:
             if self._runner is not None:
                 self._runner.close()
