@@ -29,12 +29,13 @@ def test_health_metadata_schema_capabilities(http):
 
 
 def test_stateless_reset_and_step_as_upstream(http):
-    assert http.post("/reset").json() == {
-        "observation": {"echoed_message": "Echo environment ready!", "message_length": 0},
+    assert http.post("/reset").json() == {  # as openenv 0.10: metadata in the observation, top-level if any
+        "observation": {"echoed_message": "Echo environment ready!", "message_length": 0, "metadata": {}},
         "reward": 0.0, "done": False}
     for _ in range(2):  # each request gets a fresh environment: the step count never grows
         step = http.post("/step", json={"action": {"message": "abc"}}).json()
-        assert step["observation"] == {"echoed_message": "abc", "message_length": 3}
+        assert step["observation"] == {"echoed_message": "abc", "message_length": 3, "metadata": {"step": 1}}
+        assert step["metadata"] == {"step": 1}
     assert http.get("/state").json()["step_count"] == 0
 
 
