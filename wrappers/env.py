@@ -16,7 +16,7 @@ from openenv_gym.protocol import summarize_errors
 from openenv_gym.providers import Provider, make_provider
 
 from .spaces import SpaceCodec
-from .tool_actions import is_tool_call_model
+from .tool_actions import calls_tools
 
 
 def check_render_mode(render_mode: str | None, available: tuple[str, ...]) -> None:
@@ -58,10 +58,10 @@ class GymEnv(gym.Env[Any, Any]):
         **env_kwargs: passed to the environment's constructor (bundled environments).
 
     The observation and action spaces come from the environment's models (see
-    :mod:`openenv_gym.wrappers.spaces`). ``terminated`` is the server's ``done``;
-    ``truncated`` and ``info`` come from our servers' envelope extensions (upstream servers
-    have neither, so there they stay False and ``{}``; ``gym.make(max_episode_steps=...)``
-    truncates on the client).
+    :mod:`openenv_gym.wrappers.spaces`). ``terminated`` is the server's ``done``; ``info`` is
+    the observation's ``metadata`` (ours and ``openenv`` 0.10 send it; 0.3.0 servers do not:
+    ``{}``); ``truncated`` comes from our servers' extension (False from upstream servers;
+    ``gym.make(max_episode_steps=...)`` truncates on the client).
 
     >>> import gymnasium as gym, openenv_gym
     >>> env = gym.make("openenv/echo-v0", provider="inprocess")
@@ -101,9 +101,7 @@ class GymEnv(gym.Env[Any, Any]):
 
     def _tools(self, schema: dict[str, Any], tool_calls: bool | None) -> list[Tool] | None:
         """The tools whose calls are the actions, or ``None`` (the action model's fields)."""
-        if tool_calls is False or (tool_calls is None and not is_tool_call_model(schema["action"])):
-            return None
-        return self._client.list_tools()
+        return self._client.list_tools() if calls_tools(schema, tool_calls) else None
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:

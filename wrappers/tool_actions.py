@@ -69,6 +69,11 @@ def is_tool_call_model(action_schema: dict[str, Any]) -> bool:
             and kind.get("const", kind.get("default")) == CALL_TOOL)
 
 
+def calls_tools(schema: dict[str, Any], tool_calls: bool | None) -> bool:
+    """Are the actions tool calls: asked for (``True``), or by default on an MCP tool environment?"""
+    return bool(tool_calls) or (tool_calls is None and is_tool_call_model(schema["action"]))
+
+
 def tool_call_codec(tools: Sequence[Tool]) -> FieldCodec:
     """The action space and wire conversion of calls to ``tools`` (see the module docstring)."""
     if not tools:

@@ -24,6 +24,7 @@ from openenv_gym.errors import (
     TransportError,
 )
 from openenv_gym.loop import LoopRunner
+from openenv_gym.mcp_types import Tool
 from openenv_gym.pool import Request, SessionPool, open_pool
 from openenv_gym.protocol import summarize_errors
 from openenv_gym.providers import Provider
@@ -32,6 +33,7 @@ from openenv_gym.types import StepResult
 
 from .env import check_render_mode
 from .spaces import SpaceCodec
+from .tool_actions import calls_tools
 
 Outcome = StepResult[dict[str, Any]] | OpenEnvGymError
 
@@ -76,6 +78,8 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
             By default the error is raised, naming the sub-environment, after the other
             sub-environments' results are recorded. Invalid actions are always raised.
         render_mode: ``"ansi"`` for the sub-environments' text renderings.
+        tool_calls: actions are calls to the environment's MCP tools, as ``GymEnv``'s (by
+            default on MCP tool environments).
         timeout: seconds to wait for each reply.
         token: bearer token of the servers (``base_url``), or the one started servers
             require; default ``$OPENENV_TOKEN``, none if unset.
@@ -97,7 +101,7 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
                  max_episode_steps: int | None = None, keep_going: bool = False,
                  render_mode: str | None = None, timeout: float = DEFAULT_TIMEOUT,
                  token: str | None = None, provider_options: dict[str, Any] | None = None,
-                 replicas: int | None = None, **env_kwargs: Any):
+                 replicas: int | None = None, tool_calls: bool | None = None, **env_kwargs: Any):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         if replicas is not None:
@@ -120,7 +124,8 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
             self._runner.close()
             raise
         try:
-            self._codec = SpaceCodec.from_schema(self._runner.run(self._pool.schema()))
+            schema = self._runner.run(self._pool.schema())
+            self._codec = SpaceCodec.from_schema(schema, tools=self._tools(schema, tool_calls))
             check_render_mode(render_mode, self._codec.render_modes)
         except BaseException:
             self.close_extras()
@@ -287,6 +292,13 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
     @staticmethod
     def _reset_kwargs(seed: int | None, options: dict[str, Any]) -> dict[str, Any]:
         return options if seed is None else {**options, "seed": seed}
+
+    def _tools(self, schema: dict[str, Any], tool_calls: bool | None) -> list[Tool] | None:
+        """The tools whose calls are the actions (listed by sub-env 0), or ``None``."""
+        if not calls_tools(schema, tool_calls):
+            return None
+        listed = self._runner.run(self._pool.run({0: ("mcp", rpc_request(TOOLS_LIST, None, 0))}))[0]
+        return tools_of(self._unwrap(0, listed))
 
     def _per_env(self, actions: Any) -> Iterable[Any]:
         """Each sub-env's action: from Gymnasium's batch (a dict of batches for a ``Dict``

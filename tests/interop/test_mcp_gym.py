@@ -102,3 +102,19 @@ def test_a_failed_call_fills_error_and_the_next_one_clears_it(env):
     assert env.observation_space.contains(obs)
     obs, *_ = env.step((0, {"message": "ok"}))
     assert obs["error"] is None
+
+
+def test_a_vector_env_steps_per_tool_calls_sampled_or_written(mcp_echo_url):
+    envs = gym.make_vec("openenv/remote-v0", num_envs=2, base_url=mcp_echo_url)
+    try:
+        assert isinstance(envs.single_action_space, spaces.OneOf)
+        envs.reset(seed=0)
+        envs.action_space.seed(0)
+        for _ in range(20):
+            obs, *_ = envs.step(envs.action_space.sample())
+            assert obs["error"] == (None, None)
+        obs, *_ = envs.step([{"tool_name": "echo_message", "arguments": {"message": "a"}},
+                             '{"tool_name": "echo_with_length", "arguments": {"message": "b"}}'])
+        assert obs["tool_name"] == ("echo_message", "echo_with_length")
+    finally:
+        envs.close()
