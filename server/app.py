@@ -223,7 +223,7 @@ def create_app(
     app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, **limits))
     app.add_api_websocket_route("/mcp", McpWebSocketEndpoint(manager, **limits))
     if web_enabled(web):
-        mount_web(app)
+        mount_web(app, factory, action_type)
     required = resolve_token(token)
     app.state.requires_token = required is not None
     if required is not None:

@@ -1,4 +1,6 @@
-"""The web interface at ``/web``: a page in the browser that is one more ``/ws`` client.
+"""The web interface at ``/web``: a page in the browser that is one more ``/ws`` client, and
+upstream 0.10's web API next to it (``/web/metadata``, ``/web/reset``, ``/web/step``,
+``/web/state``, ``WS /ws/ui``; see :mod:`.api`).
 
 Each browser tab opens its own WebSocket, so it gets its own session (its own environment
 instance, counted toward the capacity and freed when the tab closes), unlike upstream's
@@ -10,27 +12,36 @@ it reads ``GET /schema``, builds an action form from the action's JSON Schema an
 Enabled by ``create_app(..., web=True)`` or, as upstream, by ``ENABLE_WEB_INTERFACE`` set to
 ``true``, ``1`` or ``yes``; ``/`` then redirects to ``/web/``. On a server that requires a
 token, the page's files are public (they hold no data) and the page asks for the token; see
-:mod:`.token` for how it reaches ``/ws``.
+:mod:`.token` for how it reaches ``/ws``. The web API is not public: it needs the token.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
+from openenv_gym.types import Action
+
+from ..environment import Environment
+from .api import WebApi, web_router
+from .channel import UI_SUBPROTOCOL
 from .token import TOKEN_SUBPROTOCOL_PREFIX, token_subprotocol, without_token_subprotocols
 
-__all__ = ["TOKEN_SUBPROTOCOL_PREFIX", "WEB_VARIABLE", "is_web_asset", "mount_web", "token_subprotocol",
+__all__ = ["API_PATHS", "TOKEN_SUBPROTOCOL_PREFIX", "UI_SUBPROTOCOL", "WEB_VARIABLE", "WebApi",
+           "is_web_asset", "mount_web", "token_subprotocol",
            "web_enabled", "without_token_subprotocols"]
 
 WEB_VARIABLE = "ENABLE_WEB_INTERFACE"
 """Environment variable that switches the web interface on (upstream's name)."""
 STATIC = Path(__file__).parent / "static"
 _TRUE = {"true", "1", "yes"}
+API_PATHS = frozenset({"/web/metadata", "/web/reset", "/web/step", "/web/state"})
+"""The web API's HTTP routes (under ``/web`` but not files: they need the token)."""
 
 
 def web_enabled(web: bool | None) -> bool:
@@ -47,14 +58,20 @@ def web_enabled(web: bool | None) -> bool:
 def is_web_asset(path: str) -> bool:
     """A path the web interface serves files (or the redirect to them) at.
 
-    >>> is_web_asset("/web/app.js"), is_web_asset("/"), is_web_asset("/schema")
-    (True, True, False)
+    >>> is_web_asset("/web/app.js"), is_web_asset("/"), is_web_asset("/schema"), is_web_asset("/web/state")
+    (True, True, False, False)
     """
+    if path in API_PATHS or path.rstrip("/") in API_PATHS:
+        return False
     return path in ("/", "/web") or path.startswith("/web/")
 
 
-def mount_web(app: FastAPI) -> None:
-    """Serve the page at ``/web/`` and redirect ``/`` there."""
+def mount_web(app: FastAPI, factory: Callable[[], Environment], action_type: type[Action]) -> None:
+    """Serve the web API (one session of ``app.state.sessions``), the page at ``/web/``, and
+    redirect ``/`` there."""
+    api = WebApi(factory, action_type, app.state.sessions)
+    app.state.web = api
+    app.include_router(web_router(api))  # before the page's mount, which would take /web/*
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
