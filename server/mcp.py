@@ -190,7 +190,8 @@ class HttpMcp:
     async def _env(self, params: dict[str, Any]) -> AsyncIterator[Environment]:
         session_id = params.get("session_id")
         if session_id:
-            yield self._shared(session_id).env
+            async with self._shared(session_id).exclusive() as shared:
+                yield shared
             return
         try:
             env = self._factory()

@@ -16,10 +16,11 @@ is sync, awaited on the event loop when it is async), unless the environment did
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -131,6 +132,13 @@ class Session:
     def runs_inline(self) -> bool:
         """Every call returns without awaiting: ``handle`` can be driven without a loop."""
         return self._executor is None and not self._is_async and not self._rubric_is_async
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[Environment]:
+        """The environment, held while no message of the session's socket runs (a tool call
+        over HTTP ``/mcp`` on a shared session waits for the socket's step, and vice versa)."""
+        async with self._lock:
+            yield self.env
 
     async def handle(self, message: Any) -> Reply | None:
         """The reply to one decoded message, or ``None`` for ``close``.

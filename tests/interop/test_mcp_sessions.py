@@ -236,6 +236,21 @@ async def test_a_detached_session_lives_on_until_closed(notebook_url: str) -> No
     assert active_sessions(notebook_url) == 0
 
 
+async def test_a_tool_call_over_http_waits_for_the_sockets_step_on_a_shared_session(notebook_url: str) -> None:
+    session_id = rpc(notebook_url, "openenv/session/create")["result"]["session_id"]
+    try:
+        async with websockets.connect(socket_url(notebook_url, f"/ws?session_id={session_id}")) as ws:
+            await ask(ws, {"type": "reset"})
+            step = asyncio.create_task(ask(ws, {"type": "step", "data": {"text": "slow"}}))
+            await asyncio.sleep(0.3)  # the step is half-way: one of its two notes is written
+            read = await asyncio.to_thread(rpc, notebook_url, "tools/call",
+                                           {"session_id": session_id, "name": "read"})
+            assert read["result"]["data"] == ["slow-begin", "slow"]  # after the step, never inside it
+            assert (await step)["data"]["observation"]["notes"] == ["slow-begin", "slow"]
+    finally:
+        rpc(notebook_url, "openenv/session/close", {"session_id": session_id})
+
+
 async def test_an_attached_socket_speaks_the_baseline(notebook_url: str) -> None:
     session_id = rpc(notebook_url, "openenv/session/create")["result"]["session_id"]
     try:

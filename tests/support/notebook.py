@@ -7,10 +7,13 @@ environment. Serve it with ``python -m openenv_gym.server tests.support.notebook
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from openenv_gym.server import Environment, create_app, tool
 from openenv_gym.types import Action, Observation, State
+
+SLOW = "slow"
 
 
 class NoteAction(Action):
@@ -36,6 +39,9 @@ class NotebookEnvironment(Environment[NoteAction, NotebookObservation, State]):
         return NotebookObservation(notes=[], reward=0.0)
 
     def step(self, action: NoteAction, timeout_s: float | None = None, **kwargs: Any) -> NotebookObservation:
+        if action.text == SLOW:  # two notes a second apart: a tool call in between would see one
+            self._notes.append(SLOW + "-begin")
+            time.sleep(1.0)
         self._notes.append(action.text)
         self._steps += 1
         return NotebookObservation(notes=list(self._notes), reward=float(len(self._notes)))
