@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.servers import serving
 from tests.support.upstream import Peer
 
 READY = "Echo environment ready!"
@@ -196,3 +197,24 @@ def test_upstream_runtime_validator(upstream: Peer, echo_url: str) -> None:
     assert mcp["actual"]["status_code"] == 200
     assert report["mode"] == "simulation"
     assert report["standard_profile"] == "openenv-http/1.x"
+
+
+SCORED = """
+from openenv.core.generic_client import GenericEnvClient
+
+with GenericEnvClient(base_url=URL).sync() as env:
+    env.reset()
+    step = env.step({"code": "x = 1", "tests": 0.5, "style": 1.0})
+    result = {"reward": step.reward, "observation": step.observation, "metadata": getattr(step, "metadata", None)}
+"""
+
+
+def test_upstream_clients_get_our_rubric_scores_in_the_metadata(upstream: Peer) -> None:
+    with serving("tests.support.apps:code") as server:
+        step = upstream.run(SCORED, URL=server.base_url)
+    scores = {"total": 0.6, "rubric_0": 1.0, "rubric_0.rubric": 1.0, "rubric_1": 0.6, "rubric_1.rubric_0": 0.5,
+              "rubric_1.rubric_1": 1.0}
+    assert step["reward"] == pytest.approx(0.6)
+    assert step["observation"]["metadata"]["rubric"] == pytest.approx(scores)  # typed clients read it here
+    if upstream.is_010:
+        assert step["metadata"]["rubric"] == pytest.approx(scores)  # 0.10's StepResult.metadata

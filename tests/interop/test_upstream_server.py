@@ -210,3 +210,21 @@ def test_vector_env_falls_back_to_one_session_per_env_on_upstream(counter_url: s
         assert obs["value"].tolist() == [6, 7, 3] and rewards.tolist() == [2.0, 1.0, 3.0]
     finally:
         envs.close()
+
+
+def test_upstream_metadata_is_the_gym_info_with_its_rubric_scores(upstream) -> None:
+    """0.10 sends the observation's metadata (here an upstream rubric tree's scores); 0.3.0 drops it."""
+    with upstream.serve("tests.interop.upstream_scored:app") as server:
+        env = make_env(server.base_url)
+        try:
+            obs, info = env.reset(options={"episode_id": "ep-7"})
+            assert info == ({"episode": "ep-7"} if upstream.is_010 else {})
+            obs, reward, _, _, info = env.step({"tests": 0.5, "style": 1.0})
+            assert reward == pytest.approx(0.6)
+            assert "metadata" not in obs and env.observation_space.contains(obs)
+            if upstream.is_010:
+                assert info["rubric"] == pytest.approx({"total": 0.6, "rubric_0": 0.5, "rubric_1": 1.0})
+            else:
+                assert info == {}
+        finally:
+            env.close()
