@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from openenv_gym.server import Environment, create_app
-from openenv_gym.server.web import UI_SUBPROTOCOL, WEB_VARIABLE, token_subprotocol
+from openenv_gym.server.web import UI_SUBPROTOCOL, WEB_VARIABLE, channel, token_subprotocol
 from openenv_gym.server.web.channel import MAX_FRAME_BYTES
 from openenv_gym.types import Action, Observation, State
 from tests.support.servers import serving
@@ -25,6 +25,7 @@ from tests.support.upstream import peer
 WEB = {WEB_VARIABLE: "true"}
 TOKEN = "tok/7f+3c=9a"
 HERE = "tests.server.test_web_api"
+SLOW_DELTA = 999
 
 
 # --- our twin of tests/interop/upstream_counter.py, built from our classes -----------------
@@ -58,6 +59,8 @@ class CounterEnvironment(Environment[CounterAction, CounterObservation, CounterS
         return CounterObservation(value=start, note="reset")
 
     def step(self, action: CounterAction, timeout_s: float | None = None, **kwargs: Any) -> CounterObservation:
+        if action.delta == SLOW_DELTA:
+            time.sleep(1.0)
         self._state.step_count += 1
         self._state.value += action.delta
         return CounterObservation(value=self._state.value, note=f"{action.delta:+d}", reward=action.delta)
@@ -79,6 +82,11 @@ lonely_app = create_app(LonelyCounter, CounterAction, CounterObservation, sessio
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+def local_app(**kwargs: Any) -> Any:
+    """The counter with the web interface, in this process, open (whatever ``$OPENENV_TOKEN`` says)."""
+    return create_app(CounterEnvironment, CounterAction, CounterObservation, web=True, token="", **kwargs)
+
 
 def kinds(value: Any) -> Any:
     """A JSON value's shape: keys and kinds, not values (an int and a float are both numbers)."""
@@ -261,7 +269,7 @@ def sessions_become(url: str, count: int) -> bool:
 
 
 def test_the_server_closes_the_web_environment_on_shutdown():
-    app = create_app(CounterEnvironment, CounterAction, CounterObservation, web=True)
+    app = local_app()
     before = CounterEnvironment.closed
     with TestClient(app) as client:
         client.post("/web/reset")
@@ -334,3 +342,35 @@ def test_a_browser_follows_the_episode_over_ws_ui_with_the_token(guarded):
             browser.close()
     assert protocol == UI_SUBPROTOCOL
     assert updates[1]["episode_state"]["action_logs"][-1]["action"] == {"delta": 4}
+
+
+def test_production_mode_keeps_the_web_api_as_upstream():
+    app = local_app(mode="production")
+    with TestClient(app) as client:
+        assert client.post("/step", json={"action": {"delta": 1}}).status_code == 404
+        client.post("/web/reset", json={"start": 1})
+        assert client.post("/web/step", json={"action": {"delta": 1}}).json()["observation"]["value"] == 2
+
+
+def test_ws_ui_has_a_bound_on_its_clients(monkeypatch):
+    monkeypatch.setattr(channel, "MAX_CLIENTS", 1)
+    app = local_app()
+    with TestClient(app) as client, client.websocket_connect("/ws/ui") as first:
+        assert json.loads(first.receive_text())["type"] == "state_update"
+        with client.websocket_connect("/ws/ui") as second:
+            closed = second.receive()
+        assert closed["type"] == "websocket.close" and closed["code"] == 1013
+        client.post("/web/reset")
+        assert json.loads(first.receive_text())["episode_state"]["is_reset"]
+
+
+def test_a_step_past_the_step_timeout_is_a_504_and_the_episode_starts_over():
+    app = local_app(step_timeout=0.2)
+    with TestClient(app) as client, client.websocket_connect("/ws/ui") as watcher:
+        watcher.receive_text()
+        client.post("/web/reset", json={"start": 5})
+        watcher.receive_text()
+        slow = client.post("/web/step", json={"action": {"delta": SLOW_DELTA}})
+        assert slow.status_code == 504 and "step timeout" in slow.json()["detail"]
+        assert json.loads(watcher.receive_text())["episode_state"]["episode_id"] is None
+        assert client.post("/web/step", json={"action": {"delta": 1}}).status_code == 200
