@@ -108,7 +108,7 @@ async def respond(request: Any, handlers: Mapping[str, Handler]) -> dict[str, An
     except RpcError as exc:
         return error_response(exc.code, exc.message, rpc.id, exc.data)
     except Exception as exc:  # a failing environment is an internal error, as upstream
-        logger.warning("MCP %s raised %r", rpc.method, exc)
+        logger.warning("MCP %s raised (params not logged)", rpc.method, exc_info=exc)
         return error_response(RpcCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", rpc.id)
 
 

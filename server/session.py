@@ -171,7 +171,8 @@ class Session:
         except _Hung as hung:
             reply = await self._replace_hung_env(hung, message)
         except Exception as exc:  # the environment raised: report it, keep the session
-            logger.warning("session %s: %r raised %r", self.session_id, message, exc)
+            kind = message.get("type") if isinstance(message, dict) else None
+            logger.warning("session %.8s: %r raised (payload not logged)", self.session_id, kind, exc_info=exc)
             reply = error_frame(ErrorCode.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}")
         if reply is not None and request_id is not None:
             reply["id"] = request_id

@@ -115,7 +115,7 @@ class ToolBox:
         try:
             value = bound.function(**dict(arguments))
         except Exception as exc:  # a tool's failure is reported to the caller, not raised
-            logger.info("tool %s raised %r", action.tool_name, exc)
+            logger.info("tool %r raised (arguments not logged)", action.tool_name, exc_info=exc)
             return self._failed(action, ToolErrorType.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}")
         return CallToolObservation(tool_name=action.tool_name, result=_result(value))
 

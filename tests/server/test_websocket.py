@@ -81,6 +81,15 @@ async def test_upstream_clients_get_the_upstream_envelope_and_ours_the_extended_
         assert extended["data"]["truncated"] is False
 
 
+async def test_an_environment_failure_is_logged_with_its_traceback_and_without_the_payload(sleepy_server):
+    async with websockets.connect(ws_url(sleepy_server)) as ws:
+        reply = await exchange(ws, {"type": "step", "data": {"fail": True, "message": "SECRET-4711"}})
+        assert reply["data"]["code"] == "EXECUTION_ERROR"
+    log = sleepy_server.log_tail(200)
+    assert "Traceback (most recent call last)" in log and "RuntimeError: boom" in log
+    assert "SECRET-4711" not in log
+
+
 async def test_environment_exception_is_an_execution_error_and_the_session_survives(sleepy_server):
     async with websockets.connect(ws_url(sleepy_server)) as ws:
         reply = await exchange(ws, {"type": "step", "data": {"fail": True}})
