@@ -29,9 +29,10 @@ class Action(BaseModel):
 class Observation(BaseModel):
     """Base class of an environment's observation.
 
-    ``done``, ``reward``, ``truncated`` and ``metadata`` travel in the envelope around the
-    observation, not inside it. ``metadata`` reaches a Gym user as ``info`` (upstream drops
-    it); ``truncated`` is ours (upstream has no such flag and it defaults to False).
+    ``done``, ``reward`` and ``truncated`` travel in the envelope around the observation, not
+    inside it; ``metadata`` reaches a Gym user as ``info`` (from our servers and ``openenv``
+    0.10's, which also keep it inside the observation; 0.3.0 drops it). ``truncated`` is ours
+    (upstream has no such flag and it defaults to False).
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
