@@ -59,11 +59,15 @@ class _Hung(Exception):
 
 
 def _accepted_kwargs(function: Callable[..., Any], data: dict[str, Any]) -> dict[str, Any]:
-    """Keep the keys ``function`` accepts (upstream filters reset kwargs the same way)."""
+    """Keep the keys ``function`` accepts as keywords (upstream filters reset kwargs the same
+    way); never a name it binds otherwise (a method's ``self``, positional-only parameters)."""
     params = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return data
-    return {k: v for k, v in data.items() if k in params}
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return {k: v for k, v in data.items() if k in params}
+    unbound = inspect.signature(getattr(function, "__func__", function)).parameters
+    taken = {name for name, p in unbound.items() if name not in params
+             or p.kind is inspect.Parameter.POSITIONAL_ONLY}
+    return {k: v for k, v in data.items() if k not in taken}
 
 
 def is_request_id(value: Any) -> bool:
@@ -172,7 +176,8 @@ class Session:
             reply = await self._replace_hung_env(hung, message)
         except Exception as exc:  # the environment raised: report it, keep the session
             kind = message.get("type") if isinstance(message, dict) else None
-            logger.warning("session %.8s: %r raised (payload not logged)", self.session_id, kind, exc_info=exc)
+            logger.warning("session %.8s: %r raised (payload not logged)", self.session_id, kind,
+                           exc_info=exc)
             reply = error_frame(ErrorCode.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}")
         if reply is not None and request_id is not None:
             reply["id"] = request_id
@@ -260,7 +265,7 @@ class Session:
             raise BadMessage(f"render mode {mode!r} is not supported; modes: {list(self.env.RENDER_MODES)}")
         return {"type": "render", "data": {"mode": mode, "frame": await self._call(self.env.render, mode)}}
 
-    async def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def _call(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         if self._executor is None:
             return function(*args, **kwargs)
         loop = asyncio.get_running_loop()

@@ -120,8 +120,17 @@ SCENARIOS: dict[str, Callable[[str], None]] = {
 }
 
 
+@pytest.fixture
+def own_temp_dir(tmp_path, monkeypatch):
+    """A temporary directory of this test's own (its servers inherit it through ``TMPDIR``), so
+    that temporary files other programs on the machine make are not taken for our leaks."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_a_scenario_repeated_leaks_nothing(scenario, resilient_url):
+def test_a_scenario_repeated_leaks_nothing(scenario, resilient_url, own_temp_dir):
     run = SCENARIOS[scenario]
     run(resilient_url)
     after_warm_up = settled_holdings(holdings(), within=0)

@@ -16,7 +16,7 @@ Errors are one line on stderr saying what to fix, never a traceback.
 >>> main(["validate", "echo"])  # doctest: +ELLIPSIS
 /.../echo
 PASS manifest ...
-passed: 7/7 checks
+passed: 8/8 checks
 0
 """
 

@@ -46,3 +46,13 @@ def test_invalid_http_step_is_422_with_the_field(http, body, loc):
     response = http.post("/step", json=body)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == loc
+
+
+@pytest.mark.parametrize("body", [{"function": 1}, {"self": 2}, {"seed": 3, "kwargs": {}}],
+                         ids=["function", "self", "kwargs"])
+def test_reset_arguments_named_like_the_servers_own_are_not_an_error(http, body):
+    """Found by schemathesis: a reset key that the server's own call binds (``function``,
+    a method's ``self``) was a 500; such keys are not the environment's and are dropped."""
+    response = http.post("/reset", json=body)
+    assert response.status_code == 200
+    assert response.json()["observation"]["echoed_message"] == "Echo environment ready!"

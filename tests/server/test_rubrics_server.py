@@ -70,8 +70,9 @@ async def test_plain_upstream_clients_get_the_reward_and_the_baseline_envelope(c
     async with websockets.connect(code_server.start().replace("http", "ws") + "/ws") as ws:
         await ws.send(json.dumps({"type": "step", "data": {"code": "x", "tests": 0.5, "style": 1.0}}))
         reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
-    assert set(reply["data"]) == {"observation", "reward", "done"}
+    assert set(reply["data"]) == {"observation", "reward", "done", "metadata"}  # as openenv 0.10
     assert reply["data"]["reward"] == pytest.approx(0.6)
+    assert reply["data"]["metadata"]["rubric"]["total"] == pytest.approx(0.6)
 
 
 def test_http_step_is_scored_too(code_server):
