@@ -36,6 +36,7 @@ from typing import Any
 
 from openenv_gym.errors import SandboxError
 
+from . import leftovers
 from .cgroups import Cgroup, session_cgroup
 from .execution import Execution, Output
 from .launch import bwrap_command, isolation_mode, joining, on_spawner_thread, watchdog, worker_command
@@ -217,6 +218,7 @@ class Sandbox:
             watchdog.forget(self._cgroup.directories.get("freezer") or self._cgroup.directories[""])
             self._cgroup = None
         if self._lease is not None:
+            leftovers.reclaim(self._lease.uid, private_files=self.isolation.get("mode") == "bwrap")
             self._lease.release()
             self._lease = None
 
@@ -310,7 +312,8 @@ class Sandbox:
         if _exit_code(process, STOP_GRACE_S) is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
-        return process.wait(STOP_GRACE_S)
+        code = process.wait(STOP_GRACE_S)
+        return code if code >= 0 else 128 - code  # killed by a signal: 128 + n, as shells say
 
     # -- requests --------------------------------------------------------------------------------
 
