@@ -174,7 +174,7 @@ class Cgroup:
 
     def kill(self) -> bool:
         """Kill every process of the group, however it forks; True once none is left."""
-        if not self.directories[next(iter(self.directories))].exists():
+        if not self._dir("freezer").exists():  # v2: the one directory
             return True
         if self.version == 2:
             _write(self._dir("") / "cgroup.kill", "1")
@@ -192,11 +192,11 @@ class Cgroup:
             time.sleep(0.005)
         return True
 
-    def remove(self) -> None:
-        """Kill what is left and remove the directories."""
+    def remove(self) -> bool:
+        """Kill what is left and remove the directories; False if a process would not die."""
         if not self.kill():
             log.warning("control group %s still has processes; not removed", self.directories)
-            return
+            return False
         for directory in self.directories.values():
             try:
                 directory.rmdir()
@@ -207,6 +207,7 @@ class Cgroup:
                     raise
                 time.sleep(0.05)
                 directory.rmdir()
+        return True
 
 
 def session_cgroup(name: str, create: bool = True) -> Cgroup | None:

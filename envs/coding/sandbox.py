@@ -215,7 +215,8 @@ class Sandbox:
         """Remove the control group, free the user id."""
         if self._cgroup is not None:
             self._cgroup.remove()
-            watchdog.forget(self._cgroup.directories.get("freezer") or self._cgroup.directories[""])
+            for directory in self._cgroup.directories.values():
+                watchdog.forget(directory)
             self._cgroup = None
         if self._lease is not None:
             leftovers.reclaim(self._lease.uid, private_files=self.isolation.get("mode") == "bwrap")
@@ -239,7 +240,8 @@ class Sandbox:
                 self._cgroup = None
         self._lease.record(self._cgroup)
         if self._cgroup is not None:
-            watchdog.watch(self._cgroup.directories.get("freezer") or self._cgroup.directories[""])
+            for directory in self._cgroup.directories.values():
+                watchdog.watch(directory)
 
     def _spawn(self) -> None:
         mode = isolation_mode()

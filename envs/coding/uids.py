@@ -99,7 +99,7 @@ def _reclaim(uid: int, fd: int, private_files: bool) -> bool:
     except ValueError:
         record = {}
     directories = record.get("cgroup") or {}
-    if directories and not from_directories(directories).kill():
+    if directories and not from_directories(directories).remove():
         log.warning("the control group of sandbox user %d kept processes; the id is skipped", uid)
         return False
     return leftovers.reclaim(uid, private_files)

@@ -5,8 +5,9 @@ server (bubblewrap's ``--die-with-parent``, the worker's parent-death signal), b
 v1 a frozen process does not die of ``SIGKILL`` until its group is thawed, and the server that
 would thaw it is gone. So each server starts this watchdog once (``python -I watchdog.py``,
 standard library only), in a session of its own, and tells it on stdin which groups exist
-(``+DIR`` / ``-DIR``, the group's freezer directory). At end of file, whatever way the server
-ended, the watchdog kills every process in the remaining groups and thaws them, then exits.
+(``+DIR`` / ``-DIR``, each directory of the group). At end of file, whatever way the server
+ended, the watchdog kills every process in the remaining groups, thaws them, removes their
+directories, and exits.
 """
 
 from __future__ import annotations
@@ -15,19 +16,36 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from pathlib import Path
+
+REMOVE_WITHIN_S = 2.0
 
 
 def kill_group(directory: Path) -> None:
-    """Kill every process of a (frozen) v1 freezer group or v2 group, then thaw it."""
+    """Kill every process of a (frozen) v1 freezer group or v2 group, then thaw it; other v1
+    directories of the group need nothing."""
     with contextlib.suppress(OSError):  # removed meanwhile, or not this version's file
         if (directory / "cgroup.kill").exists():
             (directory / "cgroup.kill").write_text("1")
-            return
-        for pid in (directory / "cgroup.procs").read_text().split():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        (directory / "freezer.state").write_text("THAWED")
+        elif (directory / "freezer.state").exists():
+            for pid in (directory / "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+            (directory / "freezer.state").write_text("THAWED")
+
+
+def remove(directories: set[str]) -> None:
+    """Remove the directories once their processes have exited (best effort: a directory
+    left is an empty group, reused or removed by the next holder of the user id)."""
+    deadline = time.monotonic() + REMOVE_WITHIN_S
+    while directories and time.monotonic() < deadline:
+        for directory in list(directories):
+            with contextlib.suppress(OSError):  # still busy: try again
+                os.rmdir(directory)
+            if not os.path.exists(directory):
+                directories.discard(directory)
+        time.sleep(0.02)
 
 
 def main() -> None:
@@ -40,6 +58,7 @@ def main() -> None:
             groups.discard(path[1:])
     for group in groups:
         kill_group(Path(group))
+    remove(groups)
 
 
 if __name__ == "__main__":
