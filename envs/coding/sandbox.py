@@ -1,11 +1,15 @@
-"""A session's sandbox: one worker interpreter (:mod:`.worker`), its pipes and scratch directory.
+"""A session's sandbox: one worker interpreter (:mod:`.worker`), its channels, its control group.
 
 The server never ``exec``s code itself. Each :class:`Sandbox` runs ``python -I worker.py`` in a
-fresh scratch directory, with the limits of :class:`~.limits.SandboxLimits`, as an unprivileged
-user of its own when the server runs as root (:mod:`.uids`). Every wait has a deadline; output
-is read as it comes and kept up to ``max_output_bytes`` per stream (the rest is read and
-dropped, so the server never buffers more); an execution past ``timeout_s``, a worker that
-dies, or a corrupted reply channel ends in a restart, reported in the execution's stderr.
+fresh scratch directory, with the limits of :class:`~.limits.SandboxLimits`; as root, as an
+unprivileged user of its own (:mod:`.uids`), inside bubblewrap where installed (:mod:`.launch`),
+in a control group of its own (:mod:`.cgroups`) that holds memory, processes and CPU time for
+the whole tree and is frozen between requests, so nothing the code started runs between steps.
+Every wait has a deadline; output is read as it comes and kept up to ``max_output_bytes`` per
+stream (the rest is read and dropped, so the server never buffers more); an execution past
+``timeout_s`` or ``cpu_time_s``, or a worker that dies, ends in a restart, reported in the
+execution's stderr. Replies come on a channel of their own (:mod:`.replies`), matched to their
+request by a random id, so what the code writes there shifts nothing.
 
 >>> with Sandbox(SandboxLimits(timeout_s=5)) as sandbox:
 ...     _ = sandbox.start()
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import selectors
 import shutil
@@ -31,18 +36,23 @@ from typing import Any
 
 from openenv_gym.errors import SandboxError
 
+from . import leftovers
+from .cgroups import Cgroup, session_cgroup
 from .execution import Execution, Output
+from .launch import bwrap_command, isolation_mode, joining, on_spawner_thread, watchdog, worker_command
 from .limits import SandboxLimits
+from .replies import WORKER_ROOM, ReplyChannel, request_id
 from .uids import UidLease, lease_uid
-from .worker import HEADER, MAX_VALUE_BYTES, encode
+from .worker import encode
 
-WORKER = Path(__file__).with_name("worker.py")
+log = logging.getLogger(__name__)
 STARTUP_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
 CHUNK_BYTES = 65_536
 DRAIN_BYTES = 1024 * 1024
 """After a reply, at most this much more output is read (what the worker flushed before it)."""
-MAX_REPLY_BYTES = 1024 * MAX_VALUE_BYTES
+CPU_POLL_S = 0.05
+"""How often a running request checks the tree's CPU time against ``cpu_time_s``."""
 TIMEOUT_EXIT_CODE = 124
 """The exit code of an execution stopped at ``timeout_s`` (as coreutils' ``timeout``)."""
 LOST = ("The interpreter was restarted: the variables, imports and functions defined so far "
@@ -69,6 +79,11 @@ def _worker_environment(scratch: str) -> dict[str, str]:
     return {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": scratch,
             "TMPDIR": scratch, "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1"}
+
+
+def _cpu_failure(limit: int) -> _Failure:
+    return _Failure(f"CPUTimeError: the session's processes used more than {limit} CPU seconds "
+                    "(cpu_time_s) and were stopped.", 128 + signal.SIGKILL)
 
 
 def _tasks_of_user(uid: int) -> int:
@@ -116,10 +131,12 @@ class Sandbox:
         self.limits = limits
         self.isolation: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
-        self._replies: int | None = None
+        self._replies: ReplyChannel | None = None
+        self._ready_id = ""
         self._keeper = False
         self._scratch: str | None = None
         self._lease: UidLease | None = None
+        self._cgroup: Cgroup | None = None
         self._lock = threading.RLock()  # one request, start or stop at a time
         self._closing = False
 
@@ -135,23 +152,25 @@ class Sandbox:
 
     @property
     def pid(self) -> int | None:
-        """The worker's process id (the keeper's, when it has a PID namespace)."""
+        """The worker's process id (bubblewrap's or the keeper's, where they hold it)."""
         return None if self._process is None else self._process.pid
 
     @property
     def scratch(self) -> str | None:
-        """The working directory of the current interpreter."""
+        """The working directory of the current interpreter on the machine (``None`` under
+        bubblewrap: there it is the sandbox's own ``/tmp``, which dies with it)."""
         return self._scratch
 
     def start(self) -> dict[str, str]:
         """Stop the current interpreter, start a fresh one in a fresh directory; return what
-        isolation it has (``{"network": ..., "processes": ..., "user": ...}``)."""
+        isolation it has (``{"mode": ..., "network": ..., "processes": ..., "user": ...}``)."""
         with self._lock:
             self._stop_worker()
             stderr = Output(self.limits.max_output_bytes)
             try:
                 self._spawn()
-                ready = self._pump(None, Output(0), stderr, time.monotonic() + STARTUP_TIMEOUT_S)
+                ready = self._pump(None, self._ready_id, Output(0), stderr,
+                                   time.monotonic() + STARTUP_TIMEOUT_S)
                 if not isinstance(ready.get("ready"), dict):
                     raise _Failure(f"it answered {ready!r}", 1)
             except _Failure as failure:
@@ -159,6 +178,9 @@ class Sandbox:
                 raise SandboxError(f"the sandbox's interpreter did not start: {failure}\n"
                                    f"{stderr.text('stderr')}") from None
             self.isolation, self._keeper = ready["ready"], bool(ready.get("keeper"))
+            if self._cgroup is not None:
+                self.isolation["limits"] = f"whole tree (cgroup v{self._cgroup.version})"
+                self._cgroup.freeze()
             return self.isolation
 
     def run(self, code: str) -> Execution:
@@ -172,8 +194,8 @@ class Sandbox:
                                "case_timeout_s": case_timeout_s})
 
     def close(self) -> None:
-        """Stop the interpreter (and everything it started), remove its directory, free its
-        user id. Idempotent; the sandbox can be started again.
+        """Stop the interpreter (and everything it started), remove its directory and control
+        group, free its user id. Idempotent; the sandbox can be started again.
 
         Safe while another thread waits for a request (a session closed mid-step): the worker
         is killed first, which ends that wait, and nothing is restarted.
@@ -185,42 +207,75 @@ class Sandbox:
                 self._signal(process)
             with self._lock:
                 self._stop_worker()
-                if self._lease is not None:
-                    self._lease.release()
-                    self._lease = None
+                self._release()
         finally:
             self._closing = False
 
+    def _release(self) -> None:
+        """Remove the control group, free the user id."""
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            for directory in self._cgroup.directories.values():
+                watchdog.forget(directory)
+            self._cgroup = None
+        if self._lease is not None:
+            leftovers.reclaim(self._lease.uid, private_files=self.isolation.get("mode") == "bwrap")
+            self._lease.release()
+            self._lease = None
+
     # -- the worker process ----------------------------------------------------------------------
 
+    def _acquire(self, mode: str) -> None:
+        """As root: a user id (whatever its last holder left removed) and its control group."""
+        if mode == "user" or self._lease is not None:
+            return
+        self._lease = lease_uid(range(*self.limits.uids), private_files=mode == "bwrap")
+        self._cgroup = session_cgroup(f"uid{self._lease.uid}")
+        if self._cgroup is not None:
+            try:
+                self._cgroup.make(self.limits.memory_mb * 1024 * 1024, self.limits.max_processes)
+            except OSError:  # a v2 hierarchy whose controllers are not delegated to us
+                log.warning("no control group for the coding sandbox (limits stay per process)",
+                            exc_info=True)
+                self._cgroup = None
+        self._lease.record(self._cgroup)
+        if self._cgroup is not None:
+            for directory in self._cgroup.directories.values():
+                watchdog.watch(directory)
+
     def _spawn(self) -> None:
-        if os.geteuid() == 0 and self._lease is None:
-            self._lease = lease_uid(range(*self.limits.uids))
+        mode = isolation_mode()
+        self._acquire(mode)
         uid = None if self._lease is None else self._lease.uid
-        self._scratch = tempfile.mkdtemp(prefix="openenv-coding-")
-        config = {**self.limits.worker_config(), "uid": uid}
-        if uid is None:  # RLIMIT_NPROC counts all of this user's processes: allow this many more
+        if mode != "bwrap":
+            self._scratch = tempfile.mkdtemp(prefix=f"openenv-coding-{uid or ''}-")
+            if uid is not None:
+                os.chown(self._scratch, uid, uid)
+        if self._cgroup is not None:  # counters restart; limits as configured
+            self._cgroup.make(self.limits.memory_mb * 1024 * 1024, self.limits.max_processes)
+        self._replies, self._ready_id = ReplyChannel(), request_id()
+        config = {**self.limits.worker_config(), "uid": uid, "mode": mode, "ready_id": self._ready_id,
+                  "max_reply_bytes": self._replies.max_message_bytes - WORKER_ROOM}
+        if mode == "user":  # RLIMIT_NPROC counts all of this user's processes: allow this many more
             config["max_processes"] += _tasks_of_user(os.getuid())
-        else:
-            os.chown(self._scratch, uid, uid)
-        read_end, write_end = os.pipe()
+        worker_end = self._replies.worker_end()
+        command = worker_command(json.dumps({**config, "reply_fd": worker_end}))
+        if mode == "bwrap":
+            command = bwrap_command(command, self.limits.network)
+        command = joining([] if self._cgroup is None else self._cgroup.procs_files, command)
+        home = self._scratch or "/tmp"
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-I", str(WORKER), json.dumps({**config, "reply_fd": write_end})],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(write_end,), cwd=self._scratch, env=_worker_environment(self._scratch),
-                start_new_session=True)
-        except BaseException:
-            os.close(read_end)
-            raise
+            self._process = on_spawner_thread(lambda: subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(worker_end,), cwd=self._scratch or "/", env=_worker_environment(home),
+                start_new_session=True))
         finally:
-            os.close(write_end)
-        self._replies = read_end
+            os.close(worker_end)
         for pipe in (self._process.stdin, self._process.stdout, self._process.stderr):
             os.set_blocking(pipe.fileno(), False)  # type: ignore[union-attr]
 
     def _stop_worker(self) -> int | None:
-        """Kill the interpreter and what it started, reap it, close the pipes, remove the
+        """Kill the interpreter and what it started, reap it, close the channels, remove the
         directory; the interpreter's exit code (``None`` if there was none)."""
         process, self._process = self._process, None
         code = None
@@ -230,7 +285,7 @@ class Sandbox:
                 with contextlib.suppress(OSError):  # a broken pipe has nothing left to flush
                     pipe.close()  # type: ignore[union-attr]
         if self._replies is not None:
-            os.close(self._replies)
+            self._replies.close()
             self._replies = None
         if self._scratch is not None:
             _remove_tree(self._scratch)
@@ -238,10 +293,14 @@ class Sandbox:
         return code
 
     def _signal(self, process: subprocess.Popen[bytes]) -> None:
-        """With a PID namespace, SIGTERM to the keeper, which kills the namespace (the kernel
-        kills and reaps all in it); without, SIGKILL to the worker's process group. Sent only
-        while the worker is not reaped (its ids cannot belong to another process)."""
+        """Kill the worker's tree: its control group (freeze, kill, thaw: nothing escapes);
+        without one, SIGTERM to the keeper of a PID namespace (the kernel then kills all in it)
+        or SIGKILL to the worker's process group. Sent only while the worker is not reaped
+        (its ids cannot belong to another process)."""
         if process.returncode is not None:
+            return
+        if self._cgroup is not None:
+            self._cgroup.kill()
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if self._keeper:
@@ -255,7 +314,8 @@ class Sandbox:
         if _exit_code(process, STOP_GRACE_S) is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
-        return process.wait(STOP_GRACE_S)
+        code = process.wait(STOP_GRACE_S)
+        return code if code >= 0 else 128 - code  # killed by a signal: 128 + n, as shells say
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -271,9 +331,15 @@ class Sandbox:
                 if code is not None:  # it died between steps (its CPU time ran out, say)
                     lost = f"The interpreter had exited (exit code {code}{_signal_name(code)}). {LOST}"
                     stderr.note(lost)
+            identifier = request_id()
             try:
-                reply = self._pump(encode(request), stdout, stderr,
+                if self._cgroup is not None:
+                    self._cgroup.thaw()
+                reply = self._pump(encode({**request, "id": identifier}), identifier, stdout, stderr,
                                    time.monotonic() + self.limits.timeout_s)
+                if self._cgroup is not None:
+                    self._cgroup.freeze()
+                    self._check_cpu()
             except _Failure as failure:
                 if not self._closing:
                     self.start()
@@ -283,16 +349,22 @@ class Sandbox:
             return Execution(stdout.text("stdout"), stderr.text("stderr"), int(reply.get("exit_code", 0)),
                              restarted=lost, reply=reply)
 
-    def _pump(self, request: bytes | None, stdout: Output, stderr: Output,
+    def _check_cpu(self) -> None:
+        if self._cgroup is not None and self._cgroup.cpu_seconds() > self.limits.cpu_time_s:
+            raise _cpu_failure(self.limits.cpu_time_s)
+
+    def _pump(self, request: bytes | None, identifier: str, stdout: Output, stderr: Output,
               deadline: float) -> dict[str, Any]:
-        """Write ``request``, read output as it comes, until a reply frame (or a failure)."""
-        process = self._process
-        assert process is not None and self._replies is not None
+        """Write ``request``, read output as it comes, until the reply to ``identifier`` (or a
+        failure: the deadline, the CPU time, the worker's death)."""
+        process, replies = self._process, self._replies
+        assert process is not None and replies is not None
         streams = {process.stdout.fileno(): stdout, process.stderr.fileno(): stderr}  # type: ignore[union-attr]
         pending = memoryview(request or b"")
-        frame = bytearray()
+        poll = CPU_POLL_S if self._cgroup is not None and request is not None else None
+        checked = time.monotonic()
         with selectors.DefaultSelector() as selector:
-            for fd in (*streams, self._replies):
+            for fd in (*streams, replies.fileno()):
                 selector.register(fd, selectors.EVENT_READ)
             if pending:
                 selector.register(process.stdin.fileno(), selectors.EVENT_WRITE)  # type: ignore[union-attr]
@@ -301,28 +373,33 @@ class Sandbox:
                 if remaining <= 0:
                     raise _Failure(f"TimeoutError: the code ran longer than {self.limits.timeout_s:g} s "
                                    "and was stopped.", TIMEOUT_EXIT_CODE)
-                for key, _ in selector.select(remaining):
+                events = selector.select(remaining if poll is None else min(remaining, poll))
+                if poll is not None and time.monotonic() - checked >= poll:
+                    self._check_cpu()
+                    checked = time.monotonic()
+                for key, _ in events:
                     fd = key.fd
-                    if fd in streams or fd == self._replies:
+                    if fd == replies.fileno():
+                        reply = self._receive(replies, identifier)
+                        if reply is not None:
+                            self._drain(streams)
+                            return reply
+                    elif fd in streams:
                         chunk = self._read(fd)
-                        if chunk is None:
-                            continue
-                        if not chunk:
+                        if chunk == b"":
                             selector.unregister(fd)
-                            if fd == self._replies:
-                                raise self._died()
-                        elif fd == self._replies:
-                            frame += chunk
-                            reply = self._frame(frame)
-                            if reply is not None:
-                                self._drain(streams)
-                                return reply
-                        else:
+                        elif chunk is not None:
                             streams[fd].add(chunk)
                     else:
                         pending = pending[self._write(fd, pending):]
                         if not pending:
                             selector.unregister(fd)
+
+    def _receive(self, replies: ReplyChannel, identifier: str) -> dict[str, Any] | None:
+        try:
+            return replies.receive(identifier)
+        except EOFError:
+            raise self._died() from None
 
     def _read(self, fd: int) -> bytes | None:
         """A chunk, ``b""`` at the end, ``None`` if there is nothing yet."""
@@ -338,23 +415,6 @@ class Sandbox:
             return 0
         except BrokenPipeError:
             raise self._died() from None
-
-    def _frame(self, frame: bytearray) -> dict[str, Any] | None:
-        """The reply once ``frame`` holds all of it; a corrupted channel is a failure."""
-        if len(frame) < HEADER.size:
-            return None
-        size = HEADER.unpack_from(frame)[0]
-        if size > MAX_REPLY_BYTES:
-            raise _Failure("The sandbox's reply channel was corrupted (by the code?).", 1)
-        if len(frame) < HEADER.size + size:
-            return None
-        try:
-            reply = json.loads(bytes(frame[HEADER.size:HEADER.size + size]))
-        except ValueError:
-            reply = None
-        if not isinstance(reply, dict) or len(frame) != HEADER.size + size:
-            raise _Failure("The sandbox's reply channel was corrupted (by the code?).", 1)
-        return reply
 
     def _drain(self, streams: dict[int, Output]) -> None:
         """Read what the worker flushed before its reply (bounded: its children may write on)."""

@@ -6,6 +6,12 @@ other's scratch directories. A lease is an ``flock`` on ``<tmp>/openenv-gym-codi
 held while the worker lives and released by the kernel if the server dies, so servers on one
 machine never share an id. Ids that belong to a user or group of the system are skipped.
 
+The lock dies with its server, but what the server's tenant started may not (a frozen tree, a
+process that escaped an old version's sandbox, files in ``/tmp``): so the lease file records
+the holder's control group, and whoever takes the id next first kills that group and every
+process of the id and removes its files (:mod:`.leftovers`); an id whose processes will not die
+is skipped.
+
 >>> lease = lease_uid(range(60_000, 65_000)) if os.geteuid() == 0 else None
 >>> lease is None or 60_000 <= lease.uid < 65_000
 True
@@ -17,6 +23,8 @@ from __future__ import annotations
 
 import fcntl
 import grp
+import json
+import logging
 import os
 import pwd
 import stat
@@ -25,6 +33,10 @@ from pathlib import Path
 
 from openenv_gym.errors import SandboxError
 
+from . import leftovers
+from .cgroups import Cgroup, from_directories
+
+log = logging.getLogger(__name__)
 LOCK_DIR = Path(tempfile.gettempdir()) / "openenv-gym-coding-uids"
 
 
@@ -34,6 +46,14 @@ class UidLease:
     def __init__(self, uid: int, fd: int):
         self.uid = uid
         self._fd: int | None = fd
+
+    def record(self, cgroup: Cgroup | None) -> None:
+        """Write down the holder's control group, for whoever takes the id after it."""
+        assert self._fd is not None
+        directories = {} if cgroup is None else {k: str(v) for k, v in cgroup.directories.items()}
+        data = json.dumps({"cgroup": directories}).encode()
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, data, 0)
 
     def release(self) -> bool:
         if self._fd is not None:
@@ -71,14 +91,32 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
-def lease_uid(uids: range) -> UidLease:
-    """The first free id of ``uids``; :class:`SandboxError` when all are taken."""
+def _reclaim(uid: int, fd: int, private_files: bool) -> bool:
+    """Remove what the id's last holder left (its recorded control group first: a frozen
+    task dies only in a thawed group); False if something would not die."""
+    try:
+        record = json.loads(os.pread(fd, 65_536, 0) or b"{}")
+    except ValueError:
+        record = {}
+    directories = record.get("cgroup") or {}
+    if directories and not from_directories(directories).remove():
+        log.warning("the control group of sandbox user %d kept processes; the id is skipped", uid)
+        return False
+    return leftovers.reclaim(uid, private_files)
+
+
+def lease_uid(uids: range, private_files: bool = False) -> UidLease:
+    """The first free id of ``uids`` once nothing of its last holder is left;
+    :class:`SandboxError` when all are taken. ``private_files``: see :func:`.leftovers.reclaim`."""
     directory = _lock_dir()
     for uid in uids:
         if _is_taken_by_system(uid):
             continue
         fd = _try_lock(directory / str(uid))
-        if fd is not None:
+        if fd is None:
+            continue
+        if _reclaim(uid, fd, private_files):
             return UidLease(uid, fd)
+        os.close(fd)
     raise SandboxError(f"every sandbox user id in {uids.start}-{uids.stop - 1} is in use; give the "
                        "environment a larger range (uids=(first, stop))")

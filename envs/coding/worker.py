@@ -2,24 +2,30 @@
 
 Run as ``python -I worker.py CONFIG_JSON`` (by path, standard library only, so nothing of the
 server is imported into the sandbox). Channels: requests arrive on fd 0, which is then replaced
-by ``/dev/null`` so that user code cannot read them; replies leave on the fd named
-``reply_fd`` in the configuration; user code writes to fds 1 and 2, the pipes the server reads
-incrementally. Each message is a frame: a 4-byte big-endian length, then UTF-8 JSON.
+by ``/dev/null`` so that user code cannot read them, each a frame: a 4-byte big-endian length,
+then UTF-8 JSON. Replies leave on ``reply_fd``, one end of a ``SOCK_SEQPACKET`` socket pair:
+each reply is one message (one JSON object), so whatever user code writes there is a message of
+its own that the server reads, finds without the request's ``id`` and drops; it can never shift
+a later reply. User code writes to fds 1 and 2, the pipes the server reads incrementally.
 
-Confinement, before the first request (see :func:`confine`):
+Confinement, before the first request (see :func:`confine`), by ``mode`` (:mod:`.launch`):
 
-* as root (the server decides: ``uid`` is set): ``unshare(CLONE_NEWNET)`` (no network) and
-  ``unshare(CLONE_NEWPID)``: the process forks a *keeper* layout, ``keeper -> init -> repl``,
-  where ``init`` is PID 1 of a new PID namespace that reaps every orphan; killing it makes the
-  kernel kill and reap everything the code started, however it detached itself. The keeper,
-  outside the namespace, is the server's child; SIGTERM to it ends the namespace. Then the
-  REPL drops to the unprivileged ``uid``.
-* always: resource limits on address space, CPU seconds, file size, open files, processes.
+* ``"bwrap"``: bubblewrap made the namespaces and mounts; the worker only drops to ``uid``.
+* ``"namespaces"`` (root without bubblewrap): ``unshare(CLONE_NEWNET)`` (no network),
+  ``unshare(CLONE_NEWIPC)`` and ``unshare(CLONE_NEWPID)``: the process forks a *keeper* layout,
+  ``keeper -> init -> repl``, where ``init`` is PID 1 of a new PID namespace that reaps every
+  orphan; killing it makes the kernel kill and reap everything the code started, however it
+  detached itself. The keeper, outside the namespace, is the server's child and dies with it
+  (a parent-death signal); SIGTERM to it ends the namespace. Then the REPL drops to ``uid``.
+* ``"user"``: nothing but the limits.
+* always: resource limits on address space, CPU seconds, file size, open files, processes;
+  under another user id, that user's keyrings are emptied before any code runs.
 
-Requests: ``{"op": "run", "code": str}`` → ``{"exit_code": int}`` (output went to fds 1/2);
-``{"op": "call", "function": str, "cases": [[arg, ...], ...], "case_timeout_s": float}`` →
-``{"results": [{"value": ...} | {"error": str}, ...]}``, the function's return values for the
-server to compare (the expected values never enter the sandbox).
+Requests: ``{"id": str, "op": "run", "code": str}`` → ``{"id": str, "exit_code": int}`` (output
+went to fds 1/2); ``{"id": str, "op": "call", "function": str, "cases": [[arg, ...], ...],
+"case_timeout_s": float}`` → ``{"id": str, "results": [{"value": ...} | {"error": str}, ...]}``,
+the function's return values for the server to compare (the expected values never enter the
+sandbox).
 
 >>> HEADER.unpack(encode({"op": "run"})[:4])[0]
 13
@@ -47,6 +53,11 @@ HEADER = struct.Struct(">I")
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+KEYCTL_CLEAR, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = 7, -4, -5
+SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
+SERVER = os.getppid()
+"""The parent this process was started by (the server, or bubblewrap's init)."""
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
 PR_SET_PDEATHSIG = 1
 PID_NAMESPACE = "own PID namespace"
@@ -74,9 +85,8 @@ def receive(fd: int) -> dict[str, Any] | None:
 
 
 def send(fd: int, message: dict[str, Any]) -> None:
-    data = memoryview(encode(message))
-    while data:
-        data = data[os.write(fd, data):]
+    """One message on the reply socket (one ``write``: a ``SOCK_SEQPACKET`` message is whole)."""
+    os.write(fd, json.dumps(message).encode())
 
 
 def _read_exactly(fd: int, size: int) -> bytes | None:
@@ -99,7 +109,7 @@ def _unshare(flag: int) -> str:
     return f"unshare() failed: {os.strerror(ctypes.get_errno())}"
 
 
-def _closed_ancestor(path: str) -> str | None:
+def closed_ancestor(path: str) -> str | None:
     """The highest directory above ``path`` that other users cannot enter, if any."""
     parts = os.path.realpath(path).split(os.sep)
     for depth in range(2, len(parts)):
@@ -107,6 +117,18 @@ def _closed_ancestor(path: str) -> str | None:
         if not os.stat(ancestor).st_mode & 0o001:
             return ancestor
     return None
+
+
+def closed_ancestors() -> dict[str, set[str]]:
+    """Directories other users cannot enter above this interpreter's installation -> the
+    entries below each that the interpreter needs."""
+    needed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *sys.path) if os.path.isdir(p)}
+    closed: dict[str, set[str]] = {}
+    for path in needed:
+        ancestor = closed_ancestor(path)
+        if ancestor is not None:
+            closed.setdefault(ancestor, set()).add(path[len(ancestor) + 1:].split(os.sep)[0])
+    return closed
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -120,12 +142,7 @@ def _expose_interpreter() -> str:
     """Let the unprivileged user import what this interpreter can: where its installation
     lies below a closed directory (Python under ``/root``), a private mount namespace covers
     that directory with an empty one holding only the installation (the rest stays hidden)."""
-    needed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *sys.path) if os.path.isdir(p)}
-    closed: dict[str, set[str]] = {}
-    for path in needed:
-        ancestor = _closed_ancestor(path)
-        if ancestor is not None:
-            closed.setdefault(ancestor, set()).add(path[len(ancestor) + 1:].split(os.sep)[0])
+    closed = closed_ancestors()
     if not closed:
         return "readable"
     why = _unshare(CLONE_NEWNS)
@@ -142,8 +159,22 @@ def _expose_interpreter() -> str:
     return f"readable (private view of {', '.join(sorted(closed))})"
 
 
-def _set_parent_death_signal() -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def _set_parent_death_signal(signum: int = signal.SIGKILL, parent: int | None = None) -> None:
+    """Die of ``signum`` when the parent dies; ``parent``: the pid it had at the start, to
+    catch a parent that died before the signal was set."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum)
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), signum)
+
+
+def clear_keyrings() -> None:
+    """Empty this user's keyrings: a key an earlier holder of the user id added to them would
+    otherwise outlive it (the kernel keeps a user's keyrings for the user id, not its processes)."""
+    number = SYS_KEYCTL.get(os.uname().machine)
+    if number is not None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+            libc.syscall(number, KEYCTL_CLEAR, ctypes.c_long(keyring))
 
 
 def _exit_code(status: int) -> int:
@@ -152,7 +183,8 @@ def _exit_code(status: int) -> int:
 
 
 def _keep(init: int) -> NoReturn:
-    """The keeper: wait for the namespace's init; SIGTERM kills it (and so the namespace)."""
+    """The keeper: wait for the namespace's init; SIGTERM kills it (and so the namespace), and
+    so does the server's death (the keeper's parent-death signal is SIGTERM)."""
     pidfd = os.pidfd_open(init)  # names this process even once its pid is free again
 
     def kill_init(signum: int, frame: Any) -> None:
@@ -160,6 +192,7 @@ def _keep(init: int) -> NoReturn:
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, kill_init)
+    _set_parent_death_signal(signal.SIGTERM, SERVER)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     _, status = os.waitpid(init, 0)
     os._exit(_exit_code(status))
@@ -202,18 +235,38 @@ def _close_channels(channels: tuple[int, ...]) -> None:
         os.close(fd)
 
 
+def _make_namespaces(config: dict[str, Any], channels: tuple[int, ...]) -> dict[str, str]:
+    """Mode ``"namespaces"``: the worker's own network, IPC and PID namespaces."""
+    report = {}
+    if not config["network"]:
+        why = _unshare(CLONE_NEWNET)
+        report["network"] = f"shared ({why})" if why else "none (own network namespace)"
+    why = _unshare(CLONE_NEWIPC)
+    report["ipc"] = f"shared ({why})" if why else "own IPC namespace"
+    why = _enter_pid_namespace(channels)
+    report["processes"] = f"process group ({why})" if why else PID_NAMESPACE
+    report["interpreter"] = _expose_interpreter()
+    return report
+
+
+BWRAP_REPORT = {"processes": "own PID namespace and /proc (bubblewrap)", "ipc": "own IPC namespace",
+                "files": "machine read-only; own /tmp, /var/tmp, /dev/shm"}
+
+
 def confine(config: dict[str, Any], channels: tuple[int, ...]) -> dict[str, str]:
     """Apply the configuration's isolation and limits to this process; report what holds."""
-    report = {"network": "shared (allowed by the configuration)", "processes": "process group"}
-    if config["uid"] is not None:
+    mode = config["mode"]
+    report = {"mode": mode, "network": "shared (allowed by the configuration)", "processes": "process group"}
+    if mode == "bwrap":
+        report.update(BWRAP_REPORT)
         if not config["network"]:
-            why = _unshare(CLONE_NEWNET)
-            report["network"] = f"shared ({why})" if why else "none (own network namespace)"
-        why = _enter_pid_namespace(channels)
-        report["processes"] = f"process group ({why})" if why else PID_NAMESPACE
-        report["interpreter"] = _expose_interpreter()
+            report["network"] = "none (own network namespace)"
+    elif mode == "namespaces":
+        report.update(_make_namespaces(config, channels))
     elif not config["network"]:
         report["network"] = "shared (the server does not run as root)"
+    if mode != "namespaces":
+        _set_parent_death_signal(parent=SERVER)
     for key, which in LIMITS.items():
         value = int(config[key])
         resource.setrlimit(which, (value, value))
@@ -223,6 +276,7 @@ def confine(config: dict[str, Any], channels: tuple[int, ...]) -> dict[str, str]
         os.setgid(config["uid"])
         os.setuid(config["uid"])
         _set_parent_death_signal()  # a change of user clears it
+        clear_keyrings()
     report["user"] = f"uid {os.getuid()}"
     return report
 
@@ -278,8 +332,9 @@ def _exit_status(exc: SystemExit) -> int:
 class Repl:
     """Runs code in one persistent namespace, answering requests until the stream ends."""
 
-    def __init__(self, requests: int, replies: int):
+    def __init__(self, requests: int, replies: int, max_reply_bytes: int):
         self.requests, self.replies = requests, replies
+        self.max_reply_bytes = max_reply_bytes
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         self.cells = 0
         self.pid = os.getpid()
@@ -289,7 +344,14 @@ class Repl:
         while (request := receive(self.requests)) is not None:
             reply = handlers[request["op"]](request)
             self._settle(reply.get("exit_code", 0))
-            send(self.replies, reply)
+            send(self.replies, self._bounded({**reply, "id": request["id"]}))
+
+    def _bounded(self, reply: dict[str, Any]) -> dict[str, Any]:
+        """The reply, or, past what one message may hold, each result replaced by an error."""
+        if "results" not in reply or len(json.dumps(reply)) <= self.max_reply_bytes:
+            return reply
+        error = {"error": f"the return values were larger than {self.max_reply_bytes} bytes in all"}
+        return {**reply, "results": [error for _ in reply["results"]]}
 
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         """Execute a cell; the value of a final expression is printed, as in a REPL."""
@@ -346,8 +408,9 @@ def main(argv: list[str]) -> None:
     requests, replies = os.dup(0), config["reply_fd"]
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     report = confine(config, (requests, replies))
-    send(replies, {"ready": report, "keeper": report["processes"] == PID_NAMESPACE})
-    Repl(requests, replies).serve()
+    send(replies, {"id": config["ready_id"], "ready": report,
+                   "keeper": report["processes"] == PID_NAMESPACE})
+    Repl(requests, replies, config["max_reply_bytes"]).serve()
 
 
 if __name__ == "__main__":

@@ -31,16 +31,36 @@ def processes_of_uid(uid: int) -> list[int]:
     return [pid for pid, (_, owner, _) in processes().items() if owner == uid]
 
 
+def is_watchdog(pid: int) -> bool:
+    """The server's sandbox watchdog (one per server, not a session's process)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"coding/watchdog.py" in cmdline.read()
+    except OSError:
+        return False
+
+
 def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (children, their children, ...)."""
+    """Every process below ``pid`` (children, their children, ...), but the sandbox watchdog."""
     table = processes()
     below, frontier = [], [pid]
     while frontier:
         parent = frontier.pop()
-        children = [p for p, (ppid, _, _) in table.items() if ppid == parent]
+        children = [p for p, (ppid, _, _) in table.items() if ppid == parent and not is_watchdog(p)]
         below += children
         frontier += children
     return below
+
+
+def watchdogs(pid: int) -> list[int]:
+    """The sandbox watchdog(s) ``pid`` started."""
+    return [p for p, (ppid, _, _) in processes().items() if ppid == pid and is_watchdog(p)]
+
+
+def uid_of(metadata: dict) -> int:
+    """The sandbox user id a reset reports (``metadata`` of the wire observation, or the
+    client's ``info``)."""
+    return int(metadata["sandbox"]["user"].split()[1])
 
 
 idle = create_app(CodingEnvironment, CodingAction, CodingObservation, session_timeout=0.5)

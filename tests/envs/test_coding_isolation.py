@@ -1,0 +1,287 @@
+"""Tenant isolation of the coding sandbox, attacked as a tenant would, on a real server as root.
+
+Each test runs the attack of issue 14 and asserts what the next tenant, or the machine, would
+notice: the sandbox's tree dies with its server; nothing of a session is left to the next
+holder of its user id; memory, processes and CPU time hold for the session's whole tree;
+nothing runs between steps; a forged reply shifts no output.
+
+Each server gets user ids of its own (``uids``), one where a test needs the next tenant to get
+the same id as the last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+from websockets.sync.client import connect
+
+from openenv_gym import EnvClient
+from openenv_gym.envs.coding.launch import isolation_mode
+from openenv_gym.errors import ExecutionError
+from openenv_gym.providers import ProcessProvider
+from tests.support.coding import processes, processes_of_uid, uid_of, watchdogs
+from tests.support.servers import REPO_ROOT
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or isolation_mode() != "bwrap",
+                                reason="needs root and bubblewrap (.ci/run installs it)")
+
+
+def wait_until(predicate, within=10.0):
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def coding_server(mode: str = "bwrap", **env_kwargs) -> ProcessProvider:
+    provider = ProcessProvider("openenv_gym.envs.coding.app:app", env_kwargs=env_kwargs)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYTHONPATH", str(REPO_ROOT))
+        env.setenv("OPENENV_CODING_ISOLATION", mode)
+        provider.start()
+    return provider
+
+
+@pytest.fixture(scope="module")
+def limited():
+    """One server with small limits, for the limit tests."""
+    provider = coding_server(uids=[61_100, 61_110], memory_mb=256, cpu_time_s=2, timeout_s=8,
+                             max_processes=32)
+    yield provider
+    provider.stop()
+
+
+def session(provider):
+    return EnvClient(provider.base_url).sync()
+
+
+def reset_or_none(client):
+    try:
+        return client.reset()
+    except ExecutionError:  # every id in use: the last session is still being closed
+        return None
+
+
+def step(client, code):
+    return client.step({"code": code}).observation
+
+
+# -- 1. the tree dies with its server, and nothing of it reaches the next tenant ------------------
+
+SLEEPING_LOOP = "import time\nwhile True:\n    time.sleep(0.05)"
+DETACHED = ("import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)\n"
+            "import os\nif os.fork() == 0:\n    os.setsid()\n    while True:\n        __import__('time').sleep(0.05)")
+
+
+@pytest.mark.parametrize("when", ["mid-step", "between-steps"])
+def test_the_tree_dies_within_seconds_when_the_server_is_sigkilled(when):
+    """SIGKILL the server while a step runs a sleeping loop (no CPU: RLIMIT_CPU never fires),
+    or between steps (the tree is frozen, and a frozen task ignores SIGKILL until thawed)."""
+    provider = coding_server(uids=[61_000, 61_010])
+    try:
+        with connect(provider.base_url.replace("http", "ws") + "/ws") as ws:
+            ws.send(json.dumps({"type": "reset", "data": {}}))
+            uid = uid_of(json.loads(ws.recv(timeout=30))["data"]["observation"]["metadata"])
+            ws.send(json.dumps({"type": "step", "data": {"code": DETACHED}}))
+            ws.recv(timeout=30)
+            if when == "mid-step":
+                ws.send(json.dumps({"type": "step", "data": {"code": SLEEPING_LOOP}}))
+                time.sleep(0.5)
+            assert len(processes_of_uid(uid)) >= 3
+            os.kill(provider.pid, signal.SIGKILL)
+            assert wait_until(lambda: processes_of_uid(uid) == [], within=5), processes_of_uid(uid)
+    finally:
+        provider.stop()
+
+
+def test_a_new_server_clears_what_a_dead_server_and_its_watchdog_left_before_reuse():
+    """Server and watchdog both SIGKILLed between steps: the frozen tree stays; the next server
+    that leases the id kills it before the new tenant runs anything."""
+    provider = coding_server(uids=[61_020, 61_021])
+    with session(provider) as client:
+        uid = uid_of(client.reset().info)
+        step(client, DETACHED)
+        for pid in watchdogs(provider.pid):
+            os.kill(pid, signal.SIGKILL)
+        os.kill(provider.pid, signal.SIGKILL)
+        time.sleep(1.0)
+        left = processes_of_uid(uid)
+        assert left and all(processes()[p][2] != "Z" for p in left)  # the frozen tree is still there
+    provider.stop()
+    second = coding_server(uids=[61_020, 61_021])
+    try:
+        with session(second) as client:
+            assert uid_of(client.reset().info) == uid
+            mine = set(processes_of_uid(uid))
+            assert not mine & set(left)  # nothing of the last holder
+            assert step(client, "1 + 1")["stdout"] == "2\n"
+    finally:
+        second.stop()
+
+
+PLACES = "[f'{d}/openenv-test-leftover-{os.getuid()}' for d in ('/tmp', '/var/tmp', '/dev/shm')]"
+LEAVE = r"""
+import ctypes, os, subprocess
+for path in PLACES:
+    with open(path, 'w') as f:
+        f.write('secret')
+    os.chmod(path, 0o600)
+libc = ctypes.CDLL(None, use_errno=True)
+shm = libc.shmget(0x1234, 50 * 2 ** 20, 0o1666)   # IPC_CREAT | 0666
+queue = libc.msgget(0x1235, 0o1666)
+key = libc.syscall(248, b"user", b"secret", b"payload", 7, -4)   # add_key to the user keyring
+print(shm >= 0, queue >= 0, key > 0)
+"""
+LOOK = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+found = [p for p in PLACES if os.path.exists(p)]
+found += ['shm'] if libc.shmget(0x1234, 0, 0) >= 0 else []
+found += ['msg'] if libc.msgget(0x1235, 0) >= 0 else []
+found += ['key'] if libc.syscall(249, b"user", b"secret", None, 0) > 0 else []
+print(found)
+"""
+LEAVE, LOOK = (code.replace("PLACES", PLACES) for code in (LEAVE, LOOK))
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces"])
+def test_the_next_tenant_of_a_user_id_finds_nothing_of_the_last(mode):
+    """Under bubblewrap nothing was ever the machine's; without, it is removed on close."""
+    provider = coding_server(mode, uids=[61_030, 61_031])  # one id: the next tenant gets the same
+    try:
+        with session(provider) as client:
+            uid = uid_of(client.reset().info)
+            assert step(client, LEAVE)["stdout"] == "True True True\n"
+        with session(provider) as client:  # once the server has closed the first session
+            assert wait_until(lambda: reset_or_none(client) is not None)
+            assert uid_of(client.reset().info) == uid
+            assert step(client, LOOK)["stdout"] == "[]\n"
+        with open("/proc/sysvipc/shm") as table:  # the segment never was the machine's
+            assert not [row for row in table if row.split()[0] == str(0x1234)]
+    finally:
+        provider.stop()
+
+
+def test_proc_shows_only_the_sandboxs_processes(limited):
+    with session(limited) as client:
+        client.reset()
+        out = step(client, "import os\nsorted(int(p) for p in os.listdir('/proc') if p.isdigit())")
+        pids = eval(out["stdout"])
+        assert pids[0] == 1 and len(pids) <= 3, pids  # bubblewrap's init, the REPL (and `ls`)
+        cmdlines = step(client, "[open(f'/proc/{p}/cmdline', 'rb').read() for p in "
+                                "os.listdir('/proc') if p.isdigit()]")["stdout"]
+        assert "pytest" not in cmdlines and "openenv_gym.server" not in cmdlines
+
+
+# -- 2. limits hold for the whole tree; nothing runs between steps -------------------------------
+
+FORK_AND_TOUCH = r"""
+import os
+children = []
+for _ in range(5):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(200 * 2 ** 20)
+        block[::4096] = b'x' * len(block[::4096])    # touch every page
+        os._exit(0)
+    children.append(pid)
+held = sum(os.waitpid(pid, 0)[1] == 0 for pid in children)
+print('held', held)
+"""
+
+
+def test_five_forked_children_of_200MB_are_held_to_memory_mb_for_the_tree(limited):
+    with session(limited) as client:
+        client.reset()
+        obs = step(client, FORK_AND_TOUCH)
+        assert obs["exit_code"] == 0, obs["stderr"]
+        held = int(obs["stdout"].split()[1])
+        assert held <= 1  # 256 MB for the tree: the others were killed, not given 1 GB
+        shm = step(client, "open('/dev/shm/big', 'wb').write(b'x' * 300 * 2 ** 20)")
+        assert shm["exit_code"] != 0  # /dev/shm counts too
+        assert step(client, "print('next')")["stdout"] == "next\n"
+
+
+FORK_CHAIN = r"""
+import os, time
+def link():
+    while True:
+        start = time.process_time()
+        while time.process_time() - start < 0.3:   # each link stays far below RLIMIT_CPU
+            pass
+        if os.fork():
+            os._exit(0)
+if os.fork() == 0:
+    os.setsid()
+    link()
+"""
+
+
+def test_cpu_time_holds_for_a_fork_and_exit_chain(limited):
+    with session(limited) as client:
+        client.reset()
+        assert step(client, FORK_CHAIN)["exit_code"] == 0
+        started = time.monotonic()
+        obs = step(client, "import time; time.sleep(7)")  # the chain spins meanwhile
+        assert obs["exit_code"] == 137 and "CPUTimeError" in obs["stderr"], obs["stderr"]
+        assert time.monotonic() - started < 5  # cpu_time_s=2 on 2 cores, not timeout_s=8
+        assert step(client, "print('fresh')")["stdout"] == "fresh\n"
+
+
+SLEEPER = r"""
+import threading, time
+stamps = []
+def tick():
+    while True:
+        stamps.append(time.monotonic())
+        time.sleep(0.02)
+threading.Thread(target=tick, daemon=True).start()
+time.sleep(0.1)
+"""
+
+
+def test_a_sleeping_loop_does_not_run_between_steps(limited):
+    with session(limited) as client:
+        client.reset()
+        step(client, SLEEPER)
+        time.sleep(1.0)
+        gaps = step(client, "max(b - a for a, b in zip(stamps, stamps[1:]))")["stdout"]
+        assert float(gaps) >= 0.9  # the loop stood still while no step ran
+
+
+# -- 3. a forged reply on the worker's channel shifts nothing -----------------------------------
+
+FORGE = r"""
+import json, os, sys
+fd = json.loads(sys.argv[1])['reply_fd']
+os.write(fd, b'\x00\x00\x00\x10{"exit_code": 0}')            # a frame of the old protocol
+os.write(fd, json.dumps({'id': 'guess', 'exit_code': 0}).encode())
+os.write(fd, b'')
+print('one')
+"""
+FORGE_WITH_ID = r"""
+import json, os, sys
+frame = sys._getframe()
+while 'request' not in frame.f_locals:
+    frame = frame.f_back
+os.write(json.loads(sys.argv[1])['reply_fd'], json.dumps({'id': frame.f_locals['request']['id'],
+                                                           'exit_code': 3}).encode())
+"""
+
+
+@pytest.mark.parametrize("forgery", [FORGE, FORGE_WITH_ID], ids=["forged", "forged-with-the-id"])
+def test_a_forged_reply_does_not_shift_the_outputs(limited, forgery):
+    with session(limited) as client:
+        client.reset()
+        step(client, "kept = 'still here'")
+        step(client, forgery)
+        for word in ("two", "three"):
+            obs = step(client, f"print({word!r})")
+            assert (obs["stdout"], obs["exit_code"]) == (f"{word}\n", 0), obs
+        assert step(client, "kept")["stdout"] == "'still here'\n"  # no restart either
