@@ -8,7 +8,6 @@ import hmac
 import json
 import os
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI
@@ -26,6 +25,7 @@ from .routes import build_router
 from .sessions import DEFAULT_RESUME_GRACE, SessionManager
 from .web import is_web_asset, mount_web, token_subprotocol, web_enabled, without_token_subprotocols
 from .websocket import WebSocketEndpoint
+from .workers import Workers
 
 DEFAULT_MAX_SESSIONS = 1024
 """Capacity of a server whose environment supports concurrent sessions (upstream: 1)."""
@@ -194,8 +194,7 @@ def create_app(
         raise TypeError("create_app needs the environment class or a factory, not an instance")
     kwargs = _env_kwargs(env_kwargs)
     factory = functools.partial(env, **kwargs) if kwargs else env
-    executor = ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4),
-                                  thread_name_prefix="openenv-session")
+    executor = Workers()  # a thread per call in flight: sleeping sessions never delay another's step
     manager = SessionManager(factory, action_type, max_sessions=_capacity(env, max_concurrent_envs),
                              executor=executor, session_timeout=session_timeout,
                              step_timeout=_seconds(step_timeout, STEP_TIMEOUT_VARIABLE, None),

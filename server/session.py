@@ -172,7 +172,8 @@ class Session:
             reply = await self._replace_hung_env(hung, message)
         except Exception as exc:  # the environment raised: report it, keep the session
             kind = message.get("type") if isinstance(message, dict) else None
-            logger.warning("session %.8s: %r raised (payload not logged)", self.session_id, kind, exc_info=exc)
+            logger.warning("session %.8s: %r raised (payload not logged)", self.session_id, kind,
+                           exc_info=exc)
             reply = error_frame(ErrorCode.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}")
         if reply is not None and request_id is not None:
             reply["id"] = request_id
@@ -217,7 +218,7 @@ class Session:
         if not isinstance(data, dict):
             raise BadMessage("step 'data' must be the action object")
         if data.get("type") in MCP_ACTION_TYPES and self.env.tools:
-            return self._observation(self._call_tools(data))
+            return self._observation(await self.run(self._call_tools, data))
         action = self._action.validate_python(data)
         scorer = self._scorer()
         if scorer is not None:
@@ -259,6 +260,13 @@ class Session:
         if mode not in self.env.RENDER_MODES:
             raise BadMessage(f"render mode {mode!r} is not supported; modes: {list(self.env.RENDER_MODES)}")
         return {"type": "render", "data": {"mode": mode, "frame": await self._call(self.env.render, mode)}}
+
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` where the environment's blocking calls run (a worker thread, or
+        inline for ``FAST_STEP``), without the step timeout: MCP tool calls."""
+        if self._executor is None:
+            return function(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def _call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._executor is None:

@@ -24,7 +24,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -102,13 +102,10 @@ class SessionManager:
                 details={"active_sessions": self._reserved, "max_sessions": self.max_sessions})
         self._reserved += 1
         try:
-            env = await self._build()
-        except Exception as exc:
+            env = await self._new_env()
+        except FactoryError:
             self._reserved -= 1
-            logger.exception("environment factory failed")
-            raise FactoryError(f"Failed to create environment: {type(exc).__name__}: {exc}",
-                               details={"factory_name": getattr(self._factory, "__name__",
-                                                                repr(self._factory))}) from exc
+            raise
         session = Session(env, self._action_type, session_id=uuid.uuid4().hex,
                           extended=extended, executor=self._executor,
                           step_timeout=self.step_timeout, renew=self._build)
@@ -208,10 +205,7 @@ class SessionManager:
         if session.resume_token is not None:
             self._tokens.pop(session.resume_token, None)
         try:
-            if session.env.FAST_STEP:
-                session.env.close()
-            else:
-                await asyncio.get_running_loop().run_in_executor(self._executor, session.env.close)
+            await self._close_env(session.env)
         except Exception:  # a failing close must not keep the slot: log it and free the slot
             logger.exception("session %s: environment close() raised", _logged(session))
         finally:
@@ -232,6 +226,35 @@ class SessionManager:
             await self.close(session)
         if self._expiring:
             await asyncio.gather(*self._expiring, return_exceptions=True)
+
+    @contextlib.asynccontextmanager
+    async def temporary(self) -> AsyncIterator[Session]:
+        """A session for one request (upstream's one-shot ``POST /reset``, ``/step``, ``GET /state``
+        and ``POST /mcp`` without a session id): its environment is built, run and closed in a
+        worker thread, never on the event loop; it does not count toward the capacity. Raises
+        :class:`FactoryError`."""
+        env = await self._new_env()
+        try:
+            yield Session(env, self._action_type, session_id="http", extended=False,
+                          executor=self._executor, step_timeout=self.step_timeout)
+        finally:
+            await self._close_env(env)
+
+    async def _close_env(self, env: Environment) -> None:
+        if env.FAST_STEP:
+            env.close()
+        else:
+            await asyncio.get_running_loop().run_in_executor(self._executor, env.close)
+
+    async def _new_env(self) -> Environment:
+        """A new environment; raises :class:`FactoryError` (logged with its traceback)."""
+        try:
+            return await self._build()
+        except Exception as exc:
+            logger.exception("environment factory failed")
+            raise FactoryError(f"Failed to create environment: {type(exc).__name__}: {exc}",
+                               details={"factory_name": getattr(self._factory, "__name__",
+                                                                repr(self._factory))}) from exc
 
     async def _build(self) -> Environment:
         if getattr(self._factory, "FAST_STEP", False):
