@@ -10,7 +10,9 @@ for many sessions in one frame::
     → {"type": "batch", "id": 7, "data": [<observation reply>, <observation reply>]}
 
 Each item's reply is what the single request would have got, errors included, so one
-failing sub-environment never fails the others.
+failing sub-environment never fails the others. A batch addresses each session at most once
+and holds at most as many items as the connection has sessions; otherwise it is refused
+whole with a ``VALIDATION_ERROR`` before any item runs.
 
 The connection's own session can be resumed by a later connection when this one drops (see
 :mod:`.sessions`); the sessions added by ``open`` end with their connection. A connection that
@@ -146,6 +148,9 @@ class Connection:
     async def _batch(self, items: Any) -> Reply:
         if not isinstance(items, list):
             return error_frame(ErrorCode.VALIDATION_ERROR, "batch data must be a list of requests")
+        refusal = self._refusal(items)
+        if refusal is not None:
+            return refusal
         targets = [self._target(item) for item in items]
         if all(isinstance(t, dict) or t[0].runs_inline for t in targets):
             replies = [t if isinstance(t, dict) else await t[0].handle(t[1]) for t in targets]
@@ -167,6 +172,27 @@ class Connection:
 
         await asyncio.gather(*(drain(s, p) for s, p in queues.items()))
         return replies
+
+    def _refusal(self, items: list[Any]) -> Reply | None:
+        """Why a batch is refused whole, before any item runs: more items than the connection
+        holds sessions, or a session addressed twice (so a batch costs the server work in
+        proportion to the sessions it addresses, never to what a client can pack in a frame)."""
+        if len(items) > len(self.sessions):
+            return error_frame(ErrorCode.VALIDATION_ERROR,
+                               f"a batch carries at most one request per session of its connection: "
+                               f"{len(items)} items for {len(self.sessions)} open session(s)",
+                               max_items=len(self.sessions))
+        seen: set[int] = set()
+        for item in items:
+            index = item.get("session") if isinstance(item, dict) else None
+            if type(index) is not int:
+                continue  # not a session: that item gets its own error
+            if index in seen:
+                return error_frame(ErrorCode.VALIDATION_ERROR,
+                                   f"session {index} appears more than once in this batch: one request "
+                                   "per session per batch (send the next in the next batch)")
+            seen.add(index)
+        return None
 
     def _target(self, item: Any) -> tuple[Session, dict[str, Any]] | Reply:
         if not isinstance(item, dict):

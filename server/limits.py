@@ -31,6 +31,10 @@ from typing import Any, Protocol
 
 from openenv_gym.errors import TooManySessionsError
 
+MAX_CONTAINERS_PER_MESSAGE = 2**18
+"""Objects and arrays one WebSocket message may hold (a batch of 4,096 steps holds ~12,000):
+past it, ``MESSAGE_TOO_LARGE`` before the frame is decoded further, so a frame of empty maps
+cannot make the server build millions of dicts (1 byte each in msgpack, ~70 in memory)."""
 DEFAULT_SESSIONS_PER_CLIENT = 256
 SESSIONS_PER_CLIENT_VARIABLE = "OPENENV_MAX_SESSIONS_PER_CLIENT"
 RATE_VARIABLE = "OPENENV_RATE_LIMIT"

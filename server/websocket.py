@@ -18,11 +18,11 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from openenv_gym.codecs import JSON, Codec, negotiate
-from openenv_gym.errors import ErrorCode, ServerError
+from openenv_gym.errors import ErrorCode, MessageTooLargeError, ServerError
 from openenv_gym.protocol import RESUME_HEADER, error_frame
 
 from .connection import Connection
-from .limits import ClientSessions, RateLimit
+from .limits import MAX_CONTAINERS_PER_MESSAGE, ClientSessions, RateLimit
 from .session import Session
 from .sessions import SessionManager
 
@@ -147,7 +147,9 @@ class WebSocketEndpoint:
     async def _reply(self, connection: Connection, codec: Codec, raw: str | bytes) -> dict[str, Any] | None:
         """The reply to one frame within the size limit; ``None`` when the client closed."""
         try:
-            message = codec.decode(raw)
+            message = codec.decode(raw, max_containers=MAX_CONTAINERS_PER_MESSAGE)
+        except MessageTooLargeError as exc:  # more objects than any request needs: not decoded further
+            return exc.to_frame()
         except ValueError as exc:
             return error_frame(ErrorCode.INVALID_JSON, f"Invalid JSON: {exc}")
         return await connection.handle(message)

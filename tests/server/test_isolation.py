@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import msgpack
 import pytest
 import websockets
 
@@ -42,8 +43,11 @@ async def timed(call) -> tuple[float, object]:
 
 
 async def step(ws, **action) -> dict:
-    await ws.send(json.dumps({"type": "step", "data": action}))
-    return json.loads(await ws.recv())
+    message = {"type": "step", "data": action}
+    binary = ws.subprotocol == "openenv-gym.v1.msgpack"
+    await ws.send(msgpack.packb(message) if binary else json.dumps(message))
+    reply = await ws.recv()
+    return msgpack.unpackb(reply) if binary else json.loads(reply)
 
 
 async def one_line_step(ws) -> float:
@@ -110,3 +114,35 @@ async def test_a_slow_tool_call_over_websocket_stalls_nobody(crowded):
         assert await health(client) < PROMPT
         assert await one_line_step(other) < PROMPT
         assert json.loads(await asyncio.wait_for(ws.recv(), 30))["data"]["result"]["data"] == "rested"
+
+
+# -- batch amplification -------------------------------------------------------------------------
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
+
+
+AMPLIFIERS = {
+    "msgpack-2MB-of-empty-maps": ("openenv-gym.v1.msgpack",
+                                  msgpack.packb({"type": "batch", "data": [{}] * 2_000_000})),
+    "json-3MB-of-empty-objects": ("openenv-gym.v1", json.dumps({"type": "batch", "data": [{}] * 10**6})),
+}
+
+
+@pytest.mark.parametrize(("protocol", "frame"), AMPLIFIERS.values(), ids=AMPLIFIERS)
+async def test_a_huge_batch_frame_gets_a_clear_error_at_once_and_memory_stays_bounded(protocol, frame):
+    with serving("openenv_gym.envs.echo.app:app") as server:  # fresh: its peak memory is this test's
+        async with websockets.connect(ws_url(server), subprotocols=[protocol], max_size=None) as ws:
+            before = peak_rss_mb(server.pid)
+            await ws.send(frame)
+            elapsed, reply = await timed(ws.recv())
+            assert elapsed < 5
+            assert len(reply) < 1024  # it was 100-178 MB: an error per item
+            decoded = msgpack.unpackb(reply) if isinstance(reply, bytes) else json.loads(reply)
+            assert decoded["data"]["code"] == "MESSAGE_TOO_LARGE"
+            assert "objects and arrays" in decoded["data"]["message"]
+            assert peak_rss_mb(server.pid) - before < 64  # it grew by 0.8-1.7 GB
+            assert (await step(ws, message="still here"))["data"]["observation"]["echoed_message"] == "still here"
