@@ -49,8 +49,9 @@ class Connection:
     """
 
     def __init__(self, manager: SessionManager, *, extended: bool,
-                 close_socket: Callable[[], Awaitable[None]], admit: Admit = admit_any):
+                 close_socket: Callable[[], Awaitable[None]], admit: Admit = admit_any, client: str = ""):
         self.manager = manager
+        self.client = client
         self.extended = extended
         self.sessions: dict[int, Session] = {}
         self._next_index = 0
@@ -61,13 +62,14 @@ class Connection:
     async def open_primary(self) -> Session:
         """Open the connection's own session 0 (resumable where the extensions are on)."""
         session = await self.manager.open(extended=self.extended, on_reap=self._reap,
-                                          on_release=self._release if self.extended else None)
+                                          on_release=self._release if self.extended else None,
+                                          client=self.client)
         self._adopt(session)
         return session
 
     async def resume(self, token: str) -> Session:
         """Take over the session holding ``token`` as session 0; raises :class:`ServerError`."""
-        session = self.manager.resume(token, on_reap=self._reap, on_release=self._release)
+        session = self.manager.resume(token, on_reap=self._reap, on_release=self._release, client=self.client)
         self._adopt(session)
         return session
 
@@ -87,7 +89,8 @@ class Connection:
         opened: list[Session] = []
         try:
             for _ in range(count):
-                opened.append(await self.manager.open(extended=self.extended, on_reap=self._reap))
+                opened.append(await self.manager.open(extended=self.extended, on_reap=self._reap,
+                                                      client=self.client))
         except ServerError:
             for session in opened:
                 await self.manager.close(session)

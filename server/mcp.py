@@ -18,6 +18,7 @@ Every answer is a JSON-RPC response object, never an HTTP or WebSocket error:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from enum import IntEnum
@@ -175,15 +176,17 @@ class HttpMcp:
     def __init__(self, manager: SessionManager):
         self._manager = manager
         self.handlers: dict[str, Handler] = {TOOLS_LIST: self._list, TOOLS_CALL: self._call,
-                                             SESSION_CREATE: self._create, SESSION_CLOSE: self._close}
+                                             SESSION_CLOSE: self._close}
 
-    async def answer(self, body: bytes) -> dict[str, Any]:
-        """The JSON-RPC response to one request body."""
+    async def answer(self, body: bytes, client: str = "") -> dict[str, Any]:
+        """The JSON-RPC response to one request body from ``client`` (an address: the sessions it
+        creates count toward its per-client limit)."""
         try:
             request = parse(body)
         except RpcError as exc:
             return error_response(exc.code, exc.message)
-        return await respond(request, self.handlers)
+        handlers = {**self.handlers, SESSION_CREATE: functools.partial(self._create, client)}
+        return await respond(request, handlers)
 
     @contextlib.asynccontextmanager
     async def _session(self, params: dict[str, Any]) -> AsyncIterator[Session]:
@@ -214,9 +217,9 @@ class HttpMcp:
         async with self._session(params) as session:
             return await session.run(call_tool, session.env, params)
 
-    async def _create(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _create(self, client: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            session = await self._manager.open_shared()
+            session = await self._manager.open_shared(client)
         except ServerError as exc:
             raise _server_error(exc) from exc
         return {"session_id": session.session_id}

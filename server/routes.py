@@ -110,7 +110,7 @@ def build_router(factory: Callable[[], Environment], action_type: type[Action],
     @router.post("/mcp", include_in_schema=False)
     async def mcp_endpoint(request: Request) -> dict[str, Any]:
         """JSON-RPC 2.0 MCP (``server/mcp.py``): always HTTP 200 with a result or an error."""
-        return await mcp.answer(await request.body())
+        return await mcp.answer(await request.body(), request.client.host if request.client else "")
 
     return router
 

@@ -1,10 +1,14 @@
 """Run an environment server with uvicorn: ``python -m openenv_gym.server APP``.
 
-Keepalive pings are off: a Gym environment idles between steps for as long as its user
+WebSocket pings are off: a Gym environment idles between steps for as long as its user
 likes, and a blocking client only reads its socket during a call, so uvicorn's default ping
-(every 20 s, closed without a pong in 20 s) would drop idle sessions. Dead clients are found by
-their TCP connection closing, or by ``create_app(session_timeout=...)``. (Serving with the
-``uvicorn`` command instead? Pass ``--ws-ping-interval 0``.)
+(every 20 s, closed without a pong in 20 s) would drop idle sessions. Dead clients are found
+instead by their TCP connection closing; by TCP keepalive when the peer vanished without a
+word (a crashed host, a cut network: every accepted socket is probed after 30 s of silence,
+every 10 s, and dropped after 3 unanswered probes, about a minute); and by the idle limit
+(``create_app(session_timeout=...)``, 15 minutes by default) when the peer is there but says
+nothing (a client that stopped reading). (Serving with the ``uvicorn`` command instead? Pass
+``--ws-ping-interval 0``.)
 
 Binds the socket itself (port 0 picks a free port without a race) and, when asked, writes
 the bound port to a pipe once the server is ready, which is how the local-process provider
@@ -70,14 +74,27 @@ def _redact_logs() -> None:
                 handler.addFilter(RedactCredentials())
 
 
+KEEPALIVE = {"TCP_KEEPIDLE": 30, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
+"""TCP keepalive of accepted sockets: probe after 30 s of silence, every 10 s, give up after 3."""
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto TCP: asyncio then sets TCP_NODELAY on accepted sockets (else Nagle holds pipelined replies 40 ms)
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    _keep_alive(sock)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
+
+
+def _keep_alive(sock: socket.socket) -> None:
+    """Turn TCP keepalive on; accepted sockets inherit it from the listening one (Linux, macOS)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in KEEPALIVE.items():
+        if hasattr(socket, name):  # TCP_KEEPIDLE is missing on older macOS
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 async def _announce(server: uvicorn.Server, sock: socket.socket, ready_fd: int | None) -> None:

@@ -98,6 +98,7 @@ class Session:
     Attributes:
         resume_token: the secret a new connection presents to take over this session (set by
             the :class:`~.sessions.SessionManager` for resumable sessions).
+        client: the address of the client that holds it (per-client limits count it there).
     """
 
     def __init__(self, env: Environment, action_type: type[Action], *, session_id: str,
@@ -106,6 +107,7 @@ class Session:
         self.session_id = session_id
         self.extended = extended
         self.resume_token: str | None = None
+        self.client = ""
         self.created_at = self.last_activity = time.monotonic()
         self._action = TypeAdapter(action_type)
         self._pool = executor

@@ -32,6 +32,7 @@ from openenv_gym.errors import CapacityReachedError, FactoryError, SessionError
 from openenv_gym.types import Action
 
 from .environment import Environment
+from .limits import ClientSessions
 from .session import Session
 
 logger = logging.getLogger(__name__)
@@ -66,8 +67,10 @@ class SessionManager:
 
     def __init__(self, factory: Callable[[], Environment], action_type: type[Action], *,
                  max_sessions: int, executor: Executor, session_timeout: float | None = None,
-                 step_timeout: float | None = None, resume_grace: float = DEFAULT_RESUME_GRACE):
+                 step_timeout: float | None = None, resume_grace: float = DEFAULT_RESUME_GRACE,
+                 clients: ClientSessions | None = None):
         self._factory = factory
+        self.clients = clients or ClientSessions(None)
         self._action_type = action_type
         self.max_sessions = max_sessions
         self.session_timeout = session_timeout
@@ -89,8 +92,9 @@ class SessionManager:
         return CapacityStatus(self._reserved, self.max_sessions)
 
     async def open(self, *, extended: bool, on_reap: OnReap,
-                   on_release: OnRelease | None = None) -> Session:
-        """Create a session; raises :class:`CapacityReachedError` or :class:`FactoryError`.
+                   on_release: OnRelease | None = None, client: str = "") -> Session:
+        """Create a session for ``client`` (an address); raises :class:`CapacityReachedError` or
+        :class:`FactoryError`.
 
         ``on_reap`` is awaited when the session is reaped for idleness; ``on_release`` (given
         by owners of resumable sessions) when the session is resumed by another connection.
@@ -109,6 +113,7 @@ class SessionManager:
         session = Session(env, self._action_type, session_id=uuid.uuid4().hex,
                           extended=extended, executor=self._executor,
                           step_timeout=self.step_timeout, renew=self._build)
+        session.client = client
         self._sessions[session.session_id] = (session, on_reap)
         if on_release is not None:
             session.resume_token = secrets.token_urlsafe(24)
@@ -124,9 +129,10 @@ class SessionManager:
         self._owners.pop(session.session_id, None)
         loop = asyncio.get_running_loop()
         self._parked[session.session_id] = loop.call_later(self.resume_grace, self._expire, session)
+        self.clients.hold_loose(session.client, session.session_id)  # still its client's while parked
         return True
 
-    def resume(self, token: str, *, on_reap: OnReap, on_release: OnRelease) -> Session:
+    def resume(self, token: str, *, on_reap: OnReap, on_release: OnRelease, client: str = "") -> Session:
         """The session holding ``token``, now owned by the caller; raises :class:`SessionError`."""
         session = self._tokens.get(token)
         if session is None or session.session_id not in self._sessions:
@@ -135,6 +141,8 @@ class SessionManager:
         parked = self._parked.pop(session.session_id, None)
         if parked is not None:
             parked.cancel()
+        self.clients.drop_loose(session.client, session.session_id)
+        session.client = client
         previous = self._owners.get(session.session_id)
         if previous is not None:
             previous(session)  # the old connection has not noticed the drop yet: it lets go
@@ -144,9 +152,12 @@ class SessionManager:
         logger.info("session %s resumed", _logged(session))
         return session
 
-    async def open_shared(self) -> Session:
-        """Create a shared session (MCP's ``openenv/session/create``); raises like :meth:`open`."""
-        session = await self.open(extended=False, on_reap=_nothing_to_release)
+    async def open_shared(self, client: str = "") -> Session:
+        """Create a shared session (MCP's ``openenv/session/create``) that counts toward ``client``'s
+        limit until it is closed; raises like :meth:`open`, or :class:`TooManySessionsError`."""
+        with self.clients.reserve(client, 1):
+            session = await self.open(extended=False, on_reap=_nothing_to_release, client=client)
+            self.clients.hold_loose(client, session.session_id)
         self._shared[session.session_id] = session
         return session
 
@@ -198,6 +209,7 @@ class SessionManager:
         if self._sessions.pop(session.session_id, None) is None:
             return
         self._owners.pop(session.session_id, None)
+        self.clients.drop_loose(session.client, session.session_id)
         self._unshare(session.session_id)
         parked = self._parked.pop(session.session_id, None)
         if parked is not None:

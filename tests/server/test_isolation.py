@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import msgpack
 import pytest
 import websockets
 
+from openenv_gym.client import SyncEnvClient
 from openenv_gym.providers import ProcessProvider
+from tests.support.proxy import proxy_to
 from tests.support.servers import serving
 
+ECHO = "openenv_gym.envs.echo.app:app"
 SLEEP = 2.0
 PROMPT = 0.5
 """Seconds within which another tenant's one-line step (or /health) must answer."""
@@ -134,7 +139,7 @@ AMPLIFIERS = {
 
 @pytest.mark.parametrize(("protocol", "frame"), AMPLIFIERS.values(), ids=AMPLIFIERS)
 async def test_a_huge_batch_frame_gets_a_clear_error_at_once_and_memory_stays_bounded(protocol, frame):
-    with serving("openenv_gym.envs.echo.app:app") as server:  # fresh: its peak memory is this test's
+    with serving(ECHO) as server:  # fresh: its peak memory is this test's
         async with websockets.connect(ws_url(server), subprotocols=[protocol], max_size=None) as ws:
             before = peak_rss_mb(server.pid)
             await ws.send(frame)
@@ -146,3 +151,90 @@ async def test_a_huge_batch_frame_gets_a_clear_error_at_once_and_memory_stays_bo
             assert "objects and arrays" in decoded["data"]["message"]
             assert peak_rss_mb(server.pid) - before < 64  # it grew by 0.8-1.7 GB
             assert (await step(ws, message="still here"))["data"]["observation"]["echoed_message"] == "still here"
+
+
+# -- sessions that never end ---------------------------------------------------------------------
+
+def rpc(client: httpx.Client, method: str, **params) -> dict:
+    return client.post("/mcp", json={"jsonrpc": "2.0", "method": method, "params": params, "id": 1}).json()
+
+
+def active_sessions(provider: ProcessProvider) -> int:
+    return httpx.get(provider.start() + "/capabilities").json()["active_sessions"]
+
+
+def settles(provider: ProcessProvider, expected: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while active_sessions(provider) != expected:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_every_server_has_an_idle_limit_by_default(monkeypatch):
+    from openenv_gym.envs.echo import EchoAction, EchoEnvironment, EchoObservation
+    from openenv_gym.server import create_app
+
+    monkeypatch.delenv("OPENENV_SESSION_TIMEOUT", raising=False)
+    assert create_app(EchoEnvironment, EchoAction, EchoObservation).state.sessions.session_timeout == 900
+    monkeypatch.setenv("OPENENV_SESSION_TIMEOUT", "0")  # the way to turn it off
+    assert create_app(EchoEnvironment, EchoAction, EchoObservation).state.sessions.session_timeout is None
+
+
+def test_idle_http_mcp_sessions_are_reaped():
+    with serving(ECHO, {"OPENENV_SESSION_TIMEOUT": "1"}) as server, \
+            httpx.Client(base_url=server.start()) as client:
+        made = [rpc(client, "openenv/session/create")["result"]["session_id"] for _ in range(3)]
+        kept = made[0]
+        for _ in range(6):  # a session in use stays
+            assert rpc(client, "tools/call", name="echo_message", arguments={"message": "hi"},
+                       session_id=kept)["result"]["data"] == "hi"
+            time.sleep(0.4)
+        assert active_sessions(server) == 1
+        assert settles(server, 0)
+        assert "Unknown session_id" in rpc(client, "tools/call", name="echo_message",
+                                           arguments={"message": "hi"}, session_id=made[1])["error"]["message"]
+
+
+def test_http_mcp_and_parked_sessions_count_toward_the_per_client_limit():
+    with serving(ECHO, {"OPENENV_MAX_SESSIONS_PER_CLIENT": "2", "OPENENV_RESUME_GRACE": "30"}) as server, \
+            httpx.Client(base_url=server.start()) as client:
+        first = rpc(client, "openenv/session/create")["result"]["session_id"]
+        rpc(client, "openenv/session/create")
+        refused = rpc(client, "openenv/session/create")["error"]
+        assert refused["code"] == -32000 and refused["data"]["max_sessions_per_client"] == 2
+        assert "2 session(s)" in refused["message"]
+        assert rpc(client, "openenv/session/close", session_id=first)["result"]["closed"] is True
+        with proxy_to(server.start()) as proxy:  # a session parked for a resume still counts
+            with SyncEnvClient(proxy.url) as env:
+                env.reset()
+                proxy.cut()
+                assert settles(server, 2)  # parked, not closed
+                assert "max_sessions_per_client" in rpc(client, "openenv/session/create")["error"]["data"]
+                assert env.step({"message": "resumed"}).observation["echoed_message"] == "resumed"
+
+
+def test_a_silent_peer_is_reclaimed():
+    """A client behind a proxy that froze (it neither reads nor answers, the TCP connection stays
+    up): its session is closed and its slot freed after the idle limit."""
+    with serving(ECHO, {"OPENENV_SESSION_TIMEOUT": "1"}) as server, proxy_to(server.start()) as proxy, \
+            SyncEnvClient(proxy.url) as env:
+        env.reset()
+        assert active_sessions(server) == 1
+        proxy.freeze()
+        assert settles(server, 0)
+        with SyncEnvClient(server.start()) as other:  # the server is fine
+            assert other.step({"message": "ok"}).observation["echoed_message"] == "ok"
+
+
+def test_accepted_sockets_probe_a_vanished_peer_with_tcp_keepalive(echo_server):
+    """A peer that vanished without a FIN (crashed host, cut network) stops answering keepalive
+    probes; the kernel then drops the connection and the server closes its session."""
+    port = urlsplit(echo_server.start()).port
+    with SyncEnvClient(echo_server.start()) as env:
+        env.reset()
+        time.sleep(0.5)  # the reply is acknowledged: no retransmission timer hides the keepalive one
+        sockets = subprocess.run(["ss", "-tnoH", "state", "established", f"( sport = :{port} )"],
+                                 capture_output=True, text=True, check=True).stdout
+    assert "timer:(keepalive" in sockets, sockets
