@@ -35,7 +35,9 @@ from typing import Any
 import uvicorn
 import uvicorn.config
 from uvicorn.importer import import_from_string
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from .admission import AcceptErrorLog, Handshakes, guarded
 from .app import DEFAULT_MAX_MESSAGE_BYTES
 
 UVICORN_FRAME_LIMIT_FACTOR = 4
@@ -114,6 +116,7 @@ async def _watch_parent(server: uvicorn.Server, parent_pid: int) -> None:
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, ready_fd: int | None,
                  parent_pid: int | None) -> None:
+    asyncio.get_running_loop().set_exception_handler(AcceptErrorLog())
     helpers = [asyncio.create_task(_announce(server, sock, ready_fd))]
     if parent_pid is not None:
         helpers.append(asyncio.create_task(_watch_parent(server, parent_pid)))
@@ -132,7 +135,8 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str
     if isinstance(app, str):
         app = import_from_string(app)
     limit = getattr(getattr(app, "state", None), "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
-    config = uvicorn.Config(app, **_options(log_level, limit))
+    handshakes = Handshakes.configured()  # slow handshakes are cut (server/admission.py)
+    config = uvicorn.Config(app, http=guarded(AutoHTTPProtocol, handshakes), **_options(log_level, limit))
     _redact_logs()
     server = uvicorn.Server(config)
     sock = _bind(host, port)
@@ -174,7 +178,8 @@ def parser(description: str) -> argparse.ArgumentParser:
         description=description,
         epilog="Set OPENENV_TOKEN to require 'Authorization: Bearer <token>' on every route but /health. "
                "Limits: OPENENV_MAX_SESSIONS_PER_CLIENT, OPENENV_RATE_LIMIT (messages/s per connection), "
-               "OPENENV_RATE_BURST, OPENENV_MAX_MESSAGE_BYTES (see docs/reliability.md).")
+               "OPENENV_RATE_BURST, OPENENV_MAX_MESSAGE_BYTES, OPENENV_SESSION_TIMEOUT, "
+               "OPENENV_HANDSHAKE_TIMEOUT, OPENENV_MAX_CONNECTIONS (see docs/reliability.md).")
     args.add_argument("--host", default="127.0.0.1",
                       help="address to bind (default 127.0.0.1; use 0.0.0.0 to serve a network)")
     args.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")

@@ -9,8 +9,11 @@ machine; without the fix each of them waited for the sleeping calls (2 s and mor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -23,7 +26,7 @@ import websockets
 from openenv_gym.client import SyncEnvClient
 from openenv_gym.providers import ProcessProvider
 from tests.support.proxy import proxy_to
-from tests.support.servers import serving
+from tests.support.servers import served_by, serving
 
 ECHO = "openenv_gym.envs.echo.app:app"
 SLEEP = 2.0
@@ -238,3 +241,57 @@ def test_accepted_sockets_probe_a_vanished_peer_with_tcp_keepalive(echo_server):
         sockets = subprocess.run(["ss", "-tnoH", "state", "established", f"( sport = :{port} )"],
                                  capture_output=True, text=True, check=True).stdout
     assert "timer:(keepalive" in sockets, sockets
+
+
+# -- slowloris -----------------------------------------------------------------------------------
+
+def trickle(url: str, count: int) -> list[socket.socket]:
+    """``count`` connections that each send the first line of a WebSocket upgrade, and no more."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    opened = []
+    for _ in range(count):
+        with contextlib.suppress(OSError):
+            sock = socket.create_connection((host, port), timeout=5)
+            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+            opened.append(sock)
+    return opened
+
+
+def test_a_slowloris_cannot_lock_new_clients_out_and_is_logged_once(tmp_path):
+    """1,100 trickling upgrade handshakes against a server under ``ulimit -n 1024`` (they used to
+    lock new clients out for 30 s+ and log 90,000 accept tracebacks)."""
+    log = tmp_path / "server.log"
+    command = ["bash", "-c", f"ulimit -n 1024 && exec {sys.executable} -m openenv_gym.server {ECHO} --port {{port}}"]
+    with served_by(command, within=60, log=log) as url:
+        slow = trickle(url, 1100)
+        try:
+            started = time.monotonic()
+            while True:  # a new client gets in: the oldest handshakes were cut to make room
+                with contextlib.suppress(OSError, httpx.HTTPError):
+                    with SyncEnvClient(url, connect_timeout=2) as env:
+                        assert env.step({"message": "in"}).observation["echoed_message"] == "in"
+                        break
+                assert time.monotonic() - started < 10, "new clients were locked out"
+            for sock in slow:  # and keep trickling: no slow handshake outlives the 10 s deadline
+                with contextlib.suppress(OSError):
+                    sock.send(b"X")
+        finally:
+            for sock in slow:
+                sock.close()
+    lines = log.read_text().splitlines()
+    assert len(lines) < 100, "\n".join(lines[:50])
+    assert not any("Traceback" in line for line in lines)
+
+
+def test_a_handshake_that_does_not_finish_in_time_is_cut():
+    with serving(ECHO, {"OPENENV_HANDSHAKE_TIMEOUT": "1"}) as server:
+        (sock,) = trickle(server.start(), 1)
+        with sock:
+            sock.settimeout(10)
+            started = time.monotonic()
+            sock.send(b"X-Slow: 1\r\n")
+            assert sock.recv(100) == b""  # closed by the server
+            assert time.monotonic() - started < 3
+        with SyncEnvClient(server.start()) as env:  # a complete handshake is not affected
+            time.sleep(1.5)
+            assert env.step({"message": "ok"}).observation["echoed_message"] == "ok"
