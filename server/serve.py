@@ -45,8 +45,8 @@ UVICORN_FRAME_LIMIT_FACTOR = 4
 
 
 class RedactCredentials(logging.Filter):
-    """Blanks bearer tokens, ``Authorization`` values and the web page's token subprotocol
-    (``openenv-gym.token.…``) out of log records.
+    """Blanks bearer tokens, ``Authorization`` values, resume tokens (``x-openenv-resume``) and
+    the web page's token subprotocol (``openenv-gym.token.…``) out of log records.
 
     At debug level the WebSocket library logs every handshake header.
 
@@ -56,9 +56,13 @@ class RedactCredentials(logging.Filter):
     >>> record = logging.makeLogRecord({"msg": "< Sec-WebSocket-Protocol: a, openenv-gym.token.czM"})
     >>> RedactCredentials().filter(record), record.getMessage()
     (True, '< Sec-WebSocket-Protocol: a, openenv-gym.token.[redacted]')
+    >>> record = logging.makeLogRecord({"msg": "> x-openenv-resume: YoSpNuxnzk8dgR5P"})
+    >>> RedactCredentials().filter(record), record.getMessage()
+    (True, '> x-openenv-resume: [redacted]')
     """
 
-    PATTERN = re.compile(r"(?i)(authorization:\s*(?:bearer\s+)?|bearer\s+|openenv-gym\.token\.)[^\s'\",]+")
+    PATTERN = re.compile(r"(?i)(authorization:\s*(?:bearer\s+)?|bearer\s+|openenv-gym\.token\.|"
+                         r"x-openenv-resume:\s*)[^\s'\",]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

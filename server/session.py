@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import inspect
 import logging
 import time
@@ -44,6 +45,7 @@ _MCP_ACTION: TypeAdapter[ListToolsAction | CallToolAction] = TypeAdapter(ListToo
 _MESSAGE_KEYS = {"reset": {"type", "data"}, "step": {"type", "data"}, "state": {"type"},
                  "close": {"type"}, "render": {"type", "data"}, "mcp": {"type", "data"}}
 _EXTENDED_KEYS = {kind: keys | {"id"} for kind, keys in _MESSAGE_KEYS.items()}
+_FINGERPRINT_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 class BadMessage(Exception):
@@ -73,6 +75,26 @@ def is_request_id(value: Any) -> bool:
     (True, True, True, False)
     """
     return isinstance(value, str | int | float | None)
+
+
+def _reused_id(request_id: Any) -> Reply:
+    reply = error_frame(ErrorCode.VALIDATION_ERROR, f"request id {request_id!r:.80} was just used for "
+                        "another request; a resent request must be identical, a new one needs a new id")
+    reply["id"] = request_id
+    return reply
+
+
+def _fingerprint(message: dict[str, Any]) -> bytes | None:
+    """A digest of a request's content (``None`` if it cannot be serialized: never replayed).
+
+    >>> _fingerprint({"type": "step", "id": 1}) == _fingerprint({"id": 1, "type": "step"})
+    True
+    """
+    try:
+        data = orjson.dumps(message, default=repr, option=_FINGERPRINT_OPTIONS)
+    except (TypeError, orjson.JSONEncodeError):  # e.g. nested deeper than orjson writes
+        return None
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -114,7 +136,7 @@ class Session:
         self._step_timeout = step_timeout
         self._renew = renew
         self._lock = asyncio.Lock()
-        self._last: tuple[Any, Reply | None] = (None, None)
+        self._last: tuple[Any, bytes | None, Reply | None] = (None, None, None)
         self._bind(env)
         self._keys = _EXTENDED_KEYS if extended else _MESSAGE_KEYS
         self._handlers: dict[str, Callable[[Any], Awaitable[Reply]]] = {
@@ -147,17 +169,23 @@ class Session:
 
         Requests are answered one at a time. A request whose id is the last one answered gets
         that answer again without running twice: a client that resumed after a drop resends
-        its last request, not knowing whether it arrived.
+        its last request, not knowing whether it arrived. It must be the same request: the
+        last id with other content is a ``VALIDATION_ERROR``, never the earlier reply.
         """
         request_id = message.get("id") if self.extended and isinstance(message, dict) else None
         if not is_request_id(request_id):
             return error_frame(ErrorCode.VALIDATION_ERROR, "a request id must be a number or a string")
         async with self._lock:
-            if request_id is not None and self._last[0] == request_id:
-                return self._last[1]
+            if request_id is None:
+                return await self._answer(message, None)
+            fingerprint = _fingerprint(message)
+            last_id, last_fingerprint, last_reply = self._last
+            if last_id == request_id:
+                if fingerprint is not None and fingerprint == last_fingerprint:
+                    return last_reply
+                return _reused_id(request_id)
             reply = await self._answer(message, request_id)
-            if request_id is not None:
-                self._last = (request_id, reply)
+            self._last = (request_id, fingerprint, reply)
             return reply
 
     async def _answer(self, message: Any, request_id: Any) -> Reply | None:

@@ -295,3 +295,37 @@ def test_a_handshake_that_does_not_finish_in_time_is_cut():
         with SyncEnvClient(server.start()) as env:  # a complete handshake is not affected
             time.sleep(1.5)
             assert env.step({"message": "ok"}).observation["echoed_message"] == "ok"
+
+
+# -- the resume token, and replayed request ids --------------------------------------------------
+
+def test_the_resume_token_is_never_logged():
+    """At debug level the WebSocket library logs every handshake header, the resume header too."""
+    with ProcessProvider("tests.support.apps:resilient", log_level="debug") as server, \
+            proxy_to(server.start()) as proxy, SyncEnvClient(proxy.url) as env:
+        env.reset()
+        token = env._resume_token
+        proxy.cut()  # the client resumes: the token travels in a request header too
+        assert env.step({"message": "back"}).observation["echoed_message"] == "back"
+        log = server.log_tail(100_000)
+    assert token and "x-openenv-resume" in log.lower()  # the header is logged, its value is not
+    assert token not in log
+
+
+@pytest.mark.parametrize("protocol", ["openenv-gym.v1", "openenv-gym.v1.msgpack"])
+async def test_a_reused_request_id_with_other_content_is_a_validation_error(crowded, protocol):
+    async with websockets.connect(ws_url(crowded), subprotocols=[protocol]) as ws:
+        async def ask(message: dict) -> dict:
+            binary = ws.subprotocol == "openenv-gym.v1.msgpack"
+            await ws.send(msgpack.packb(message) if binary else json.dumps(message))
+            reply = await asyncio.wait_for(ws.recv(), 10)
+            return msgpack.unpackb(reply) if binary else json.loads(reply)
+
+        first = {"type": "step", "id": 7, "data": {"message": "pay alice"}}
+        assert (await ask(first))["data"]["observation"]["echoed_message"] == "pay alice"
+        assert await ask(dict(reversed(first.items()))) == await ask(first)  # a resend: replayed, not rerun
+        other = await ask({"type": "step", "id": 7, "data": {"message": "pay mallory"}})
+        assert other["type"] == "error" and other["id"] == 7
+        assert other["data"]["code"] == "VALIDATION_ERROR" and "request id 7 was just used" in other["data"]["message"]
+        state = await ask({"type": "state", "id": 8})
+        assert state["data"]["step_count"] == 1  # ran once
