@@ -14,12 +14,15 @@ array([[0, 1, 2],
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 import numpy as np
 import orjson
+
+from .errors import MessageTooLargeError
 
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _NDARRAY = 42
@@ -73,14 +76,57 @@ class Codec:
             return msgpack.packb(value, default=_msgpack_default, use_bin_type=True)
         return json_dumps(value)
 
-    def decode(self, data: str | bytes) -> Any:
-        """Decode one frame; raises ``ValueError`` on malformed input."""
+    def decode(self, data: str | bytes, *, max_containers: int | None = None) -> Any:
+        """Decode one frame; raises ``ValueError`` on malformed input.
+
+        ``max_containers`` bounds the objects and arrays the frame may hold (a server's guard:
+        a 2 MB msgpack frame of empty maps decodes to 2 million dicts, ~150 MB); over it,
+        :class:`MessageTooLargeError` before (JSON) or while (msgpack) decoding.
+
+        >>> MSGPACK.decode(MSGPACK.encode([{}, {}, [1]]), max_containers=4)
+        [{}, {}, [1]]
+        >>> try:
+        ...     JSON.decode("[" + "{}," * 99 + "{}]", max_containers=64)
+        ... except MessageTooLargeError as exc:
+        ...     exc.code, exc.details
+        ('MESSAGE_TOO_LARGE', {'max_containers': 64})
+        """
         if not self.binary or isinstance(data, str):
+            if max_containers is not None and len(data) > 2 * max_containers:  # shorter: cannot hold more
+                _check_json_containers(data, max_containers)
             return json_loads(data)
+        bounded = max_containers is not None and len(data) > max_containers  # shorter: cannot hold more
+        hooks = _counting_hooks(max_containers) if bounded else {}  # type: ignore[arg-type]
         try:
-            return msgpack.unpackb(data, ext_hook=_msgpack_ext, raw=False, strict_map_key=False)
+            return msgpack.unpackb(data, ext_hook=_msgpack_ext, raw=False, strict_map_key=False, **hooks)
         except (msgpack.UnpackException, TypeError) as exc:
             raise ValueError(f"not a msgpack frame ({type(exc).__name__}: {exc})") from exc
+
+
+def _too_many(limit: int) -> MessageTooLargeError:
+    return MessageTooLargeError(f"the frame holds more than {limit} objects and arrays, this server's "
+                                "limit per message", details={"max_containers": limit})
+
+
+def _check_json_containers(data: str | bytes, limit: int) -> None:
+    """Count ``{`` and ``[`` (an upper bound: brackets inside strings count too) in C, not Python."""
+    opening = ("{", "[") if isinstance(data, str) else (b"{", b"[")
+    if data.count(opening[0]) + data.count(opening[1]) > limit:  # type: ignore[arg-type]
+        raise _too_many(limit)
+
+
+def _counting_hooks(limit: int) -> dict[str, Callable[[Any], Any]]:
+    """msgpack hooks that count each decoded map and array and stop the decoder past ``limit``."""
+    count = 0
+
+    def counted(value: Any) -> Any:
+        nonlocal count
+        count += 1
+        if count > limit:
+            raise _too_many(limit)
+        return value
+
+    return {"object_hook": counted, "list_hook": counted}
 
 
 JSON = Codec("openenv-gym.v1", binary=False)

@@ -8,7 +8,6 @@ import hmac
 import json
 import os
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI
@@ -26,11 +25,16 @@ from .routes import build_router
 from .sessions import DEFAULT_RESUME_GRACE, SessionManager
 from .web import is_web_asset, mount_web, token_subprotocol, web_enabled, without_token_subprotocols
 from .websocket import WebSocketEndpoint
+from .workers import Workers
 
 DEFAULT_MAX_SESSIONS = 1024
 """Capacity of a server whose environment supports concurrent sessions (upstream: 1)."""
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 STEP_TIMEOUT_VARIABLE = "OPENENV_STEP_TIMEOUT"
+SESSION_TIMEOUT_VARIABLE = "OPENENV_SESSION_TIMEOUT"
+DEFAULT_SESSION_TIMEOUT = 900.0
+"""Seconds a session may stay idle (no message, no tool call) before it is closed: every kind
+(WebSocket, MCP ``openenv/session/create``, attached); parked sessions have ``resume_grace``."""
 RESUME_GRACE_VARIABLE = "OPENENV_RESUME_GRACE"
 
 
@@ -161,7 +165,9 @@ def create_app(
         env_name: shown in the API title.
         max_concurrent_envs: session capacity; defaults to 1024 for environments with
             ``SUPPORTS_CONCURRENT_SESSIONS = True`` and 1 otherwise.
-        session_timeout: close sessions idle for this many seconds (off by default).
+        session_timeout: close sessions idle (no message, no tool call) for this many seconds,
+            closing their socket (1001); by default ``$OPENENV_SESSION_TIMEOUT``, else 900
+            (15 minutes); 0 turns it off.
         step_timeout: seconds a blocking (or async) ``reset``/``step`` may take before the
             client gets ``STEP_TIMEOUT`` and the session a fresh environment; by default
             ``$OPENENV_STEP_TIMEOUT``, else off. ``FAST_STEP`` environments are not timed.
@@ -194,10 +200,12 @@ def create_app(
         raise TypeError("create_app needs the environment class or a factory, not an instance")
     kwargs = _env_kwargs(env_kwargs)
     factory = functools.partial(env, **kwargs) if kwargs else env
-    executor = ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4),
-                                  thread_name_prefix="openenv-session")
+    clients = ClientSessions.configured(max_sessions_per_client)
+    executor = Workers()  # a thread per call in flight: sleeping sessions never delay another's step
     manager = SessionManager(factory, action_type, max_sessions=_capacity(env, max_concurrent_envs),
-                             executor=executor, session_timeout=session_timeout,
+                             executor=executor, clients=clients,
+                             session_timeout=_seconds(session_timeout, SESSION_TIMEOUT_VARIABLE,
+                                                      DEFAULT_SESSION_TIMEOUT) or None,
                              step_timeout=_seconds(step_timeout, STEP_TIMEOUT_VARIABLE, None),
                              resume_grace=_seconds(resume_grace, RESUME_GRACE_VARIABLE,
                                                    DEFAULT_RESUME_GRACE) or 0.0)
@@ -219,7 +227,7 @@ def create_app(
                                     env_name=env_name))
     limits: dict[str, Any] = {"max_message_bytes": max_message_bytes,  # shared by both sockets
                               "rate": RateLimit.configured(rate_limit, rate_burst),
-                              "clients": ClientSessions.configured(max_sessions_per_client)}
+                              "clients": clients}
     app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, **limits))
     app.add_api_websocket_route("/mcp", McpWebSocketEndpoint(manager, **limits))
     if web_enabled(web):

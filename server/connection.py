@@ -10,7 +10,9 @@ for many sessions in one frame::
     → {"type": "batch", "id": 7, "data": [<observation reply>, <observation reply>]}
 
 Each item's reply is what the single request would have got, errors included, so one
-failing sub-environment never fails the others.
+failing sub-environment never fails the others. A batch addresses each session at most once
+and holds at most as many items as the connection has sessions; otherwise it is refused
+whole with a ``VALIDATION_ERROR`` before any item runs.
 
 The connection's own session can be resumed by a later connection when this one drops (see
 :mod:`.sessions`); the sessions added by ``open`` end with their connection. A connection that
@@ -47,8 +49,9 @@ class Connection:
     """
 
     def __init__(self, manager: SessionManager, *, extended: bool,
-                 close_socket: Callable[[], Awaitable[None]], admit: Admit = admit_any):
+                 close_socket: Callable[[], Awaitable[None]], admit: Admit = admit_any, client: str = ""):
         self.manager = manager
+        self.client = client
         self.extended = extended
         self.sessions: dict[int, Session] = {}
         self._next_index = 0
@@ -59,13 +62,14 @@ class Connection:
     async def open_primary(self) -> Session:
         """Open the connection's own session 0 (resumable where the extensions are on)."""
         session = await self.manager.open(extended=self.extended, on_reap=self._reap,
-                                          on_release=self._release if self.extended else None)
+                                          on_release=self._release if self.extended else None,
+                                          client=self.client)
         self._adopt(session)
         return session
 
     async def resume(self, token: str) -> Session:
         """Take over the session holding ``token`` as session 0; raises :class:`ServerError`."""
-        session = self.manager.resume(token, on_reap=self._reap, on_release=self._release)
+        session = self.manager.resume(token, on_reap=self._reap, on_release=self._release, client=self.client)
         self._adopt(session)
         return session
 
@@ -85,7 +89,8 @@ class Connection:
         opened: list[Session] = []
         try:
             for _ in range(count):
-                opened.append(await self.manager.open(extended=self.extended, on_reap=self._reap))
+                opened.append(await self.manager.open(extended=self.extended, on_reap=self._reap,
+                                                      client=self.client))
         except ServerError:
             for session in opened:
                 await self.manager.close(session)
@@ -146,6 +151,9 @@ class Connection:
     async def _batch(self, items: Any) -> Reply:
         if not isinstance(items, list):
             return error_frame(ErrorCode.VALIDATION_ERROR, "batch data must be a list of requests")
+        refusal = self._refusal(items)
+        if refusal is not None:
+            return refusal
         targets = [self._target(item) for item in items]
         if all(isinstance(t, dict) or t[0].runs_inline for t in targets):
             replies = [t if isinstance(t, dict) else await t[0].handle(t[1]) for t in targets]
@@ -167,6 +175,27 @@ class Connection:
 
         await asyncio.gather(*(drain(s, p) for s, p in queues.items()))
         return replies
+
+    def _refusal(self, items: list[Any]) -> Reply | None:
+        """Why a batch is refused whole, before any item runs: more items than the connection
+        holds sessions, or a session addressed twice (so a batch costs the server work in
+        proportion to the sessions it addresses, never to what a client can pack in a frame)."""
+        if len(items) > len(self.sessions):
+            return error_frame(ErrorCode.VALIDATION_ERROR,
+                               f"a batch carries at most one request per session of its connection: "
+                               f"{len(items)} items for {len(self.sessions)} open session(s)",
+                               max_items=len(self.sessions))
+        seen: set[int] = set()
+        for item in items:
+            index = item.get("session") if isinstance(item, dict) else None
+            if type(index) is not int:
+                continue  # not a session: that item gets its own error
+            if index in seen:
+                return error_frame(ErrorCode.VALIDATION_ERROR,
+                                   f"session {index} appears more than once in this batch: one request "
+                                   "per session per batch (send the next in the next batch)")
+            seen.add(index)
+        return None
 
     def _target(self, item: Any) -> tuple[Session, dict[str, Any]] | Reply:
         if not isinstance(item, dict):

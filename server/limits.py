@@ -31,6 +31,10 @@ from typing import Any, Protocol
 
 from openenv_gym.errors import TooManySessionsError
 
+MAX_CONTAINERS_PER_MESSAGE = 2**18
+"""Objects and arrays one WebSocket message may hold (a batch of 4,096 steps holds ~12,000):
+past it, ``MESSAGE_TOO_LARGE`` before the frame is decoded further, so a frame of empty maps
+cannot make the server build millions of dicts (1 byte each in msgpack, ~70 in memory)."""
 DEFAULT_SESSIONS_PER_CLIENT = 256
 SESSIONS_PER_CLIENT_VARIABLE = "OPENENV_MAX_SESSIONS_PER_CLIENT"
 RATE_VARIABLE = "OPENENV_RATE_LIMIT"
@@ -68,7 +72,8 @@ def is_loopback(host: str) -> bool:
 
 
 class HoldsSessions(Protocol):
-    """Anything whose ``sessions`` are counted against its client (a :class:`.Connection`)."""
+    """Anything whose ``sessions`` (each with a ``session_id``) count against its client (a
+    :class:`.Connection`)."""
 
     @property
     def sessions(self) -> Mapping[int, Any]: ...
@@ -78,7 +83,9 @@ class ClientSessions:
     """Sessions held per client address, within ``limit`` each.
 
     A client's count is what its live connections hold right now (so a closed, reaped or
-    resumed-elsewhere session stops counting by itself) plus the sessions being opened.
+    resumed-elsewhere session stops counting by itself), plus the sessions no connection holds
+    that it made (MCP ``openenv/session/create``, and its parked sessions awaiting a resume:
+    :meth:`hold_loose`), plus the sessions being opened.
 
     Args:
         limit: sessions per client address; ``None``: only the server's capacity.
@@ -97,6 +104,7 @@ class ClientSessions:
         self.limit = limit
         self.exempt_loopback = exempt_loopback
         self._holders: dict[str, list[HoldsSessions]] = {}
+        self._loose: dict[str, set[str]] = {}
         self._opening: Counter[str] = Counter()
 
     @classmethod
@@ -108,8 +116,22 @@ class ClientSessions:
         return cls(limit)
 
     def held(self, client: str) -> int:
-        """Sessions ``client`` holds or is opening."""
-        return self._opening[client] + sum(len(h.sessions) for h in self._holders.get(client, ()))
+        """Sessions ``client`` holds or is opening (a session attached to a socket counts once)."""
+        ids = {s.session_id for h in self._holders.get(client, ()) for s in h.sessions.values()}
+        loose = self._loose.get(client, set())
+        return self._opening[client] + len(ids) + sum(1 for key in loose if key not in ids)
+
+    def hold_loose(self, client: str, session_id: str) -> None:
+        """Count a session no connection holds against ``client`` until :meth:`drop_loose`."""
+        self._loose.setdefault(client, set()).add(session_id)
+
+    def drop_loose(self, client: str, session_id: str) -> None:
+        """Stop counting the session (closed, or a connection holds it now); idempotent."""
+        loose = self._loose.get(client)
+        if loose is not None:
+            loose.discard(session_id)
+            if not loose:
+                del self._loose[client]
 
     @contextlib.contextmanager
     def holding(self, client: str, holder: HoldsSessions) -> Iterator[None]:

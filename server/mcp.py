@@ -18,6 +18,7 @@ Every answer is a JSON-RPC response object, never an HTTP or WebSocket error:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from enum import IntEnum
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from openenv_gym.errors import ServerError, SessionError
+from openenv_gym.errors import FactoryError, ServerError, SessionError
 from openenv_gym.mcp_types import CallToolAction, Tool, ToolErrorType
 from openenv_gym.protocol import summarize_errors
 from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST
@@ -172,36 +173,35 @@ class HttpMcp:
     """``POST /mcp``: tools of a temporary environment, or of a shared session of the server's
     :class:`SessionManager` (``openenv/session/create``; see :mod:`.sessions`)."""
 
-    def __init__(self, factory: Callable[[], Environment], manager: SessionManager):
-        self._factory = factory
+    def __init__(self, manager: SessionManager):
         self._manager = manager
         self.handlers: dict[str, Handler] = {TOOLS_LIST: self._list, TOOLS_CALL: self._call,
-                                             SESSION_CREATE: self._create, SESSION_CLOSE: self._close}
+                                             SESSION_CLOSE: self._close}
 
-    async def answer(self, body: bytes) -> dict[str, Any]:
-        """The JSON-RPC response to one request body."""
+    async def answer(self, body: bytes, client: str = "") -> dict[str, Any]:
+        """The JSON-RPC response to one request body from ``client`` (an address: the sessions it
+        creates count toward its per-client limit)."""
         try:
             request = parse(body)
         except RpcError as exc:
             return error_response(exc.code, exc.message)
-        return await respond(request, self.handlers)
+        handlers = {**self.handlers, SESSION_CREATE: functools.partial(self._create, client)}
+        return await respond(request, handlers)
 
     @contextlib.asynccontextmanager
-    async def _env(self, params: dict[str, Any]) -> AsyncIterator[Environment]:
+    async def _session(self, params: dict[str, Any]) -> AsyncIterator[Session]:
+        """The shared session ``params["session_id"]`` (held exclusively), else a temporary one."""
         session_id = params.get("session_id")
         if session_id:
-            async with self._shared(session_id).exclusive() as shared:
+            shared = self._shared(session_id)
+            async with shared.exclusive():
                 yield shared
             return
         try:
-            env = self._factory()
-        except Exception as exc:
-            raise RpcError(RpcCode.SERVER_ERROR, f"Failed to create environment: {type(exc).__name__}: {exc}",
-                           {"factory_name": getattr(self._factory, "__name__", repr(self._factory))}) from exc
-        try:
-            yield env
-        finally:
-            env.close()
+            async with self._manager.temporary() as session:
+                yield session
+        except FactoryError as exc:
+            raise _server_error(exc) from exc
 
     def _shared(self, session_id: Any) -> Session:
         try:
@@ -210,16 +210,16 @@ class HttpMcp:
             raise RpcError(RpcCode.INVALID_PARAMS, exc.message) from None
 
     async def _list(self, params: dict[str, Any]) -> dict[str, Any]:
-        async with self._env(params) as env:
-            return list_tools(env)
+        async with self._session(params) as session:
+            return await session.run(list_tools, session.env)
 
     async def _call(self, params: dict[str, Any]) -> dict[str, Any]:
-        async with self._env(params) as env:
-            return call_tool(env, params)
+        async with self._session(params) as session:
+            return await session.run(call_tool, session.env, params)
 
-    async def _create(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def _create(self, client: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            session = await self._manager.open_shared()
+            session = await self._manager.open_shared(client)
         except ServerError as exc:
             raise _server_error(exc) from exc
         return {"session_id": session.session_id}
@@ -242,10 +242,10 @@ def session_handlers(session: Session) -> dict[str, Handler]:
     """The methods of a ``{"type": "mcp"}`` message, all bound to the connection's session."""
 
     async def tools(params: dict[str, Any]) -> dict[str, Any]:
-        return list_tools(session.env)
+        return await session.run(list_tools, session.env)
 
     async def call(params: dict[str, Any]) -> dict[str, Any]:
-        return call_tool(session.env, params)
+        return await session.run(call_tool, session.env, params)
 
     async def create(params: dict[str, Any]) -> dict[str, Any]:
         return {"session_id": session.session_id}

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Body, HTTPException, Request
 from pydantic import BaseModel
 
+from openenv_gym.errors import FactoryError
 from openenv_gym.protocol import CAPABILITIES, SUBPROTOCOL
 from openenv_gym.space_json import space_to_json
 from openenv_gym.types import Action, EnvironmentMetadata, Observation, State
@@ -24,7 +25,6 @@ from .environment import Environment
 from .mcp import HttpMcp
 from .modes import ServerMode
 from .requests import ResetRequest, StepRequest
-from .session import Session
 from .sessions import SessionManager
 from .tasks import task_router
 
@@ -103,28 +103,28 @@ def build_router(factory: Callable[[], Environment], action_type: type[Action],
                 "active_sessions": status.active_sessions, "max_sessions": status.max_sessions}
 
     if mode is ServerMode.SIMULATION:
-        router.include_router(_simulation_router(factory, action_type))
+        router.include_router(_simulation_router(manager))
     router.include_router(task_router(factory, env_name))
-    mcp = HttpMcp(factory, manager)
+    mcp = HttpMcp(manager)
 
     @router.post("/mcp", include_in_schema=False)
     async def mcp_endpoint(request: Request) -> dict[str, Any]:
         """JSON-RPC 2.0 MCP (``server/mcp.py``): always HTTP 200 with a result or an error."""
-        return await mcp.answer(await request.body())
+        return await mcp.answer(await request.body(), request.client.host if request.client else "")
 
     return router
 
 
-def _simulation_router(factory: Callable[[], Environment], action_type: type[Action]) -> APIRouter:
+def _simulation_router(manager: SessionManager) -> APIRouter:
     """Upstream's simulation controls: stateless ``POST /reset``, ``POST /step``, ``GET /state``."""
     router = APIRouter()
 
     async def one_shot(message: dict[str, Any]) -> Any:
-        env = factory()
         try:
-            reply = await Session(env, action_type, session_id="http", extended=False).handle(message)
-        finally:
-            env.close()
+            async with manager.temporary() as session:  # the environment's calls run off the event loop
+                reply = await session.handle(message)
+        except FactoryError as exc:
+            raise HTTPException(500, detail=exc.message) from exc
         assert reply is not None
         if reply["type"] == "error":
             data = reply["data"]

@@ -1,10 +1,14 @@
 """Run an environment server with uvicorn: ``python -m openenv_gym.server APP``.
 
-Keepalive pings are off: a Gym environment idles between steps for as long as its user
+WebSocket pings are off: a Gym environment idles between steps for as long as its user
 likes, and a blocking client only reads its socket during a call, so uvicorn's default ping
-(every 20 s, closed without a pong in 20 s) would drop idle sessions. Dead clients are found by
-their TCP connection closing, or by ``create_app(session_timeout=...)``. (Serving with the
-``uvicorn`` command instead? Pass ``--ws-ping-interval 0``.)
+(every 20 s, closed without a pong in 20 s) would drop idle sessions. Dead clients are found
+instead by their TCP connection closing; by TCP keepalive when the peer vanished without a
+word (a crashed host, a cut network: every accepted socket is probed after 30 s of silence,
+every 10 s, and dropped after 3 unanswered probes, about a minute); and by the idle limit
+(``create_app(session_timeout=...)``, 15 minutes by default) when the peer is there but says
+nothing (a client that stopped reading). (Serving with the ``uvicorn`` command instead? Pass
+``--ws-ping-interval 0``.)
 
 Binds the socket itself (port 0 picks a free port without a race) and, when asked, writes
 the bound port to a pipe once the server is ready, which is how the local-process provider
@@ -31,7 +35,9 @@ from typing import Any
 import uvicorn
 import uvicorn.config
 from uvicorn.importer import import_from_string
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from .admission import AcceptErrorLog, Handshakes, guarded
 from .app import DEFAULT_MAX_MESSAGE_BYTES
 
 UVICORN_FRAME_LIMIT_FACTOR = 4
@@ -39,8 +45,8 @@ UVICORN_FRAME_LIMIT_FACTOR = 4
 
 
 class RedactCredentials(logging.Filter):
-    """Blanks bearer tokens, ``Authorization`` values and the web page's token subprotocol
-    (``openenv-gym.token.…``) out of log records.
+    """Blanks bearer tokens, ``Authorization`` values, resume tokens (``x-openenv-resume``) and
+    the web page's token subprotocol (``openenv-gym.token.…``) out of log records.
 
     At debug level the WebSocket library logs every handshake header.
 
@@ -50,9 +56,13 @@ class RedactCredentials(logging.Filter):
     >>> record = logging.makeLogRecord({"msg": "< Sec-WebSocket-Protocol: a, openenv-gym.token.czM"})
     >>> RedactCredentials().filter(record), record.getMessage()
     (True, '< Sec-WebSocket-Protocol: a, openenv-gym.token.[redacted]')
+    >>> record = logging.makeLogRecord({"msg": "> x-openenv-resume: YoSpNuxnzk8dgR5P"})
+    >>> RedactCredentials().filter(record), record.getMessage()
+    (True, '> x-openenv-resume: [redacted]')
     """
 
-    PATTERN = re.compile(r"(?i)(authorization:\s*(?:bearer\s+)?|bearer\s+|openenv-gym\.token\.)[^\s'\",]+")
+    PATTERN = re.compile(r"(?i)(authorization:\s*(?:bearer\s+)?|bearer\s+|openenv-gym\.token\.|"
+                         r"x-openenv-resume:\s*)[^\s'\",]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -70,14 +80,27 @@ def _redact_logs() -> None:
                 handler.addFilter(RedactCredentials())
 
 
+KEEPALIVE = {"TCP_KEEPIDLE": 30, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
+"""TCP keepalive of accepted sockets: probe after 30 s of silence, every 10 s, give up after 3."""
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto TCP: asyncio then sets TCP_NODELAY on accepted sockets (else Nagle holds pipelined replies 40 ms)
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    _keep_alive(sock)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
+
+
+def _keep_alive(sock: socket.socket) -> None:
+    """Turn TCP keepalive on; accepted sockets inherit it from the listening one (Linux, macOS)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in KEEPALIVE.items():
+        if hasattr(socket, name):  # TCP_KEEPIDLE is missing on older macOS
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 async def _announce(server: uvicorn.Server, sock: socket.socket, ready_fd: int | None) -> None:
@@ -97,6 +120,7 @@ async def _watch_parent(server: uvicorn.Server, parent_pid: int) -> None:
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, ready_fd: int | None,
                  parent_pid: int | None) -> None:
+    asyncio.get_running_loop().set_exception_handler(AcceptErrorLog())
     helpers = [asyncio.create_task(_announce(server, sock, ready_fd))]
     if parent_pid is not None:
         helpers.append(asyncio.create_task(_watch_parent(server, parent_pid)))
@@ -115,7 +139,8 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str
     if isinstance(app, str):
         app = import_from_string(app)
     limit = getattr(getattr(app, "state", None), "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
-    config = uvicorn.Config(app, **_options(log_level, limit))
+    handshakes = Handshakes.configured()  # slow handshakes are cut (server/admission.py)
+    config = uvicorn.Config(app, http=guarded(AutoHTTPProtocol, handshakes), **_options(log_level, limit))
     _redact_logs()
     server = uvicorn.Server(config)
     sock = _bind(host, port)
@@ -157,7 +182,8 @@ def parser(description: str) -> argparse.ArgumentParser:
         description=description,
         epilog="Set OPENENV_TOKEN to require 'Authorization: Bearer <token>' on every route but /health. "
                "Limits: OPENENV_MAX_SESSIONS_PER_CLIENT, OPENENV_RATE_LIMIT (messages/s per connection), "
-               "OPENENV_RATE_BURST, OPENENV_MAX_MESSAGE_BYTES (see docs/reliability.md).")
+               "OPENENV_RATE_BURST, OPENENV_MAX_MESSAGE_BYTES, OPENENV_SESSION_TIMEOUT, "
+               "OPENENV_HANDSHAKE_TIMEOUT, OPENENV_MAX_CONNECTIONS (see docs/reliability.md).")
     args.add_argument("--host", default="127.0.0.1",
                       help="address to bind (default 127.0.0.1; use 0.0.0.0 to serve a network)")
     args.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")

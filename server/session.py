@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import inspect
 import logging
 import time
@@ -44,6 +45,7 @@ _MCP_ACTION: TypeAdapter[ListToolsAction | CallToolAction] = TypeAdapter(ListToo
 _MESSAGE_KEYS = {"reset": {"type", "data"}, "step": {"type", "data"}, "state": {"type"},
                  "close": {"type"}, "render": {"type", "data"}, "mcp": {"type", "data"}}
 _EXTENDED_KEYS = {kind: keys | {"id"} for kind, keys in _MESSAGE_KEYS.items()}
+_FINGERPRINT_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 class BadMessage(Exception):
@@ -79,6 +81,26 @@ def is_request_id(value: Any) -> bool:
     return isinstance(value, str | int | float | None)
 
 
+def _reused_id(request_id: Any) -> Reply:
+    reply = error_frame(ErrorCode.VALIDATION_ERROR, f"request id {request_id!r:.80} was just used for "
+                        "another request; a resent request must be identical, a new one needs a new id")
+    reply["id"] = request_id
+    return reply
+
+
+def _fingerprint(message: dict[str, Any]) -> bytes | None:
+    """A digest of a request's content (``None`` if it cannot be serialized: never replayed).
+
+    >>> _fingerprint({"type": "step", "id": 1}) == _fingerprint({"id": 1, "type": "step"})
+    True
+    """
+    try:
+        data = orjson.dumps(message, default=repr, option=_FINGERPRINT_OPTIONS)
+    except (TypeError, orjson.JSONEncodeError):  # e.g. nested deeper than orjson writes
+        return None
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
     try:
         return orjson.loads(exc.json(include_url=False))
@@ -102,6 +124,7 @@ class Session:
     Attributes:
         resume_token: the secret a new connection presents to take over this session (set by
             the :class:`~.sessions.SessionManager` for resumable sessions).
+        client: the address of the client that holds it (per-client limits count it there).
     """
 
     def __init__(self, env: Environment, action_type: type[Action], *, session_id: str,
@@ -110,13 +133,14 @@ class Session:
         self.session_id = session_id
         self.extended = extended
         self.resume_token: str | None = None
+        self.client = ""
         self.created_at = self.last_activity = time.monotonic()
         self._action = TypeAdapter(action_type)
         self._pool = executor
         self._step_timeout = step_timeout
         self._renew = renew
         self._lock = asyncio.Lock()
-        self._last: tuple[Any, Reply | None] = (None, None)
+        self._last: tuple[Any, bytes | None, Reply | None] = (None, None, None)
         self._bind(env)
         self._keys = _EXTENDED_KEYS if extended else _MESSAGE_KEYS
         self._handlers: dict[str, Callable[[Any], Awaitable[Reply]]] = {
@@ -149,17 +173,23 @@ class Session:
 
         Requests are answered one at a time. A request whose id is the last one answered gets
         that answer again without running twice: a client that resumed after a drop resends
-        its last request, not knowing whether it arrived.
+        its last request, not knowing whether it arrived. It must be the same request: the
+        last id with other content is a ``VALIDATION_ERROR``, never the earlier reply.
         """
         request_id = message.get("id") if self.extended and isinstance(message, dict) else None
         if not is_request_id(request_id):
             return error_frame(ErrorCode.VALIDATION_ERROR, "a request id must be a number or a string")
         async with self._lock:
-            if request_id is not None and self._last[0] == request_id:
-                return self._last[1]
+            if request_id is None:
+                return await self._answer(message, None)
+            fingerprint = _fingerprint(message)
+            last_id, last_fingerprint, last_reply = self._last
+            if last_id == request_id:
+                if fingerprint is not None and fingerprint == last_fingerprint:
+                    return last_reply
+                return _reused_id(request_id)
             reply = await self._answer(message, request_id)
-            if request_id is not None:
-                self._last = (request_id, reply)
+            self._last = (request_id, fingerprint, reply)
             return reply
 
     async def _answer(self, message: Any, request_id: Any) -> Reply | None:
@@ -222,7 +252,7 @@ class Session:
         if not isinstance(data, dict):
             raise BadMessage("step 'data' must be the action object")
         if data.get("type") in MCP_ACTION_TYPES and self.env.tools:
-            return self._observation(self._call_tools(data))
+            return self._observation(await self.run(self._call_tools, data))
         action = self._action.validate_python(data)
         scorer = self._scorer()
         if scorer is not None:
@@ -264,6 +294,13 @@ class Session:
         if mode not in self.env.RENDER_MODES:
             raise BadMessage(f"render mode {mode!r} is not supported; modes: {list(self.env.RENDER_MODES)}")
         return {"type": "render", "data": {"mode": mode, "frame": await self._call(self.env.render, mode)}}
+
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` where the environment's blocking calls run (a worker thread, or
+        inline for ``FAST_STEP``), without the step timeout: MCP tool calls."""
+        if self._executor is None:
+            return function(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def _call(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         if self._executor is None:

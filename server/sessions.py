@@ -24,7 +24,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -32,6 +32,7 @@ from openenv_gym.errors import CapacityReachedError, FactoryError, SessionError
 from openenv_gym.types import Action
 
 from .environment import Environment
+from .limits import ClientSessions
 from .session import Session
 
 logger = logging.getLogger(__name__)
@@ -66,8 +67,10 @@ class SessionManager:
 
     def __init__(self, factory: Callable[[], Environment], action_type: type[Action], *,
                  max_sessions: int, executor: Executor, session_timeout: float | None = None,
-                 step_timeout: float | None = None, resume_grace: float = DEFAULT_RESUME_GRACE):
+                 step_timeout: float | None = None, resume_grace: float = DEFAULT_RESUME_GRACE,
+                 clients: ClientSessions | None = None):
         self._factory = factory
+        self.clients = clients or ClientSessions(None)
         self._action_type = action_type
         self.max_sessions = max_sessions
         self.session_timeout = session_timeout
@@ -89,8 +92,9 @@ class SessionManager:
         return CapacityStatus(self._reserved, self.max_sessions)
 
     async def open(self, *, extended: bool, on_reap: OnReap,
-                   on_release: OnRelease | None = None) -> Session:
-        """Create a session; raises :class:`CapacityReachedError` or :class:`FactoryError`.
+                   on_release: OnRelease | None = None, client: str = "") -> Session:
+        """Create a session for ``client`` (an address); raises :class:`CapacityReachedError` or
+        :class:`FactoryError`.
 
         ``on_reap`` is awaited when the session is reaped for idleness; ``on_release`` (given
         by owners of resumable sessions) when the session is resumed by another connection.
@@ -102,16 +106,14 @@ class SessionManager:
                 details={"active_sessions": self._reserved, "max_sessions": self.max_sessions})
         self._reserved += 1
         try:
-            env = await self._build()
-        except Exception as exc:
+            env = await self._new_env()
+        except FactoryError:
             self._reserved -= 1
-            logger.exception("environment factory failed")
-            raise FactoryError(f"Failed to create environment: {type(exc).__name__}: {exc}",
-                               details={"factory_name": getattr(self._factory, "__name__",
-                                                                repr(self._factory))}) from exc
+            raise
         session = Session(env, self._action_type, session_id=uuid.uuid4().hex,
                           extended=extended, executor=self._executor,
                           step_timeout=self.step_timeout, renew=self._build)
+        session.client = client
         self._sessions[session.session_id] = (session, on_reap)
         if on_release is not None:
             session.resume_token = secrets.token_urlsafe(24)
@@ -127,9 +129,10 @@ class SessionManager:
         self._owners.pop(session.session_id, None)
         loop = asyncio.get_running_loop()
         self._parked[session.session_id] = loop.call_later(self.resume_grace, self._expire, session)
+        self.clients.hold_loose(session.client, session.session_id)  # still its client's while parked
         return True
 
-    def resume(self, token: str, *, on_reap: OnReap, on_release: OnRelease) -> Session:
+    def resume(self, token: str, *, on_reap: OnReap, on_release: OnRelease, client: str = "") -> Session:
         """The session holding ``token``, now owned by the caller; raises :class:`SessionError`."""
         session = self._tokens.get(token)
         if session is None or session.session_id not in self._sessions:
@@ -138,6 +141,8 @@ class SessionManager:
         parked = self._parked.pop(session.session_id, None)
         if parked is not None:
             parked.cancel()
+        self.clients.drop_loose(session.client, session.session_id)
+        session.client = client
         previous = self._owners.get(session.session_id)
         if previous is not None:
             previous(session)  # the old connection has not noticed the drop yet: it lets go
@@ -147,9 +152,12 @@ class SessionManager:
         logger.info("session %s resumed", _logged(session))
         return session
 
-    async def open_shared(self) -> Session:
-        """Create a shared session (MCP's ``openenv/session/create``); raises like :meth:`open`."""
-        session = await self.open(extended=False, on_reap=_nothing_to_release)
+    async def open_shared(self, client: str = "") -> Session:
+        """Create a shared session (MCP's ``openenv/session/create``) that counts toward ``client``'s
+        limit until it is closed; raises like :meth:`open`, or :class:`TooManySessionsError`."""
+        with self.clients.reserve(client, 1):
+            session = await self.open(extended=False, on_reap=_nothing_to_release, client=client)
+            self.clients.hold_loose(client, session.session_id)
         self._shared[session.session_id] = session
         return session
 
@@ -201,6 +209,7 @@ class SessionManager:
         if self._sessions.pop(session.session_id, None) is None:
             return
         self._owners.pop(session.session_id, None)
+        self.clients.drop_loose(session.client, session.session_id)
         self._unshare(session.session_id)
         parked = self._parked.pop(session.session_id, None)
         if parked is not None:
@@ -208,10 +217,7 @@ class SessionManager:
         if session.resume_token is not None:
             self._tokens.pop(session.resume_token, None)
         try:
-            if session.env.FAST_STEP:
-                session.env.close()
-            else:
-                await asyncio.get_running_loop().run_in_executor(self._executor, session.env.close)
+            await self._close_env(session.env)
         except Exception:  # a failing close must not keep the slot: log it and free the slot
             logger.exception("session %s: environment close() raised", _logged(session))
         finally:
@@ -232,6 +238,35 @@ class SessionManager:
             await self.close(session)
         if self._expiring:
             await asyncio.gather(*self._expiring, return_exceptions=True)
+
+    @contextlib.asynccontextmanager
+    async def temporary(self) -> AsyncIterator[Session]:
+        """A session for one request (upstream's one-shot ``POST /reset``, ``/step``, ``GET /state``
+        and ``POST /mcp`` without a session id): its environment is built, run and closed in a
+        worker thread, never on the event loop; it does not count toward the capacity. Raises
+        :class:`FactoryError`."""
+        env = await self._new_env()
+        try:
+            yield Session(env, self._action_type, session_id="http", extended=False,
+                          executor=self._executor, step_timeout=self.step_timeout)
+        finally:
+            await self._close_env(env)
+
+    async def _close_env(self, env: Environment) -> None:
+        if env.FAST_STEP:
+            env.close()
+        else:
+            await asyncio.get_running_loop().run_in_executor(self._executor, env.close)
+
+    async def _new_env(self) -> Environment:
+        """A new environment; raises :class:`FactoryError` (logged with its traceback)."""
+        try:
+            return await self._build()
+        except Exception as exc:
+            logger.exception("environment factory failed")
+            raise FactoryError(f"Failed to create environment: {type(exc).__name__}: {exc}",
+                               details={"factory_name": getattr(self._factory, "__name__",
+                                                                repr(self._factory))}) from exc
 
     async def _build(self) -> Environment:
         if getattr(self._factory, "FAST_STEP", False):

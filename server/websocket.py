@@ -18,11 +18,11 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from openenv_gym.codecs import JSON, Codec, negotiate
-from openenv_gym.errors import ErrorCode, ServerError
+from openenv_gym.errors import ErrorCode, MessageTooLargeError, ServerError
 from openenv_gym.protocol import RESUME_HEADER, error_frame
 
 from .connection import Connection
-from .limits import ClientSessions, RateLimit
+from .limits import MAX_CONTAINERS_PER_MESSAGE, ClientSessions, RateLimit
 from .session import Session
 from .sessions import SessionManager
 
@@ -63,7 +63,7 @@ class WebSocketEndpoint:
         client = websocket.client.host if websocket.client else ""
         connection = Connection(self.manager, extended=codec is not None,
                                 close_socket=lambda: _close(websocket, 1001, "session idle timeout"),
-                                admit=functools.partial(self.clients.reserve, client))
+                                admit=functools.partial(self.clients.reserve, client), client=client)
         with self.clients.holding(client, connection):
             await self._run(websocket, connection, codec, client)
 
@@ -73,6 +73,14 @@ class WebSocketEndpoint:
         if websocket.query_params.get("session_id"):
             return None
         return negotiate(websocket.scope.get("subprotocols", []))
+
+    @staticmethod
+    def _opens(websocket: WebSocket, codec: Codec | None) -> bool:
+        """Does the handshake open a new session? Attaching to a shared one or resuming a parked
+        one takes none: that session already counts toward its client."""
+        if websocket.query_params.get("session_id"):
+            return False
+        return codec is None or websocket.headers.get(RESUME_HEADER) is None
 
     async def _start(self, websocket: WebSocket, connection: Connection, codec: Codec | None) -> Session:
         """The connection's session: attached, resumed or new; raises :class:`ServerError`."""
@@ -96,7 +104,7 @@ class WebSocketEndpoint:
                    client: str) -> None:
         subprotocol = None if codec is None else codec.subprotocol
         try:
-            with self.clients.reserve(client, 1):
+            with self.clients.reserve(client, 1 if self._opens(websocket, codec) else 0):
                 session = await self._start(websocket, connection, codec)
         except ServerError as exc:
             await websocket.accept(subprotocol=subprotocol)
@@ -147,7 +155,9 @@ class WebSocketEndpoint:
     async def _reply(self, connection: Connection, codec: Codec, raw: str | bytes) -> dict[str, Any] | None:
         """The reply to one frame within the size limit; ``None`` when the client closed."""
         try:
-            message = codec.decode(raw)
+            message = codec.decode(raw, max_containers=MAX_CONTAINERS_PER_MESSAGE)
+        except MessageTooLargeError as exc:  # more objects than any request needs: not decoded further
+            return exc.to_frame()
         except ValueError as exc:
             return error_frame(ErrorCode.INVALID_JSON, f"Invalid JSON: {exc}")
         return await connection.handle(message)

@@ -142,17 +142,11 @@ async def test_sessions_of_a_connection_are_isolated(server):
 async def test_a_batch_answers_each_item_in_order_whatever_its_kind(echo_server):
     async with connect(echo_server) as ws:
         await open_sessions(ws, 2)
-        replies = await batch(
-            ws,
-            {"session": 2, "type": "reset", "data": {"seed": 3}},
-            step(1, UNICODE),
-            step(0, ""),
-            {"session": 1, "type": "render"},
-            {"session": 1, "type": "state"},
-            step(2, "after reset"),
-            {"session": 2, "type": "render"},
-            id=11,
-        )
+        replies = await batch(ws, {"session": 2, "type": "reset", "data": {"seed": 3}}, step(1, UNICODE),
+                              step(0, ""), id=11)
+        replies += await batch(ws, {"session": 1, "type": "render"}, {"session": 0, "type": "state"},
+                               step(2, "after reset"))
+        replies += await batch(ws, {"session": 2, "type": "render"})
         assert [r["type"] for r in replies] == ["observation", "observation", "observation", "render",
                                                 "state", "observation", "render"]
         assert echoed(replies[0]) == "Echo environment ready!"
@@ -177,21 +171,35 @@ async def test_batch_items_of_thread_backed_sessions_run_side_by_side_and_reply_
         assert elapsed < 1.2, f"4 sleeps of 0.15-0.6 s took {elapsed:.2f} s: the batch ran them one by one"
 
 
-async def test_items_for_the_same_session_are_applied_in_order(sleepy_server):
+async def test_a_session_addressed_twice_refuses_the_batch_before_anything_runs(sleepy_server):
     async with connect(sleepy_server) as ws:
-        await batch(ws, {"session": 0, "type": "reset"})
-        replies = await batch(ws, step(0, "first", sleep=0.2), {"session": 0, "type": "state"},
-                              step(0, "second"), {"session": 0, "type": "state"})
-        assert [r["data"]["step_count"] for r in replies[1::2]] == [1, 2]
+        await open_sessions(ws, 2)
+        reply = await exchange(ws, {"type": "batch", "id": 4,
+                                    "data": [step(0, "first"), step(1, "x"), step(0, "second")]})
+        assert reply["type"] == "error" and reply["id"] == 4
+        assert reply["data"]["code"] == "VALIDATION_ERROR"
+        assert "session 0 appears more than once in this batch" in reply["data"]["message"]
+        states = await batch(ws, *({"session": i, "type": "state"} for i in range(3)))
+        assert [s["data"]["step_count"] for s in states] == [0, 0, 0]  # nothing ran
+
+
+@pytest.mark.parametrize("items", [2, 100_000], ids=["one-too-many", "a-hundred-thousand"])
+async def test_more_items_than_sessions_refuse_the_batch_with_a_clear_error(echo_server, items):
+    async with connect(echo_server, MSGPACK_PROTOCOL) as ws:
+        reply = await exchange(ws, {"type": "batch", "data": [step(0, "x")] + [{}] * (items - 1)})
+        assert reply["type"] == "error" and reply["data"]["code"] == "VALIDATION_ERROR"
+        assert reply["data"]["max_items"] == 1
+        assert f"{items} items for 1 open session(s)" in reply["data"]["message"]
+        assert echoed((await batch(ws, step(0, "ok")))[0]) == "ok"
 
 
 @pytest.mark.parametrize(
     ("bad_item", "fragment"),
     [
-        (step(0, 5), "Invalid action: message: Input should be a valid string"),
-        ({"session": 0, "type": "step", "data": {"message": "x", "colour": "red"}}, "colour: Extra inputs"),
-        ({"session": 0, "type": "step"}, "step 'data' must be the action object"),
-        ({"session": 0, "type": "jump"}, "Unknown message type: jump"),
+        (step(2, 5), "Invalid action: message: Input should be a valid string"),
+        ({"session": 2, "type": "step", "data": {"message": "x", "colour": "red"}}, "colour: Extra inputs"),
+        ({"session": 2, "type": "step"}, "step 'data' must be the action object"),
+        ({"session": 2, "type": "jump"}, "Unknown message type: jump"),
         (step(7, "x"), "no open session 7 on this connection"),
         (step(-1, "x"), "no open session -1 on this connection"),
         (step("1", "x"), "no open session '1' on this connection"),
@@ -200,7 +208,7 @@ async def test_items_for_the_same_session_are_applied_in_order(sleepy_server):
         ("step", "a batch item must be an object"),
         (None, "a batch item must be an object"),
         ([step(0, "x")], "a batch item must be an object"),
-        ({"session": 0, "type": "close"}, "sessions of a batch end with their connection, not with 'close'"),
+        ({"session": 2, "type": "close"}, "sessions of a batch end with their connection, not with 'close'"),
     ],
     ids=["invalid-action", "extra-field", "step-without-data", "unknown-type", "unknown-session",
          "negative-session", "string-session", "no-session", "number-item", "string-item", "null-item",
@@ -208,7 +216,7 @@ async def test_items_for_the_same_session_are_applied_in_order(sleepy_server):
 )
 async def test_an_item_error_fails_only_that_item(server, bad_item, fragment):
     async with connect(server) as ws:
-        await open_sessions(ws, 1)
+        await open_sessions(ws, 2)
         replies = await batch(ws, step(0, "before"), bad_item, step(1, "after"))
         assert echoed(replies[0]) == "before" and echoed(replies[2]) == "after"
         assert replies[1]["type"] == "error"
@@ -221,6 +229,7 @@ async def test_an_item_error_fails_only_that_item(server, bad_item, fragment):
 @pytest.mark.parametrize("index", [[0], {"i": 0}], ids=["list", "object"])
 async def test_an_unhashable_session_index_fails_only_that_item(echo_server, index):
     async with connect(echo_server) as ws:
+        await open_sessions(ws, 1)
         replies = await batch(ws, step(0, "before"), step(index, "x"))
         assert echoed(replies[0]) == "before"
         assert replies[1]["data"]["code"] == "VALIDATION_ERROR"
@@ -326,11 +335,11 @@ async def test_env_client_refuses_open_and_batch_on_a_baseline_connection(echo_s
 # -- msgpack -----------------------------------------------------------------------------------
 
 SCRIPT = [
-    {"type": "open", "data": {"count": 2}, "id": 1},
+    {"type": "open", "data": {"count": 6}, "id": 1},
     {"type": "batch", "id": 2, "data": [reset(i, seed=i) for i in range(3)]},
-    {"type": "batch", "id": 3, "data": [step(0, UNICODE), step(1, ""), step(2, "x" * 1000), step(1, 5),
-                                        {"session": 2, "type": "state"}, {"session": 9, "type": "state"},
-                                        {"session": 0, "type": "step", "data": {"fail": True}}]},
+    {"type": "batch", "id": 3, "data": [step(0, UNICODE), step(1, ""), step(2, "x" * 1000), step(3, 5),
+                                        {"session": 4, "type": "state"}, {"session": 9, "type": "state"},
+                                        {"session": 5, "type": "step", "data": {"fail": True}}]},
     {"type": "step", "data": {"message": "plain"}, "id": 4},
     {"type": "render", "id": 5},
 ]

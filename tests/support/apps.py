@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from openenv_gym.envs.echo import EchoAction, EchoEnvironment, EchoObservation
-from openenv_gym.server import Environment, create_app
+from openenv_gym.server import Environment, create_app, tool
 from openenv_gym.types import Action, Observation, State
 
 
@@ -40,6 +40,12 @@ class SleepyEnvironment(Environment[SleepAction, EchoObservation, State]):
         return EchoObservation(echoed_message=action.message, message_length=len(action.message),
                                done=action.message == "done", truncated=action.message == "cut")
 
+    @tool
+    def nap(self, seconds: float) -> str:
+        """Sleep ``seconds``, then say so (a slow MCP tool)."""
+        time.sleep(seconds)
+        return "rested"
+
     @property
     def state(self) -> State:
         return self._state
@@ -50,6 +56,8 @@ class SingleSessionEcho(EchoEnvironment):
 
 
 sleepy = create_app(SleepyEnvironment, SleepAction, EchoObservation, max_concurrent_envs=8)
+crowded = create_app(SleepyEnvironment, SleepAction, EchoObservation, max_concurrent_envs=64)
+"""Sleepy with room for 64 sessions: more than a fixed worker pool of ``cpu + 4`` threads."""
 single = create_app(SingleSessionEcho, EchoAction, EchoObservation)
 small_frames = create_app(EchoEnvironment, EchoAction, EchoObservation, max_message_bytes=4096)
 idle = create_app(EchoEnvironment, EchoAction, EchoObservation, session_timeout=0.3)

@@ -1,4 +1,6 @@
-"""A TCP proxy between a client and a server whose connections a test can cut: a network drop."""
+"""A TCP proxy between a client and a server whose connections a test can cut (a network drop)
+or freeze (a peer that vanished without a word, or stopped reading: nothing is forwarded, no
+connection is closed)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,16 @@ class CuttableProxy:
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._thawed = threading.Event()
+        self._thawed.set()
         self._spawn(self._accept_forever)
+
+    def freeze(self) -> None:
+        """Stop forwarding and reading in both directions; every connection stays open."""
+        self._thawed.clear()
+
+    def thaw(self) -> None:
+        self._thawed.set()
 
     def cut(self) -> None:
         """Reset every connection open now (RST to both sides)."""
@@ -36,6 +47,7 @@ class CuttableProxy:
 
     def close(self) -> None:
         _reset(self._listener)  # shutdown wakes the thread blocked in accept()
+        self.thaw()
         self.cut()
         for thread in self._threads:
             thread.join(timeout=5)
@@ -59,14 +71,16 @@ class CuttableProxy:
             server.settimeout(None)
             with self._lock:
                 self._pairs.append((client, server))
-            self._spawn(_pump, client, server)
-            self._spawn(_pump, server, client)
+            self._spawn(_pump, client, server, self._thawed)
+            self._spawn(_pump, server, client, self._thawed)
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    """Copy until the source ends: its FIN is passed on as a FIN, a reset as a reset."""
+def _pump(source: socket.socket, sink: socket.socket, thawed: threading.Event) -> None:
+    """Copy until the source ends: its FIN is passed on as a FIN, a reset as a reset; while
+    frozen, hold what was read and read no more."""
     try:
         while data := source.recv(1 << 16):
+            thawed.wait()
             sink.sendall(data)
         sink.shutdown(socket.SHUT_WR)
     except OSError:

@@ -37,14 +37,15 @@ def serving(app: str, environment: dict[str, str] | None = None) -> Iterator[Pro
 
 
 @contextlib.contextmanager
-def served_by(command: list[str], within: float = 30.0) -> Iterator[str]:
+def served_by(command: list[str], within: float = 30.0, log: Path | None = None) -> Iterator[str]:
     """Run a server ``command`` (``{port}`` is filled with a free port) until it answers
-    ``/health``; yield its URL; stop it afterwards and check it is gone."""
+    ``/health``; yield its URL; stop it afterwards and check it is gone. ``log``: a file for
+    its output (else discarded)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([part.format(port=port) for part in command],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    output = open(log, "wb") if log is not None else subprocess.DEVNULL  # closed below
+    server = subprocess.Popen([part.format(port=port) for part in command], stdout=output, stderr=output)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + within
@@ -58,3 +59,5 @@ def served_by(command: list[str], within: float = 30.0) -> Iterator[str]:
     finally:
         server.terminate()
         assert process_gone(server.pid, within=10)
+        if log is not None:
+            output.close()  # type: ignore[union-attr]
