@@ -209,7 +209,8 @@ class RubricScorer:
             self.errors[ROOT] = f"did not finish within {self.timeout_s}s" if timed_out else describe(error)
         if self.errors:
             logger.warning("%s's rubric: %s; reward %s", self.owner,
-                           "; ".join(f"{path}: {why}" for path, why in self.errors.items()), self.reward)
+                           "; ".join(f"{path}: {why}" for path, why in self.errors.items()), self.reward,
+                           exc_info=None if timed_out else error)
 
     def _step_credit(self) -> dict[str, list[float]]:
         credit: dict[str, list[float]] = {}
@@ -219,8 +220,8 @@ class RubricScorer:
                     credit[path] = [float(r) for r in rubric.compute_step_rewards()]
                 except Exception as exc:  # reported like any rubric failure; the step goes on
                     self.errors[path] = f"compute_step_rewards: {describe(exc)}"
-                    logger.warning("%s's rubric %s: compute_step_rewards raised %s", self.owner, path,
-                                   describe(exc))
+                    logger.warning("%s's rubric %s: compute_step_rewards raised", self.owner, path,
+                                   exc_info=exc)
         return credit
 
 

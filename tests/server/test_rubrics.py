@@ -287,3 +287,15 @@ async def test_an_async_tree_on_the_sync_path_inside_a_loop_falls_back_with_the_
 
 def test_an_async_tree_on_the_sync_path_in_a_thread_without_loop_is_run_there():
     assert RubricScorer(AsyncFixed(0.5)).score("a", Observation()) == 0.5
+
+
+def test_a_failing_rubric_is_logged_with_its_traceback_and_not_the_action(caplog):
+    class Boom(Rubric):
+        def forward(self, action, observation):
+            raise RuntimeError("boom")
+
+    scorer = RubricScorer(WeightedSum([Boom(), Fixed(1.0)], [0.5, 0.5]), fallback=-1.0)
+    with caplog.at_level("WARNING", logger="openenv_gym.server.rubrics.scoring"):
+        assert scorer.score("SECRET-ACTION-4711", Observation()) == -1.0
+    assert "Traceback (most recent call last)" in caplog.text and "RuntimeError: boom" in caplog.text
+    assert "SECRET-ACTION-4711" not in caplog.text
