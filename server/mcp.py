@@ -185,7 +185,8 @@ class HttpMcp:
             request = parse(body)
         except RpcError as exc:
             return error_response(exc.code, exc.message)
-        handlers = {**self.handlers, SESSION_CREATE: functools.partial(self._create, client)}
+        handlers: dict[str, Handler] = {**self.handlers,
+                                        SESSION_CREATE: functools.partial(self._create, client)}
         return await respond(request, handlers)
 
     @contextlib.asynccontextmanager

@@ -42,8 +42,8 @@ def test_tool_errors_are_tool_call_errors_and_the_session_goes_on(echo_env):
     assert echo_env.step("still here")[0]["echoed_message"] == "still here"
 
 
-def test_an_env_without_tools_says_so(sleepy_server):
-    env = gym.make("openenv/remote-v0", base_url=sleepy_server.start())
+def test_an_env_without_tools_says_so(serve):
+    env = gym.make("openenv/remote-v0", base_url=serve("tests.support.apps:grid").start())
     with pytest.raises(ToolCallError, match="does not support MCP"):
         env.unwrapped.list_tools()
     env.close()
