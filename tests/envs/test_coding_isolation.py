@@ -24,19 +24,11 @@ from openenv_gym.envs.coding.launch import isolation_mode
 from openenv_gym.errors import ExecutionError
 from openenv_gym.providers import ProcessProvider
 from tests.support.coding import processes, processes_of_uid, uid_of, watchdogs
+from tests.support.processes import wait_until
 from tests.support.servers import REPO_ROOT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or isolation_mode() != "bwrap",
                                 reason="needs root and bubblewrap (.ci/run installs it)")
-
-
-def wait_until(predicate, within=10.0):
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def coding_server(mode: str = "bwrap", **env_kwargs) -> ProcessProvider:

@@ -20,6 +20,7 @@ import openenv_gym.envs.coding
 from openenv_gym import EnvClient
 from openenv_gym.envs.coding import CodingAction, CodingEnvironment, Sandbox, SandboxLimits
 from tests.support.coding import descendants, processes_of_uid
+from tests.support.processes import wait_until
 from tests.support.servers import serving
 
 ROOT = os.geteuid() == 0
@@ -40,15 +41,6 @@ def env():
 
 def run(env, code):
     return env.step(CodingAction(code=code))
-
-
-def wait_until(predicate, within=10.0):
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 ESCAPES = {

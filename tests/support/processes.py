@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 
 def process_gone(pid: int, within: float = 5.0) -> bool:
@@ -21,3 +22,13 @@ def process_gone(pid: int, within: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def wait_until(predicate: Callable[[], object], within: float = 10.0) -> bool:
+    """True once ``predicate()`` is true, polled every 50 ms; False after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
