@@ -14,7 +14,7 @@ Every error the package raises is an :class:`OpenEnvGymError`::
     │   ├── ExecutionError                       EXECUTION_ERROR (the environment raised)
     │   ├── CapacityReachedError                 CAPACITY_REACHED
     │   │   └── TooManySessionsError             TOO_MANY_SESSIONS (extension)
-    │   ├── FactoryError                         FACTORY_ERROR
+    │   ├── FactoryError (TypeError)             FACTORY_ERROR
     │   ├── SessionError                         SESSION_ERROR
     │   ├── RateLimitedError                     RATE_LIMITED (extension)
     │   ├── MessageTooLargeError                 MESSAGE_TOO_LARGE (extension)
@@ -150,8 +150,13 @@ class TooManySessionsError(CapacityReachedError):
     default_code = ErrorCode.TOO_MANY_SESSIONS.value
 
 
-class FactoryError(ServerError):
-    """The server could not create an environment for this session."""
+class FactoryError(ServerError, TypeError):
+    """The server could not create an environment for this session.
+
+    Also a ``TypeError``, as calling the environment's constructor in-process with arguments it
+    rejects: code that retries a constructor without an argument on ``TypeError`` (TorchRL's
+    ``GymEnv`` drops ``frameskip=``) works with every provider.
+    """
 
     default_code = ErrorCode.FACTORY_ERROR.value
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -19,11 +20,26 @@ from .spaces import SpaceCodec
 from .tool_actions import calls_tools
 
 
-def check_render_mode(render_mode: str | None, available: tuple[str, ...]) -> None:
-    """A clear error for a render mode the environment does not offer."""
-    if render_mode is not None and render_mode not in available:
-        raise ValueError(f"render_mode={render_mode!r} is not offered by this environment; "
-                         f"choose one of {list(available)} or None")
+def offered_render_mode(render_mode: str | None, available: tuple[str, ...], name: str) -> str | None:
+    """``render_mode`` if the environment offers it; else ``None`` (rendering off), with a warning.
+
+    Gymnasium's own environments warn and go on, and libraries rely on that: Stable-Baselines3's
+    ``make_vec_env`` asks every environment for ``"rgb_array"``.
+
+    >>> offered_render_mode("ansi", ("ansi",), "echo")
+    'ansi'
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     offered_render_mode("rgb_array", ("ansi",), "echo")
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    render_mode='rgb_array' is not offered by echo (it offers ['ansi']): rendering is off, ...
+    """
+    if render_mode is None or render_mode in available:
+        return render_mode
+    warnings.warn(f"render_mode={render_mode!r} is not offered by {name} (it offers {list(available)}): "
+                  "rendering is off, render() returns None", UserWarning, stacklevel=3)
+    return None
 
 
 class GymEnv(gym.Env[Any, Any]):
@@ -45,7 +61,8 @@ class GymEnv(gym.Env[Any, Any]):
             ``ValueError`` that lists them.
         base_url: connect to this running server instead of starting one.
         render_mode: ``"ansi"`` (the environment's text rendering, or the observation as
-            JSON) or ``"rgb_array"`` where the environment renders frames.
+            JSON) or ``"rgb_array"`` where the environment renders frames; a mode the
+            environment does not offer is a warning and no rendering, as in Gymnasium's envs.
         timeout: seconds to wait for each reply from a server.
         encoding: frames with our servers, ``"msgpack"`` (default; arrays as raw bytes) or ``"json"``.
         tool_calls: make the actions calls to the environment's MCP tools (an action space
@@ -91,7 +108,7 @@ class GymEnv(gym.Env[Any, Any]):
             self._codec = SpaceCodec.from_schema(schema, tools=self._tools(schema, tool_calls))
             self.metadata = {"render_modes": list(self._codec.render_modes),
                              "render_fps": self._codec.render_fps}
-            check_render_mode(render_mode, self._codec.render_modes)
+            self.render_mode = offered_render_mode(render_mode, self._codec.render_modes, self.name)
         except BaseException:
             self.close()
             raise
