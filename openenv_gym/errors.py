@@ -23,6 +23,7 @@ Every error the package raises is an :class:`OpenEnvGymError`::
     ├── InvalidActionError (ValueError)      a Gym action the environment's Action model rejects
     ├── ManifestError (ValueError)           an ``openenv.yaml`` that is missing or invalid
     ├── UsageError (ValueError)              a command line that cannot be carried out as given
+    ├── UnsupportedSpaceError (TypeError)    a library cannot take the env's spaces (SB3 and Text)
     ├── ProviderError                        a server could not be started
     └── SandboxError                         a code sandbox's worker could not be started
 
@@ -217,6 +218,10 @@ class ManifestError(OpenEnvGymError, ValueError):
 
 class UsageError(OpenEnvGymError, ValueError):
     """An ``openenv-gym`` command line that cannot be carried out as given (exit code 2)."""
+
+
+class UnsupportedSpaceError(OpenEnvGymError, TypeError):
+    """A library cannot take the environment's spaces (e.g. Stable-Baselines3 and ``Text``)."""
 
 
 class ProviderError(OpenEnvGymError):
