@@ -97,6 +97,11 @@ class GymEnv(gym.Env[Any, Any]):
                  timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING,
                  token: str | None = None, provider_options: dict[str, Any] | None = None,
                  tool_calls: bool | None = None, **env_kwargs: Any):
+        self._arguments: dict[str, Any] = dict(
+            env=env, provider=provider, base_url=base_url, render_mode=render_mode, timeout=timeout,
+            encoding=encoding, token=token, provider_options=provider_options, tool_calls=tool_calls,
+            **env_kwargs)
+        """What made this environment: a copy (pickle, ``copy.deepcopy``) is made again from it."""
         self.render_mode = render_mode
         self.name = env or base_url or "remote"
         self._provider = make_provider(env, provider, base_url=base_url, env_kwargs=env_kwargs,
@@ -119,6 +124,33 @@ class GymEnv(gym.Env[Any, Any]):
     def _tools(self, schema: dict[str, Any], tool_calls: bool | None) -> list[Tool] | None:
         """The tools whose calls are the actions, or ``None`` (the action model's fields)."""
         return self._client.list_tools() if calls_tools(schema, tool_calls) else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickle holds what made the environment; loading it opens a new session (reset it).
+
+        An environment on a :class:`Provider` instance (the caller's server) does not pickle:
+        its copy could not start that server again.
+
+        >>> import pickle
+        >>> env = gym.make("openenv/echo-v0", provider="inprocess")
+        >>> copy = pickle.loads(pickle.dumps(env))
+        >>> copy.reset(seed=0)[0]["echoed_message"], copy.spec.id
+        ('Echo environment ready!', 'openenv/echo-v0')
+        >>> copy.close(), env.close()
+        (None, None)
+        """
+        provider = self._arguments["provider"]
+        if isinstance(provider, Provider) and self._arguments["base_url"] is None:
+            raise TypeError(f"cannot pickle {self.name!r} on a {type(provider).__name__} instance: a copy "
+                            "could not start that server again; make the env with provider='process' (or "
+                            "another provider's name) or base_url=..., which a copy opens a new session on")
+        return {"arguments": self._arguments, "spec": self.spec}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        with warnings.catch_warnings():  # the original warned already, e.g. of its render_mode
+            warnings.simplefilter("ignore")
+            self.__init__(**state["arguments"])  # type: ignore[misc]
+        self.spec = state["spec"]
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
