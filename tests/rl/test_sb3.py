@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env
-from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.env_util import make_atari_env, make_vec_env
+from stable_baselines3.common.vec_env import VecFrameStack
 
 import openenv_gym
 from openenv_gym.errors import UnsupportedSpaceError
@@ -59,6 +60,15 @@ def test_ppo_learns_on_finance_through_the_batched_vector_env():
 
 def test_ppo_learns_on_atari_through_the_batched_vector_env():
     venv = make_sb3_vec_env("openenv/atari-pong-v0", n_envs=2, seed=0)
+    model = PPO("CnnPolicy", venv, n_steps=16, batch_size=32, n_epochs=1, seed=0)
+    model.learn(total_timesteps=32)
+    assert model.num_timesteps == 32
+    venv.close()
+
+
+def test_sb3s_atari_recipe_trains_on_a_noframeskip_id():
+    venv = VecFrameStack(make_atari_env("openenv/atari-breakout-NoFrameskip-v0", n_envs=2, seed=0), n_stack=4)
+    assert venv.observation_space.shape == (84, 84, 4)  # AtariWrapper: noop, skip 4, lives, fire, 84x84 gray
     model = PPO("CnnPolicy", venv, n_steps=16, batch_size=32, n_epochs=1, seed=0)
     model.learn(total_timesteps=32)
     assert model.num_timesteps == 32
