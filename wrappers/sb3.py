@@ -25,7 +25,7 @@ naming the fields; finance and the Atari games fit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 import gymnasium as gym
 import numpy as np
@@ -35,6 +35,18 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
 from openenv_gym.errors import UnsupportedSpaceError
+
+
+class Attributes(Protocol):
+    """What Gymnasium's ``SyncVectorEnv``/``AsyncVectorEnv`` and our ``GymVectorEnv`` add to the
+    ``VectorEnv`` base (which lacks them): the sub-environments' attributes and methods."""
+
+    def get_attr(self, name: str) -> tuple[Any, ...]: ...
+
+    def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None: ...
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]: ...
+
 
 SB3_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 """The spaces SB3's policies take (observations may also be a flat ``Dict`` of them)."""
@@ -89,12 +101,13 @@ class SB3VecEnv(VecEnv):
         name = vector_env.spec.id if vector_env.spec else type(vector_env).__name__
         check_sb3_spaces(vector_env.single_observation_space, vector_env.single_action_space, name)
         self.vector_env = vector_env
+        self._attributes = cast(Attributes, vector_env)
         self._actions: np.ndarray | None = None
         super().__init__(vector_env.num_envs, vector_env.single_observation_space,
                          vector_env.single_action_space)
 
     def reset(self) -> Any:
-        seeds = None if all(s is None for s in self._seeds) else list(self._seeds)
+        seeds: Any = None if all(s is None for s in self._seeds) else list(self._seeds)  # a list: per env
         obs, infos = self.vector_env.reset(seed=seeds, options=self._shared_options())
         self.reset_infos = unbatch_infos(infos, self.num_envs)
         self._reset_seeds()
@@ -131,25 +144,25 @@ class SB3VecEnv(VecEnv):
         self.vector_env.close()
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        frames = self.vector_env.render() if self.render_mode == "rgb_array" else None
+        frames: Any = self.vector_env.render() if self.render_mode == "rgb_array" else None
         return list(frames) if frames is not None else [None] * self.num_envs
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        values = self.vector_env.get_attr(attr_name)
+        values = self._attributes.get_attr(attr_name)
         return [values[i] for i in self._get_indices(indices)]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         try:
-            values = list(self.vector_env.get_attr(attr_name))
+            values = list(self._attributes.get_attr(attr_name))
         except AttributeError:
             values = [None] * self.num_envs
         for i in self._get_indices(indices):
             values[i] = value
-        self.vector_env.set_attr(attr_name, values)
+        self._attributes.set_attr(attr_name, values)
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
                    **method_kwargs: Any) -> list[Any]:
-        results = self.vector_env.call(method_name, *method_args, **method_kwargs)
+        results = self._attributes.call(method_name, *method_args, **method_kwargs)
         return [results[i] for i in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:

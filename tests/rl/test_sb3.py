@@ -118,6 +118,17 @@ def test_attributes_methods_and_seeds_reach_the_sessions():
     venv.close()
 
 
+def test_gymnasiums_own_vector_envs_adapt_too():
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("openenv/finance-v0", provider="inprocess", max_episode_steps=2)],
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    venv = SB3VecEnv(envs)
+    venv.reset()
+    infos = [venv.step(np.zeros((1, 5), np.float32))[3][0] for _ in range(2)]
+    assert "terminal_observation" not in infos[0] and infos[1]["TimeLimit.truncated"]
+    assert infos[1]["terminal_observation"]["prices"].shape == (5,)
+    venv.close()
+
+
 def test_a_next_step_vector_env_is_refused_with_the_fix():
     envs = gym.make_vec("openenv/finance-v0", num_envs=1, provider="inprocess")
     with pytest.raises(ValueError, match="autoreset_mode=AutoresetMode.SAME_STEP"):
