@@ -9,6 +9,9 @@ Gymnasium's grayscale, resize and frame stack where those two were.
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Iterator
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -24,6 +27,17 @@ from tianshou.trainer import OffPolicyTrainerParams
 import openenv_gym  # noqa: F401  (registers the openenv/* ids)
 
 PONG = "openenv/atari-pong-NoFrameskip-v0"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def forked_workers() -> Iterator[None]:
+    """Tianshou's workers as forks: importing TorchRL (whose tests may run first) makes ``spawn``
+    the default start method, and a spawned worker imports torch and the rest again (~5 s each).
+    Spawned workers work too (they import ``openenv_gym`` with this module), only slower."""
+    before = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method("fork", force=True)
+    yield
+    multiprocessing.set_start_method(before, force=True)
 
 
 def make_finance() -> gym.Env:
