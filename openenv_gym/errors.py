@@ -14,7 +14,7 @@ Every error the package raises is an :class:`OpenEnvGymError`::
     │   ├── ExecutionError                       EXECUTION_ERROR (the environment raised)
     │   ├── CapacityReachedError                 CAPACITY_REACHED
     │   │   └── TooManySessionsError             TOO_MANY_SESSIONS (extension)
-    │   ├── FactoryError                         FACTORY_ERROR
+    │   ├── FactoryError (TypeError)             FACTORY_ERROR
     │   ├── SessionError                         SESSION_ERROR
     │   ├── RateLimitedError                     RATE_LIMITED (extension)
     │   ├── MessageTooLargeError                 MESSAGE_TOO_LARGE (extension)
@@ -23,6 +23,7 @@ Every error the package raises is an :class:`OpenEnvGymError`::
     ├── InvalidActionError (ValueError)      a Gym action the environment's Action model rejects
     ├── ManifestError (ValueError)           an ``openenv.yaml`` that is missing or invalid
     ├── UsageError (ValueError)              a command line that cannot be carried out as given
+    ├── UnsupportedSpaceError (TypeError)    a library cannot take the env's spaces (SB3 and Text)
     ├── ProviderError                        a server could not be started
     └── SandboxError                         a code sandbox's worker could not be started
 
@@ -150,8 +151,13 @@ class TooManySessionsError(CapacityReachedError):
     default_code = ErrorCode.TOO_MANY_SESSIONS.value
 
 
-class FactoryError(ServerError):
-    """The server could not create an environment for this session."""
+class FactoryError(ServerError, TypeError):
+    """The server could not create an environment for this session.
+
+    Also a ``TypeError``, as calling the environment's constructor in-process with arguments it
+    rejects: code that retries a constructor without an argument on ``TypeError`` (TorchRL's
+    ``GymEnv`` drops ``frameskip=``) works with every provider.
+    """
 
     default_code = ErrorCode.FACTORY_ERROR.value
 
@@ -212,6 +218,10 @@ class ManifestError(OpenEnvGymError, ValueError):
 
 class UsageError(OpenEnvGymError, ValueError):
     """An ``openenv-gym`` command line that cannot be carried out as given (exit code 2)."""
+
+
+class UnsupportedSpaceError(OpenEnvGymError, TypeError):
+    """A library cannot take the environment's spaces (e.g. Stable-Baselines3 and ``Text``)."""
 
 
 class ProviderError(OpenEnvGymError):

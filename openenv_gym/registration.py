@@ -5,6 +5,14 @@ Gymnasium 1.x has no plugin auto-registration: ``import openenv_gym`` first (or 
 
 Each environment, bundled or installed (see :mod:`openenv_gym.catalog`), is registered as its
 manifest's ``gym:`` section says (default: ``openenv/<name>-v0``, no step limit).
+
+Each Atari game has two ids: ``openenv/atari-<game>-v0`` (ALE v5: frame skip 4, sticky actions
+0.25) and ``openenv/atari-<game>-NoFrameskip-v0`` (one frame per step, no sticky actions), the
+kind DQN-style recipes wrap with their own ``MaxAndSkipEnv`` and recognise by name (Tianshou's
+``make_atari_env`` asserts ``"NoFrameskip" in task``).
+
+>>> gym.spec("openenv/atari-pong-NoFrameskip-v0").kwargs
+{'env': 'atari', 'game': 'pong', 'frameskip': 1, 'repeat_action_probability': 0.0}
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from .envs.atari.roms import ROM_IDS
 from .manifest import GymSection
 
 NAMESPACE = "openenv"
+NO_FRAMESKIP = {"frameskip": 1, "repeat_action_probability": 0.0}
+"""The options of the NoFrameskip Atari ids (ale-py's ``<Game>NoFrameskip-v4``)."""
 ENTRY_POINT = "openenv_gym.wrappers.env:GymEnv"
 VECTOR_ENTRY_POINT = "openenv_gym.wrappers.vector:GymVectorEnv"
 
@@ -40,9 +50,10 @@ def register_envs() -> list[str]:
                   max_episode_steps=section.max_episode_steps, nondeterministic=section.nondeterministic)
     ids = [section.id for section in sections.values()]
     atari = sections["atari"].entry_point or ENTRY_POINT
-    for game in ROM_IDS:  # one id per Atari game: openenv/atari-pong-v0, ... (ale-py imported on use)
-        ids.append(f"{NAMESPACE}/atari-{game}-v0")
-        _register(ids[-1], atari, kwargs={"env": "atari", "game": game})
+    for game in ROM_IDS:  # ids per Atari game: openenv/atari-pong-v0, ... (ale-py imported on use)
+        ids += [f"{NAMESPACE}/atari-{game}-v0", f"{NAMESPACE}/atari-{game}-NoFrameskip-v0"]
+        _register(ids[-2], atari, kwargs={"env": "atari", "game": game})
+        _register(ids[-1], atari, kwargs={"env": "atari", "game": game, **NO_FRAMESKIP})
     ids.append(f"{NAMESPACE}/remote-v0")
     _register(ids[-1], kwargs={}, nondeterministic=True)
     return ids

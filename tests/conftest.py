@@ -9,6 +9,19 @@ import pytest
 from openenv_gym.providers import ProcessProvider, build_image
 from tests.support.docker import engine
 from tests.support.servers import serving
+from tests.support.system_parts import missing_parts_message, register_markers
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    register_markers(config)
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected what the user left out
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Stop before the first test if a selected test needs a missing part (Docker, Chromium, ...)."""
+    message = missing_parts_message(items)
+    if message:
+        pytest.exit(message, returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def _serve(app: str) -> Iterator[ProcessProvider]:

@@ -19,6 +19,7 @@ With ``opencv-python`` installed, ``AtariPreprocessing(env)`` then works as on a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
 import numpy as np
@@ -41,40 +42,99 @@ def grayscale(rgb: np.ndarray) -> np.ndarray:
     return ((rgb.astype(np.uint32) @ _GRAY_WEIGHTS + 5000) // 10000).astype(np.uint8)
 
 
-class AleView:
-    """The parts of ``ale_py.ALEInterface`` that Gymnasium's Atari wrappers call, for a session.
+@dataclass(frozen=True)
+class AleState:
+    """An emulator state saved in the session by :meth:`AleView.cloneState` (ALE's ``ALEState``)."""
 
-    Answers from the session's last observation and info; an RGB screen the observation does
-    not hold (``obs_type`` grayscale or ram) is asked of the server (``render("rgb_array")``).
+    handle: str
+
+
+class AleView:
+    """What ``ale_py.ALEInterface`` users and Gymnasium's, SB3's and Tianshou's Atari wrappers call,
+    for a session.
+
+    ``lives()`` and the screens answer from the session's last observation and info (no round
+    trip); an RGB screen the observation does not hold (``obs_type`` grayscale or ram), the RAM,
+    ``game_over()``, and ``act``/``cloneState``/``restoreState`` are asked of the server (the
+    Atari environment's ``ale_*`` tools). After ``act`` or ``restoreState``, until the next
+    ``step``/``reset``, every answer comes from the server.
     """
+
+    OFFERED = ("lives", "game_over", "getRAM", "getScreenRGB", "getScreenGrayscale", "act", "cloneState",
+               "restoreState", "getFrameNumber", "getEpisodeFrameNumber")
 
     def __init__(self, env: AtariGymEnv):
         self._env = env
         self._frame: np.ndarray | None = None
         self._info: dict[str, Any] = {}
+        self._moved = False
+        """The emulator moved since the last observation (``act``/``restoreState``)."""
 
     def update(self, frame: np.ndarray, info: dict[str, Any]) -> None:
-        self._frame, self._info = frame, info
+        self._frame, self._info, self._moved = frame, info, False
+
+    def _counter(self, key: str) -> int:
+        return int((self._status() if self._moved else self._info).get(key, 0))
+
+    def _status(self) -> dict[str, Any]:
+        return dict(self._env.call_tool("ale_status"))
 
     def lives(self) -> int:
-        return int(self._info.get("lives", 0))
+        return self._counter("lives")
 
     def getEpisodeFrameNumber(self) -> int:
-        return int(self._info.get("episode_frame_number", 0))
+        return self._counter("episode_frame_number")
 
     def getFrameNumber(self) -> int:
-        return int(self._info.get("frame_number", 0))
+        return self._counter("frame_number")
+
+    def game_over(self) -> bool:
+        """Whether the game is over, asked of the server (ALE's ``game_over``)."""
+        return bool(self._status()["game_over"])
+
+    def getRAM(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The console's 128 bytes of RAM, written into ``out`` if given."""
+        if self._env.obs_type == "ram" and not self._moved:
+            return _into(out, self._frame)
+        return _into(out, np.array(self._env.call_tool("ale_ram"), dtype=np.uint8))
 
     def getScreenRGB(self, out: np.ndarray | None = None) -> np.ndarray:
         """The RGB screen (210, 160, 3), written into ``out`` if given."""
-        frame = self._frame if self._env.obs_type == "rgb" else self._env.screen_rgb()
-        return _into(out, frame)
+        held = self._env.obs_type == "rgb" and not self._moved
+        return _into(out, self._frame if held else self._env.screen_rgb())
 
     def getScreenGrayscale(self, out: np.ndarray | None = None) -> np.ndarray:
         """The grayscale screen (210, 160), written into ``out`` if given."""
-        if self._env.obs_type == "grayscale":
+        if self._env.obs_type == "grayscale" and not self._moved:
             return _into(out, self._frame)
         return _into(out, grayscale(self.getScreenRGB()))
+
+    def act(self, action: Any, paddle_strength: float = 1.0) -> int:
+        """One emulator frame with ALE action ``action`` (an ``ale_py.Action`` or 0-17); its reward.
+
+        As ALE's ``act``: no frame skip, not an episode step (``env.step`` is).
+        """
+        index = int(getattr(action, "value", action))  # an ale_py.Action is not an int
+        reward = self._env.call_tool("ale_act", action=index, paddle_strength=float(paddle_strength))
+        self._moved = True
+        return int(reward)
+
+    def cloneState(self) -> AleState:
+        """Save the emulator's state in the session (the last 1,000 are kept)."""
+        return AleState(self._env.call_tool("ale_clone_state"))
+
+    def restoreState(self, state: AleState) -> None:
+        """Go back to a state :meth:`cloneState` saved in this session."""
+        if not isinstance(state, AleState):
+            raise TypeError("restoreState takes what this view's cloneState returned, "
+                            f"not {type(state).__name__}")
+        self._env.call_tool("ale_restore_state", handle=state.handle)
+        self._moved = True
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"the ALE runs in a server session: its view offers {', '.join(self.OFFERED)}, "
+                             f"not {name!r}; step with env.step(action) (a NoFrameskip id steps one frame), "
+                             "read the episode with env.unwrapped.state()")
 
 
 def _into(out: np.ndarray | None, frame: np.ndarray | None) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -19,11 +20,26 @@ from .spaces import SpaceCodec
 from .tool_actions import calls_tools
 
 
-def check_render_mode(render_mode: str | None, available: tuple[str, ...]) -> None:
-    """A clear error for a render mode the environment does not offer."""
-    if render_mode is not None and render_mode not in available:
-        raise ValueError(f"render_mode={render_mode!r} is not offered by this environment; "
-                         f"choose one of {list(available)} or None")
+def offered_render_mode(render_mode: str | None, available: tuple[str, ...], name: str) -> str | None:
+    """``render_mode`` if the environment offers it; else ``None`` (rendering off), with a warning.
+
+    Gymnasium's own environments warn and go on, and libraries rely on that: Stable-Baselines3's
+    ``make_vec_env`` asks every environment for ``"rgb_array"``.
+
+    >>> offered_render_mode("ansi", ("ansi",), "echo")
+    'ansi'
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     offered_render_mode("rgb_array", ("ansi",), "echo")
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    render_mode='rgb_array' is not offered by echo (it offers ['ansi']): rendering is off, ...
+    """
+    if render_mode is None or render_mode in available:
+        return render_mode
+    warnings.warn(f"render_mode={render_mode!r} is not offered by {name} (it offers {list(available)}): "
+                  "rendering is off, render() returns None", UserWarning, stacklevel=3)
+    return None
 
 
 class GymEnv(gym.Env[Any, Any]):
@@ -45,7 +61,8 @@ class GymEnv(gym.Env[Any, Any]):
             ``ValueError`` that lists them.
         base_url: connect to this running server instead of starting one.
         render_mode: ``"ansi"`` (the environment's text rendering, or the observation as
-            JSON) or ``"rgb_array"`` where the environment renders frames.
+            JSON) or ``"rgb_array"`` where the environment renders frames; a mode the
+            environment does not offer is a warning and no rendering, as in Gymnasium's envs.
         timeout: seconds to wait for each reply from a server.
         encoding: frames with our servers, ``"msgpack"`` (default; arrays as raw bytes) or ``"json"``.
         tool_calls: make the actions calls to the environment's MCP tools (an action space
@@ -80,6 +97,11 @@ class GymEnv(gym.Env[Any, Any]):
                  timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING,
                  token: str | None = None, provider_options: dict[str, Any] | None = None,
                  tool_calls: bool | None = None, **env_kwargs: Any):
+        self._arguments: dict[str, Any] = dict(
+            env=env, provider=provider, base_url=base_url, render_mode=render_mode, timeout=timeout,
+            encoding=encoding, token=token, provider_options=provider_options, tool_calls=tool_calls,
+            **env_kwargs)
+        """What made this environment: a copy (pickle, ``copy.deepcopy``) is made again from it."""
         self.render_mode = render_mode
         self.name = env or base_url or "remote"
         self._provider = make_provider(env, provider, base_url=base_url, env_kwargs=env_kwargs,
@@ -91,7 +113,7 @@ class GymEnv(gym.Env[Any, Any]):
             self._codec = SpaceCodec.from_schema(schema, tools=self._tools(schema, tool_calls))
             self.metadata = {"render_modes": list(self._codec.render_modes),
                              "render_fps": self._codec.render_fps}
-            check_render_mode(render_mode, self._codec.render_modes)
+            self.render_mode = offered_render_mode(render_mode, self._codec.render_modes, self.name)
         except BaseException:
             self.close()
             raise
@@ -102,6 +124,33 @@ class GymEnv(gym.Env[Any, Any]):
     def _tools(self, schema: dict[str, Any], tool_calls: bool | None) -> list[Tool] | None:
         """The tools whose calls are the actions, or ``None`` (the action model's fields)."""
         return self._client.list_tools() if calls_tools(schema, tool_calls) else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickle holds what made the environment; loading it opens a new session (reset it).
+
+        An environment on a :class:`Provider` instance (the caller's server) does not pickle:
+        its copy could not start that server again.
+
+        >>> import pickle
+        >>> env = gym.make("openenv/echo-v0", provider="inprocess")
+        >>> copy = pickle.loads(pickle.dumps(env))
+        >>> copy.reset(seed=0)[0]["echoed_message"], copy.spec.id
+        ('Echo environment ready!', 'openenv/echo-v0')
+        >>> copy.close(), env.close()
+        (None, None)
+        """
+        provider = self._arguments["provider"]
+        if isinstance(provider, Provider) and self._arguments["base_url"] is None:
+            raise TypeError(f"cannot pickle {self.name!r} on a {type(provider).__name__} instance: a copy "
+                            "could not start that server again; make the env with provider='process' (or "
+                            "another provider's name) or base_url=..., which a copy opens a new session on")
+        return {"arguments": self._arguments, "spec": self.spec}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        with warnings.catch_warnings():  # the original warned already, e.g. of its render_mode
+            warnings.simplefilter("ignore")
+            self.__init__(**state["arguments"])  # type: ignore[misc]
+        self.spec = state["spec"]
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:

@@ -31,7 +31,7 @@ from openenv_gym.providers import Provider
 from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST, rpc_request, tool_value, tools_of
 from openenv_gym.types import StepResult
 
-from .env import check_render_mode
+from .env import offered_render_mode
 from .spaces import SpaceCodec
 from .tool_actions import calls_tools
 
@@ -77,7 +77,8 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
             carry on; its next reset reopens its session (restarting its server if needed).
             By default the error is raised, naming the sub-environment, after the other
             sub-environments' results are recorded. Invalid actions are always raised.
-        render_mode: ``"ansi"`` for the sub-environments' text renderings.
+        render_mode: ``"ansi"`` for the sub-environments' text renderings (a mode the
+            environment does not offer: a warning, rendering off, as ``GymEnv``).
         tool_calls: actions are calls to the environment's MCP tools, as ``GymEnv``'s (by
             default on MCP tool environments).
         timeout: seconds to wait for each reply.
@@ -126,7 +127,8 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         try:
             schema = self._runner.run(self._pool.schema())
             self._codec = SpaceCodec.from_schema(schema, tools=self._tools(schema, tool_calls))
-            check_render_mode(render_mode, self._codec.render_modes)
+            self.render_mode = offered_render_mode(render_mode, self._codec.render_modes,
+                                                   str(env or base_url))
         except BaseException:
             self.close_extras()
             raise

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from typing import Any, Literal
 
 import numpy as np
+from ale_py import Action as AleAction
+from ale_py import ALEState
 from ale_py.env import AtariEnv
 from gymnasium.spaces import Space
 
-from openenv_gym.server import Environment
+from openenv_gym.server import Environment, tool
 from openenv_gym.types import EnvironmentMetadata
 
 from .models import AtariAction, AtariObservation, AtariState
@@ -19,6 +22,8 @@ ObsType = Literal["rgb", "grayscale", "ram"]
 V5_FRAMESKIP = 4
 V5_REPEAT_ACTION_PROBABILITY = 0.25
 V5_MAX_NUM_FRAMES_PER_EPISODE = 108_000
+SAVED_STATES = 1_000
+"""Emulator states a session keeps for ``ale_restore_state`` (the oldest go first; ~8 kB each)."""
 
 
 def _frameskip(frameskip: int | tuple[int, ...] | list[int]) -> int | tuple[int, int]:
@@ -90,6 +95,7 @@ class AtariEnvironment(Environment[AtariAction, AtariObservation, AtariState]):
         self._episode_id = str(uuid.uuid4())
         self._steps = 0
         self._episode_reward = 0.0
+        self._saved: OrderedDict[str, ALEState] = OrderedDict()
 
     def reset(self, seed: int | None = None, episode_id: str | None = None,
               **kwargs: Any) -> AtariObservation:
@@ -140,6 +146,43 @@ class AtariEnvironment(Environment[AtariAction, AtariObservation, AtariState]):
             name="atari", version="0.1.0",
             description=f"Atari 2600 {self.game} through ale-py (ALE v5 semantics); actions: "
                         f"{', '.join(self.action_meanings)}")
+
+    @tool
+    def ale_ram(self) -> list[int]:
+        """The console's 128 bytes of RAM (ALE's getRAM)."""
+        return [int(byte) for byte in self._ale.ale.getRAM()]
+
+    @tool
+    def ale_status(self) -> dict[str, Any]:
+        """ALE's lives, game_over and frame counters now."""
+        ale = self._ale.ale
+        return {"lives": ale.lives(), "game_over": ale.game_over(), "frame_number": ale.getFrameNumber(),
+                "episode_frame_number": ale.getEpisodeFrameNumber()}
+
+    @tool
+    def ale_act(self, action: int, paddle_strength: float = 1.0) -> int:
+        """One emulator frame with ALE action ``action`` (0-17, ALE's full set); its reward (ALE's act)."""
+        if not 0 <= action < len(AleAction.__members__):
+            raise ValueError(f"ALE actions are 0..{len(AleAction.__members__) - 1}, got {action}")
+        return int(self._ale.ale.act(AleAction(action), paddle_strength))
+
+    @tool
+    def ale_clone_state(self) -> str:
+        """Save the emulator's state (ALE's cloneState) in this session; its handle for ale_restore_state."""
+        handle = uuid.uuid4().hex
+        self._saved[handle] = self._ale.ale.cloneState()
+        while len(self._saved) > SAVED_STATES:
+            self._saved.popitem(last=False)
+        return handle
+
+    @tool
+    def ale_restore_state(self, handle: str) -> None:
+        """Restore a state saved by ale_clone_state in this session (ALE's restoreState)."""
+        if handle not in self._saved:
+            raise ValueError(f"no saved state {handle[:40]!r} in this session: states live in the session "
+                             f"that saved them, the last {SAVED_STATES}")
+        self._saved.move_to_end(handle)
+        self._ale.ale.restoreState(self._saved[handle])
 
     def close(self) -> None:
         self._ale.close()

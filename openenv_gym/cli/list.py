@@ -36,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
         if games and args.all:
             rows += [(env_id, name, source, env.module) for env_id in games]
         elif games:
-            rows.append((f"openenv/{name}-<game>-v0", name, source,
-                         f"{len(games)} games, e.g. {games[0]} (--all lists them)"))
+            for kind in ("", "-NoFrameskip"):  # ALE v5's options; one frame per step, no sticky actions
+                some = [i for i in games if i.endswith("-NoFrameskip-v0") == bool(kind)]
+                rows.append((f"openenv/{name}-<game>{kind}-v0", name, source,
+                             f"{len(some)} games, e.g. {some[0]} (--all lists them)"))
     rows.append(("openenv/remote-v0", "any server", "base_url=...", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:

@@ -187,3 +187,59 @@ def test_an_out_of_range_action_is_a_clear_error():
     with pytest.raises(openenv_gym.ExecutionError, match=r"action_id 6 is out of range: pong has 6 actions"):
         env.unwrapped.step(6)
     env.close()
+
+
+def test_noframeskip_ids_are_ale_pys_noframeskip_v4():
+    assert {f"openenv/atari-{rom}-NoFrameskip-v0" for rom in ROM_IDS} <= set(gym.registry)
+    ours = gym.make("openenv/atari-pong-NoFrameskip-v0", provider="inprocess")
+    assert ours.unwrapped._frameskip == 1
+    assert_same_run(ours, gym.make("PongNoFrameskip-v4"), seed=3, steps=100)
+    ours.close()
+
+
+def test_the_ale_view_reads_ram_and_clones_and_restores_states_as_ale():
+    ours = gym.make("openenv/atari-pong-NoFrameskip-v0")  # a server of its own
+    ref = gym.make("PongNoFrameskip-v4")
+    ours.reset(seed=5), ref.reset(seed=5)
+    for action in [1, 2, 3] * 20:
+        ours.step(action), ref.step(action)
+    ale, ref_ale = ours.unwrapped.ale, ref.unwrapped.ale
+    assert np.array_equal(ale.getRAM(), ref_ale.getRAM()) and ale.getRAM().dtype == np.uint8
+    saved, saved_ram, saved_screen = ale.cloneState(), ale.getRAM(), ale.getScreenRGB()
+    assert ale.act(ale_py.Action.UP) == ref_ale.act(ale_py.Action.UP)
+    assert np.array_equal(ale.getRAM(), ref_ale.getRAM()) and not np.array_equal(ale.getRAM(), saved_ram)
+    assert np.array_equal(ale.getScreenRGB(), ref_ale.getScreenRGB())
+    assert ale.getFrameNumber() == ref_ale.getFrameNumber()
+    assert (ale.lives(), ale.game_over()) == (ref_ale.lives(), ref_ale.game_over())
+    ale.restoreState(saved)
+    assert np.array_equal(ale.getRAM(), saved_ram)
+    ours.step(0)  # stepping from the restored state: the view answers from observations again
+    assert ours.unwrapped.ale.getScreenRGB().shape == saved_screen.shape
+    with pytest.raises(AttributeError, match=r"offers lives, game_over, getRAM.*not 'setRAM'; step with env.step"):
+        ale.setRAM(0, 1)
+    ours.close()
+
+
+def test_envs_pickle_and_step_in_a_new_session_after_load():
+    import pickle
+
+    env = gym.make("openenv/atari-breakout-NoFrameskip-v0")
+    env.reset(seed=0)
+    copy = pickle.loads(pickle.dumps(env))
+    assert copy.spec.id == "openenv/atari-breakout-NoFrameskip-v0" and copy.unwrapped._frameskip == 1
+    obs, info = copy.reset(seed=0)
+    assert np.array_equal(obs, env.reset(seed=0)[0])
+    assert copy.step(1)[0].shape == (210, 160, 3)
+    assert copy.unwrapped._provider is not env.unwrapped._provider  # its own server
+    copy.close()
+    env.close()
+
+
+def test_an_env_on_a_provider_instance_refuses_to_pickle(pong_server):
+    import pickle
+
+    env = gym.make("openenv/atari-pong-v0", provider=pong_server)
+    with pytest.raises(TypeError, match="cannot pickle 'atari' on a ProcessProvider instance: a copy could "
+                                        "not start that server again; make the env with provider='process'"):
+        pickle.dumps(env)
+    env.close()

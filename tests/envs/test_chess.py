@@ -85,6 +85,7 @@ def test_check_env_passes(make, options):
         check_env(env.unwrapped)
 
 
+@pytest.mark.needs_stockfish
 def test_check_env_passes_against_stockfish(make_inprocess):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -236,6 +237,7 @@ def test_as_black_the_opponent_moves_first(make_inprocess):
     assert obs["turn"] == "black" and obs["last_move"] == info["opponent_move"]
 
 
+@pytest.mark.needs_stockfish
 def test_stockfish_plays_legal_moves_and_beats_a_random_agent(make_inprocess):
     env = make_inprocess(opponent="stockfish", depth=2, max_plies=200)
     obs, _ = env.reset(seed=0)
@@ -253,6 +255,7 @@ def test_stockfish_plays_legal_moves_and_beats_a_random_agent(make_inprocess):
     assert (reward, terminated, info["termination"], info["winner"]) == (-1.0, True, "checkmate", "black")
 
 
+@pytest.mark.needs_stockfish
 def test_stockfish_options_reach_the_engine(make_inprocess):
     env = make_inprocess(opponent="stockfish", skill_level=3, movetime_ms=10, agent_color="black")
     obs, info = env.reset(seed=1)

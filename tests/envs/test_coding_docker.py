@@ -12,7 +12,7 @@ import pytest
 
 import openenv_gym  # noqa: F401  (registers the ids)
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.needs_docker]
 
 ESCAPES = {
     "network socket": ("import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)", "TimeoutError"),

@@ -27,6 +27,7 @@ def echo_image(docker_image) -> str:
     return docker_image("echo")
 
 
+@pytest.mark.needs_docker
 @pytest.mark.parametrize("internet", [False, True])
 def test_a_container_serves_locked_down_and_is_removed_on_stop(echo_image, internet):
     provider = DockerProvider("echo", image=echo_image, internet=internet, memory="256m", pids_limit=64,
@@ -54,6 +55,7 @@ def test_a_container_serves_locked_down_and_is_removed_on_stop(echo_image, inter
     assert not exists(engine(), container.id)
 
 
+@pytest.mark.needs_docker
 def test_two_containers_start_in_parallel(echo_image):
     providers = [DockerProvider("echo", image=echo_image) for _ in range(2)]
 
@@ -84,6 +86,7 @@ def broken_env(tmp_path_factory):
     return root / "broken"
 
 
+@pytest.mark.needs_docker
 def test_a_server_that_cannot_start_is_reported_with_its_log(broken_env):
     engine()
     tag = build_image(broken_env, "openenv-gym/broken-test:latest")
@@ -128,6 +131,7 @@ def _child(image: str, how: str) -> tuple[subprocess.Popen[str], str]:
     return child, child.stdout.readline().strip()
 
 
+@pytest.mark.needs_docker
 @pytest.mark.parametrize("how", ["exit", "sigterm"])
 def test_no_container_outlives_its_process(echo_image, how):
     child, container_id = _child(echo_image, "wait" if how == "sigterm" else how)
@@ -138,6 +142,7 @@ def test_no_container_outlives_its_process(echo_image, how):
     assert not exists(engine(), container_id)
 
 
+@pytest.mark.needs_docker
 def test_a_killed_process_leaves_a_container_the_next_start_removes(echo_image):
     child, container_id = _child(echo_image, "kill")
     assert child.wait(timeout=60) == -signal.SIGKILL
@@ -147,6 +152,7 @@ def test_a_killed_process_leaves_a_container_the_next_start_removes(echo_image):
         assert not exists(engine(), container_id)
 
 
+@pytest.mark.needs_docker
 def test_a_killed_container_is_a_clear_error_and_a_keep_going_vector_env_recovers(echo_image):
     env = gym.make("openenv/echo-v0", provider="docker", provider_options={"image": echo_image, "internet": True})
     env.reset()
@@ -189,6 +195,7 @@ def one_session_image(docker_image, tmp_path_factory):
     engine().images.remove(tag, force=True)
 
 
+@pytest.mark.needs_docker
 def test_make_vec_runs_a_container_per_session_when_a_server_takes_one(one_session_image):
     envs = gym.make_vec("openenv/echo-v0", num_envs=3, provider="docker",
                         provider_options={"image": one_session_image})

@@ -11,7 +11,7 @@ import openenv_gym  # noqa: F401  (registers the ids)
 from openenv_gym.providers import SwarmProvider
 from tests.support.docker import engine
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.needs_docker]
 
 
 def test_sessions_are_spread_over_the_replicas_of_a_service(docker_image):

@@ -187,6 +187,7 @@ def sessions_become(provider: ProcessProvider, count: int, token: str | None = N
     return False
 
 
+@pytest.mark.needs_chromium
 def test_echo_page_steps_resets_and_keeps_a_history(echo_web, open_page):
     page = open_page(echo_web.start() + "/")
     expect(page).to_have_url(echo_web.start() + "/web/")
@@ -214,6 +215,7 @@ def test_echo_page_steps_resets_and_keeps_a_history(echo_web, open_page):
     expect(page.locator("#state")).to_contain_text('"step_count": 0')
 
 
+@pytest.mark.needs_chromium
 def test_the_form_has_an_input_for_every_kind_of_field(form_web, open_page):
     page = open_page(form_web.start() + "/web/")
     expect(page.locator("#history > li")).to_have_count(1)
@@ -244,6 +246,7 @@ def test_the_form_has_an_input_for_every_kind_of_field(form_web, open_page):
     expect(page.locator("#render")).to_have_text("[ABABAB]")
 
 
+@pytest.mark.needs_chromium
 def test_an_invalid_action_shows_the_servers_error_and_the_page_goes_on(form_web, open_page):
     page = open_page(form_web.start() + "/web/")
     expect(page.locator("#history > li")).to_have_count(1)
@@ -262,6 +265,7 @@ def test_an_invalid_action_shows_the_servers_error_and_the_page_goes_on(form_web
     expect(page.locator("#render")).to_have_text("[xx]")
 
 
+@pytest.mark.needs_chromium
 def test_raw_json_mode_sends_what_the_form_cannot_express(form_web, open_page):
     page = open_page(form_web.start() + "/web/")
     expect(page.locator("#history > li")).to_have_count(1)
@@ -283,6 +287,7 @@ def test_raw_json_mode_sends_what_the_form_cannot_express(form_web, open_page):
     expect(page.locator("#field-colour")).to_have_value('"green"')
 
 
+@pytest.mark.needs_chromium
 def test_each_page_has_its_own_session_and_closing_it_frees_the_session(echo_web, open_page):
     first, second = open_page(echo_web.start() + "/web/"), open_page(echo_web.start() + "/web/")
     for page in (first, second):
@@ -297,6 +302,7 @@ def test_each_page_has_its_own_session_and_closing_it_frees_the_session(echo_web
     assert sessions_become(echo_web, 1)
 
 
+@pytest.mark.needs_chromium
 def test_chess_in_text_mode_takes_a_move_and_shows_the_board(open_page):
     with web_server("openenv_gym.envs.chess.app:app") as chess:
         page = open_page(chess.start() + "/web/")
@@ -308,6 +314,7 @@ def test_chess_in_text_mode_takes_a_move_and_shows_the_board(open_page):
         assert "e2e4" in json.loads(page.inner_text("#state"))["move_history"]
 
 
+@pytest.mark.needs_chromium
 def test_a_token_protected_server_asks_for_the_token(open_page):
     with web_server(ECHO, token=TOKEN) as guarded:
         page = open_page(guarded.start() + "/web/")
@@ -326,6 +333,7 @@ def test_a_token_protected_server_asks_for_the_token(open_page):
         assert sessions_become(guarded, 1, TOKEN)
 
 
+@pytest.mark.needs_chromium
 def test_the_screenshot_is_not_blank(echo_web, open_page, tmp_path):
     page = open_page(echo_web.start() + "/web/")
     page.fill("#field-message", "a screenshot")
@@ -337,6 +345,7 @@ def test_the_screenshot_is_not_blank(echo_web, open_page, tmp_path):
     assert pixels.std() > 20
 
 
+@pytest.mark.needs_chromium
 def test_a_full_server_and_an_idle_timeout_are_shown_and_reconnect_works(open_page):
     with web_server("tests.support.apps:single") as single:  # capacity 1
         first = open_page(single.start() + "/web/")
@@ -355,6 +364,7 @@ def test_a_full_server_and_an_idle_timeout_are_shown_and_reconnect_works(open_pa
         expect(page.locator("#history > li")).to_have_count(2)  # a new session starts with a reset
 
 
+@pytest.mark.needs_chromium
 def test_an_rgb_array_rendering_is_drawn_on_a_canvas(open_page):
     with web_server("openenv_gym.envs.atari.app:app") as atari:
         page = open_page(atari.start() + "/web/")

@@ -312,6 +312,7 @@ def test_ws_ui_needs_the_token_as_a_header_or_a_subprotocol(guarded):
         assert socket.subprotocol == UI_SUBPROTOCOL and "episode_id" in update(socket)
 
 
+@pytest.mark.needs_chromium
 def test_a_browser_follows_the_episode_over_ws_ui_with_the_token(guarded):
     from playwright.sync_api import sync_playwright
     script = """async ([token, subprotocol]) => {

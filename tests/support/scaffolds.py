@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +12,32 @@ NAME = "guess_env"
 
 
 def install_in_venv(folder: Path, venv_dir: Path) -> Path:
-    """``pip install -e folder`` into a new virtual environment that sees this one's packages
-    (``--system-site-packages``; pip is this Python's, the build backend comes from the package
-    index as for a user's ``pip install -e``); returns its python."""
+    """``pip install -e folder`` into a new virtual environment that sees this Python's packages;
+    returns its python (pip is this Python's, the build backend comes from the package index as
+    for a user's ``pip install -e``).
+
+    ``venv --system-site-packages`` alone shows the new venv the *base* interpreter's packages:
+    run from a venv (as a newcomer does), that is not this one's, so the scaffold would import
+    whatever openenv-gym the base interpreter has, or none. A ``.pth`` file makes the new venv
+    add this Python's site folders after its own (their ``.pth`` files run: editable installs
+    resolve as here).
+    """
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv_dir)],
                    check=True)
     python = venv_dir / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "parent_site_packages.pth").write_text(
+        "".join(f"import site; site.addsitedir({path!r})\n" for path in this_pythons_site_folders()))
     done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
                            "--no-deps", "-e", str(folder)], capture_output=True, text=True)
     assert done.returncode == 0, f"pip install -e {folder} failed:\n{done.stderr[-3000:]}"
     return python
+
+
+def this_pythons_site_folders() -> list[str]:
+    """The site-packages folders of the running Python (a venv's own first), and the user's."""
+    folders = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        folders.append(site.getusersitepackages())
+    return folders

@@ -145,7 +145,15 @@ def test_registration_is_idempotent_and_specs_are_json():
 
 
 @pytest.mark.parametrize("mode", ["human", "rgb_array"])
-def test_a_render_mode_the_environment_lacks_is_refused_and_nothing_leaks(mode):
-    with pytest.raises(ValueError, match=rf"render_mode='{mode}' is not offered by this environment; "
-                                         r"choose one of \['ansi'\]"):
-        GymEnv("echo", render_mode=mode)
+def test_a_render_mode_the_environment_lacks_is_a_warning_and_no_rendering(mode):
+    with pytest.warns(UserWarning, match=rf"render_mode='{mode}' is not offered by echo \(it offers \['ansi'\]\)"):
+        env = GymEnv("echo", provider="inprocess", render_mode=mode)
+    env.reset(seed=0)
+    assert env.render_mode is None and env.render() is None
+    env.close()
+
+
+@pytest.mark.parametrize("provider", ["process", "inprocess"])
+def test_a_constructor_that_rejects_an_argument_raises_type_error_on_every_provider(provider):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'frameskip'"):
+        gym.make("openenv/echo-v0", provider=provider, frameskip=4)

@@ -339,6 +339,13 @@ def test_render_without_a_render_mode_is_none(closing):
     assert envs.render() is None and envs.render_mode is None
 
 
+def test_a_render_mode_the_environment_lacks_is_a_warning_and_no_rendering(closing):
+    with pytest.warns(UserWarning, match=r"render_mode='rgb_array' is not offered by echo"):
+        envs = closing(gym.make_vec("openenv/echo-v0", num_envs=2, provider="inprocess", render_mode="rgb_array"))
+    envs.reset()
+    assert envs.render() is None and envs.render_mode is None
+
+
 def test_get_attr_and_set_attr(closing):
     envs = closing(gym.make_vec("openenv/echo-v0", num_envs=3, provider="inprocess", render_mode="ansi",
                                 max_episode_steps=5))

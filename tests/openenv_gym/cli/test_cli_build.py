@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from openenv_gym.cli import main
 from openenv_gym.providers import DockerProvider
 from tests.support.docker import engine
+
+pytestmark = pytest.mark.needs_docker
 
 
 def test_a_scaffold_builds_into_an_image_that_serves_it(scaffolded, capsys):

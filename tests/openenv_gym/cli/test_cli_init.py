@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+import openenv_gym
 from openenv_gym.cli import EXIT_USAGE
 from tests.support.scaffolds import NAME
 
@@ -49,6 +50,13 @@ def test_the_scaffolds_own_tests_pass_once_installed(venv):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "5 passed" in done.stdout
+
+
+def test_the_scaffolds_venv_imports_this_pythons_openenv_gym(venv):
+    python, folder = venv  # not the base interpreter's: a newcomer runs the tests from a venv
+    done = subprocess.run([str(python), "-c", "import openenv_gym; print(openenv_gym.__file__)"],
+                          cwd=folder.parent, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == openenv_gym.__file__
 
 
 def test_an_installed_scaffold_is_a_gym_id_served_by_server_processes(venv):

@@ -13,12 +13,13 @@ def test_lists_every_bundled_id_and_the_remote_one(cli):
         assert rows[f"openenv/{name}-v0"][:2] == [name, "bundled"]
     assert "openenv/remote-v0" in rows
     assert "openenv/atari-pong-v0" not in rows and "openenv/atari-<game>-v0" in rows
+    assert rows["openenv/atari-<game>-NoFrameskip-v0"][2:4] == ["108", "games,"]
 
 
 def test_all_lists_every_atari_game(cli):
     code, out, _ = cli("list", "--all")
     assert code == 0
-    assert "openenv/atari-pong-v0" in out.split()
+    assert {"openenv/atari-pong-v0", "openenv/atari-pong-NoFrameskip-v0"} <= set(out.split())
 
 
 def test_spaces_shows_each_environments_spaces(cli):
