@@ -75,6 +75,15 @@ def isolation_mode() -> str:
     return mode
 
 
+def below_private_tmpfs() -> list[str]:
+    """What the worker needs (the interpreter's installation and site-packages, the worker's
+    folder) that lies below a folder the sandbox replaces with a private tmpfs."""
+    candidates = [sys.prefix, sys.base_prefix, str(WORKER.parent), *(p for p in sys.path if "-packages" in p)]
+    needed = {os.path.realpath(p) for p in candidates if os.path.isdir(p)}
+    inside = [p for p in needed if any(p == root or p.startswith(root + os.sep) for root in PRIVATE_TMPFS)]
+    return sorted(p for p in inside if not any(p.startswith(q + os.sep) for q in inside))
+
+
 def bwrap_command(command: list[str], network: bool) -> list[str]:
     """``command`` inside bubblewrap, as root with only the capabilities to switch user."""
     args = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -84,6 +93,8 @@ def bwrap_command(command: list[str], network: bool) -> list[str]:
         args.append("--unshare-net")
     for path in PRIVATE_TMPFS:
         args += ["--perms", "1777", "--tmpfs", path]
+    for path in below_private_tmpfs():  # a venv (or this checkout) in /tmp stays visible, read-only
+        args += ["--ro-bind", path, path]
     for ancestor, children in sorted(closed_ancestors().items()):  # Python under /root, say
         args += ["--perms", "0755", "--tmpfs", ancestor]
         for child in sorted(children):

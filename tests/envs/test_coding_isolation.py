@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
@@ -25,6 +29,7 @@ from openenv_gym.errors import ExecutionError
 from openenv_gym.providers import ProcessProvider
 from tests.support.coding import processes, processes_of_uid, uid_of, watchdogs
 from tests.support.processes import wait_until
+from tests.support.scaffolds import venv_seeing_this_python
 from tests.support.servers import REPO_ROOT
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or isolation_mode() != "bwrap",
@@ -277,3 +282,26 @@ def test_a_forged_reply_does_not_shift_the_outputs(limited, forgery):
             obs = step(client, f"print({word!r})")
             assert (obs["stdout"], obs["exit_code"]) == (f"{word}\n", 0), obs
         assert step(client, "kept")["stdout"] == "'still here'\n"  # no restart either
+
+
+IN_A_VENV = """
+import gymnasium as gym, openenv_gym
+env = gym.make("openenv/coding-v0", provider="inprocess")
+_, info = env.reset(seed=0)
+obs, *_ = env.step("print(6 * 7)")
+print(obs["stdout"].strip(), info["sandbox"]["mode"])
+"""
+
+
+def test_a_server_in_a_venv_under_tmp_keeps_its_sandbox_working():
+    """A newcomer's venv may live in /tmp, which bubblewrap replaces with a private tmpfs: the
+    interpreter's installation stays visible (read-only) to the sandbox."""
+    folder = Path(tempfile.mkdtemp(prefix="venv-", dir="/tmp"))  # open to all, as a user's /tmp/venv
+    try:
+        folder.chmod(0o755)
+        python = venv_seeing_this_python(folder / "venv")
+        done = subprocess.run([str(python), "-c", IN_A_VENV], capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(folder)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-2:] == ["42", "bwrap"]
