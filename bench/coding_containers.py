@@ -96,8 +96,8 @@ def main() -> None:
     print("| layout | containers | start, s | memory per session, MB | steps/s |\n|---|---:|---:|---:|---:|")
     for name, rows in runs.items():
         med = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
-        print(f"| {name} | {med['containers']:.0f} | {med['start_s']:.2f} | {med['memory_mb_per_session']:.0f} "
-              f"| {med['steps_per_s']:,.0f} |")
+        print(f"| {name} | {med['containers']:.0f} | {med['start_s']:.2f} "
+              f"| {med['memory_mb_per_session']:.0f} | {med['steps_per_s']:,.0f} |")
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "runs": runs}, indent=1))
 

@@ -31,6 +31,8 @@ import platform
 from typing import Any
 
 SANDBOX_LABEL = "org.openenv-gym.sandbox"
+SANDBOX_FALLBACK_USER = "openenv"
+"""Who runs a sandboxing image where the engine cannot give it the above (a Swarm service)."""
 BWRAP_CAPABILITIES = ("SYS_ADMIN", "SETUID", "SETGID", "NET_ADMIN", "KILL")
 CLONE_NEWUSER = 0x10000000
 REFUSED = ("add_key", "keyctl", "request_key", "bpf", "perf_event_open", "userfaultfd", "kexec_load",

@@ -121,7 +121,7 @@ def test_one_session_cannot_read_change_list_or_signal_anothers(envs):
     assert lines[1] == "-1"  # the SysV segment of sub-env 0 is not in its IPC namespace
     step(envs, "print('idle')", "".join(f"open({p!r}, 'w').write('FROM-1')\n" for p in PLACES))
     step(envs, "print('idle')", "import os, signal\nos.kill(-1, signal.SIGKILL)")  # all it may signal
-    obs = step(envs, "print([open(p).read() for p in %r], sleeper.poll())" % (PLACES,), "print('idle')")
+    obs = step(envs, f"print([open(p).read() for p in {PLACES!r}], sleeper.poll())", "print('idle')")
     assert obs["stdout"][0] == "['FROM-0', 'FROM-0', 'FROM-0'] None\n", obs["stderr"][0]
 
 
