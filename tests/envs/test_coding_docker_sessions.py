@@ -128,9 +128,11 @@ def test_one_session_cannot_read_change_list_or_signal_anothers(envs):
 def test_limits_hold_per_session(envs):
     obs = step(envs, FORK_AND_TOUCH, "block = bytearray(200 * 2 ** 20); block[::4096] = b'x' * "
                                      "len(block[::4096]); print('held 1')")
-    assert obs["exit_code"].tolist() == [0, 0], obs["stderr"]
-    assert int(obs["stdout"][0].split()[1]) <= 1  # 256 MB for sub-env 0's tree
-    assert obs["stdout"][1] == "held 1\n"  # its neighbour still gets its own 256 MB
+    assert obs["exit_code"][1] == 0 and obs["stdout"][1] == "held 1\n"  # the neighbour has its own 256 MB
+    if obs["exit_code"][0] == 0:  # 256 MB for sub-env 0's tree: the kernel killed children ...
+        assert int(obs["stdout"][0].split()[1]) <= 1
+    else:  # ... or the REPL itself
+        assert obs["exit_code"][0] == 137, obs["stderr"][0]
     obs = step(envs, "import os\nwhile True: os.fork()", FORK_TEN)
     assert "BlockingIOError" in obs["stderr"][0]  # 32 processes for sub-env 0's tree
     assert obs["stdout"][1] == "forked 10\n"  # not for its neighbour's
