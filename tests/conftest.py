@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -60,13 +61,16 @@ def serve() -> Iterator:
 @pytest.fixture(scope="session")
 def docker_image() -> Iterator:
     """``docker_image("echo")``: the env's image, built once per test session from the current
-    sources (cached layers); fails, not skips, without a Docker engine."""
+    sources (cached layers); fails, not skips, without a Docker engine. Tagged
+    ``$OPENENV_TEST_IMAGE_TAG`` (default ``latest``), so a branch's tests need not replace the
+    images another checkout's tests use."""
     built: dict[str, str] = {}
+    tag = os.environ.get("OPENENV_TEST_IMAGE_TAG", "latest")
 
     def image(env: str) -> str:
         engine()
         if env not in built:
-            built[env] = build_image(env)
+            built[env] = build_image(env, f"openenv-gym/{env}:{tag}")
         return built[env]
 
     yield image

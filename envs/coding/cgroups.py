@@ -20,6 +20,15 @@ Two kernels' interfaces, the one the machine mounts:
 Only root (or a delegated v2 subtree) can make groups; without, :func:`session_cgroup`
 returns ``None`` and the limits are per process (the README's table says what that loses).
 
+In a container (the coding image, run by the Docker provider with ``CAP_SYS_ADMIN``): the
+engine mounts the hierarchies read-only, so the server remounts its own view writable
+(:func:`writable_hierarchies`; paths are taken relative to each mount's root, so a host
+control-group namespace works too). ``OPENENV_CODING_FREEZE=0`` (set by the image) turns
+freezing off: on cgroup v1 a frozen task outlives ``docker kill`` (it dies only once thawed, and
+nothing is left in the container to thaw it), so the engine could never remove the container.
+Without the freezer, :meth:`Cgroup.kill` kills the group's processes until none is left (a
+process being killed forks no more; ``pids.max`` bounds each pass).
+
 >>> session_cgroup("doctest-probe", create=False) is None or True
 True
 """
@@ -42,6 +51,9 @@ ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpuacct", "freezer")
 V2_CONTROLLERS = ("memory", "pids", "cpu")
 PREFIX = "openenv-coding-"
+FREEZE_VARIABLE = "OPENENV_CODING_FREEZE"
+"""``0``: never freeze a session's group (in a container on cgroup v1; see the module's doc)."""
+MS_REMOUNT, MS_BIND = 32, 4096
 SETTLE_S = 5.0
 """How long :meth:`Cgroup.freeze` and :meth:`Cgroup.kill` wait for the kernel."""
 
@@ -52,13 +64,42 @@ def _write(path: Path, value: str) -> None:
 
 
 def _own_group(controller: str) -> str:
-    """This process's group in ``controller``'s v1 hierarchy (``""`` for v2's)."""
+    """This process's group in ``controller``'s v1 hierarchy (``""`` for v2's), relative to the
+    root of the hierarchy's mount (a container sees its own group mounted as the root)."""
     with open("/proc/self/cgroup") as table:
         for line in table:
             _, controllers, path = line.rstrip("\n").split(":", 2)
             if controller in controllers.split(","):
-                return path
+                root = _mount_root(ROOT / controller if controller else ROOT)
+                return path[len(root):] if path.startswith(root) and root != "/" else path
     raise SandboxError(f"this process is in no {controller} control group")
+
+
+def _mount_root(mount_point: Path) -> str:
+    """The root (4th field of ``/proc/self/mountinfo``) of the mount at ``mount_point``."""
+    with open("/proc/self/mountinfo") as table:
+        roots = [line.split()[3] for line in table if line.split()[4] == str(mount_point)]
+    return roots[-1] if roots else "/"
+
+
+def freezes() -> bool:
+    """Whether sessions' groups are frozen between steps (not with ``OPENENV_CODING_FREEZE=0``)."""
+    return os.environ.get(FREEZE_VARIABLE, "1") != "0"
+
+
+def writable_hierarchies(mounts: list[Path]) -> bool:
+    """Make read-only control-group mounts writable (a container's, with ``CAP_SYS_ADMIN``);
+    False if one stays read-only."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for mount in mounts:
+        if os.statvfs(mount).f_flag & os.ST_RDONLY:
+            if libc.mount(None, bytes(mount), None, MS_REMOUNT | MS_BIND, None) != 0:
+                log.warning("control groups at %s are read-only and cannot be remounted (%s): limits "
+                            "hold per process only", mount, os.strerror(ctypes.get_errno()))
+                return False
+    return True
 
 
 def cgroup_version() -> int | None:
@@ -66,9 +107,9 @@ def cgroup_version() -> int | None:
     if os.geteuid() != 0:
         return None
     if (ROOT / "cgroup.controllers").exists():
-        return 2
+        return 2 if writable_hierarchies([ROOT]) else None
     if all((ROOT / c / "cgroup.procs").exists() for c in V1_CONTROLLERS):
-        return 1
+        return 1 if writable_hierarchies([ROOT / c for c in V1_CONTROLLERS]) else None
     return None
 
 
@@ -82,6 +123,7 @@ class Cgroup:
     def __init__(self, directories: dict[str, Path]):
         self.directories = directories
         self.version = 2 if "" in directories else 1
+        self.freezes = freezes()
         self._fds: dict[str, int] = {}  # files read or written on every step, kept open
 
     def _file(self, name: str) -> int:
@@ -148,11 +190,14 @@ class Cgroup:
         return 0
 
     def freeze(self) -> None:
-        """Stop every process of the group (they cannot notice); returns once all are."""
-        self._set_frozen(True)
+        """Stop every process of the group (they cannot notice); returns once all are. Nothing
+        where freezing is off (:func:`freezes`)."""
+        if self.freezes:
+            self._set_frozen(True)
 
     def thaw(self) -> None:
-        self._set_frozen(False)
+        if self.freezes:
+            self._set_frozen(False)
 
     def _set_frozen(self, frozen: bool) -> None:
         if self.version == 2:
@@ -178,6 +223,8 @@ class Cgroup:
             return True
         if self.version == 2:
             _write(self._dir("") / "cgroup.kill", "1")
+        elif not self.freezes:
+            self._kill_unfrozen()
         else:
             self.freeze()  # no fork gets past the loop below
             for pid in self.pids():
@@ -191,6 +238,16 @@ class Cgroup:
                 return False
             time.sleep(0.005)
         return True
+
+    def _kill_unfrozen(self) -> None:
+        """v1 without the freezer: SIGKILL every member, again while any is left (forks made
+        meanwhile are members too)."""
+        deadline = time.monotonic() + SETTLE_S
+        while (pids := self.pids()) and time.monotonic() < deadline:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.002)
 
     def remove(self) -> bool:
         """Kill what is left and remove the directories; False if a process would not die."""

@@ -179,7 +179,8 @@ class Sandbox:
                                    f"{stderr.text('stderr')}") from None
             self.isolation, self._keeper = ready["ready"], bool(ready.get("keeper"))
             if self._cgroup is not None:
-                self.isolation["limits"] = f"whole tree (cgroup v{self._cgroup.version})"
+                self.isolation["limits"] = (f"whole tree (cgroup v{self._cgroup.version})"
+                                            + ("" if self._cgroup.freezes else ", not frozen between steps"))
                 self._cgroup.freeze()
             return self.isolation
 

@@ -13,6 +13,7 @@ from ..errors import ProviderError
 from .engine import docker_sdk, labels, wait_healthy
 from .images import DEFAULT_BASE_IMAGE, ImageProvider
 from .process import LOG_TAIL_LINES
+from .sandboxing import image_sandbox, sandbox_options
 
 SERVER_PORT = 8000
 """The port the server listens on inside its container (every bundled Dockerfile's CMD)."""
@@ -26,7 +27,9 @@ class DockerProvider(ImageProvider):
 
     The container runs with a read-only root file system and a writable ``/tmp`` (tmpfs),
     every Linux capability dropped, ``no-new-privileges``, memory / CPU / process-count
-    limits, and labels naming this process as its owner. It is removed by :meth:`stop`, when
+    limits, and labels naming this process as its owner. An image whose server sandboxes each
+    session itself (label ``org.openenv-gym.sandbox``: the coding image) gets the few
+    capabilities and the seccomp profile that takes (:mod:`.sandboxing`). It is removed by :meth:`stop`, when
     the provider is garbage-collected, at interpreter exit, on SIGTERM, and, after a crash,
     by the next provider started on this host.
 
@@ -104,7 +107,7 @@ class DockerProvider(ImageProvider):
         return {"environment": self.server_environment(), "labels": labels(self.name), "read_only": True,
                 "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={self.tmpfs_size}"},
                 "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "init": True,
-                **self.limits, **network}
+                **self.limits, **network, **sandbox_options(image_sandbox(client, self.image))}
 
     def _address(self) -> str:
         self._container.reload()

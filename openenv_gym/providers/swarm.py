@@ -26,6 +26,7 @@ from .docker import SERVER_PORT
 from .engine import answers, docker_client, docker_sdk, labels
 from .images import DEFAULT_BASE_IMAGE, ImageProvider
 from .process import LOG_TAIL_LINES
+from .sandboxing import SANDBOX_FALLBACK_USER, image_sandbox
 
 
 class SwarmProvider(ImageProvider):
@@ -126,7 +127,7 @@ class SwarmProvider(ImageProvider):
     def _create(self) -> None:
         self._join_swarm(docker_client())
         client = self._prepare()
-        self._service = client.services.create(self.image, **self._service_options())
+        self._service = client.services.create(self.image, **self._service_options(), **self._user(client))
         self._track(self._service)
 
     def _join_swarm(self, client: Any) -> None:
@@ -136,6 +137,11 @@ class SwarmProvider(ImageProvider):
             raise ProviderError("this Docker engine is in no swarm: run `docker swarm init` (or "
                                 "`docker swarm join ...`), or pass auto_init=True")
         client.swarm.init(advertise_addr=self.advertise_addr)
+
+    def _user(self, client: Any) -> dict[str, Any]:
+        """A sandboxing image (the coding one) runs as its unprivileged user: services get no
+        seccomp profile, so bubblewrap could not start; the sandbox is then in its ``user`` mode."""
+        return {"user": SANDBOX_FALLBACK_USER} if image_sandbox(client, self.image) else {}
 
     def _service_options(self) -> dict[str, Any]:
         docker = docker_sdk()

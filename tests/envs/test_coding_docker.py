@@ -1,8 +1,9 @@
 """The coding environment in its Docker container: what the container adds to the sandbox.
 
-In the container the server runs as an unprivileged user with no capabilities, so the worker
-cannot make namespaces of its own; the container is the fence: no route out of its network, a
-read-only file system but for ``/tmp``, and a process limit.
+The container is the fence around the server (no route out of its network, a read-only file
+system but for ``/tmp``, a process limit); inside it each session's worker runs in bubblewrap as
+a user id of its own (``bwrap`` mode), so sessions sharing the container do not meet.
+Sessions-in-one-container attacks: ``test_coding_docker_sessions.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import openenv_gym  # noqa: F401  (registers the ids)
 pytestmark = [pytest.mark.timeout(300), pytest.mark.needs_docker]
 
 ESCAPES = {
-    "network socket": ("import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)", "TimeoutError"),
+    "network socket": ("import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)",
+                       "Network is unreachable"),
     "write /etc": ("open('/etc/cron.hourly-x', 'w').write('x')", "Read-only file system"),
     "write the app": ("import openenv_gym.envs.coding as c, pathlib; "
                       "pathlib.Path(c.__file__).write_text('pwned')", "Read-only file system"),
@@ -45,4 +47,4 @@ def test_an_escape_fails_cleanly_and_the_next_step_works(env, escape):
 def test_scratch_files_are_writable(env):
     observation, *_ = env.step("import pathlib; pathlib.Path('notes.txt').write_text('ok'); "
                                "print(pathlib.Path('notes.txt').read_text(), pathlib.Path.cwd())")
-    assert observation["stdout"].startswith("ok /tmp/")
+    assert observation["stdout"] == "ok /tmp\n"  # the sandbox's own /tmp
