@@ -20,7 +20,7 @@ import pytest
 import websockets
 
 from openenv_gym.providers import ProcessProvider
-from tests.support.servers import REPO_ROOT, serving
+from tests.support.servers import REPO_ROOT, active_sessions, serving
 from tests.support.upstream import Peer
 
 NOTEBOOK = "tests.support.notebook:app"
@@ -70,10 +70,6 @@ async def refusal(url: str) -> dict[str, Any]:
         with pytest.raises(websockets.ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 10)
     return reply
-
-
-def active_sessions(url: str) -> int:
-    return httpx.get(url + "/capabilities", timeout=10, trust_env=False).json()["active_sessions"]
 
 
 def eventually_unknown(url: str, session_id: str, within: float = 10.0) -> dict[str, Any]:

@@ -10,15 +10,13 @@ import httpx
 import pytest
 from openenv.core.mcp_client import MCPToolClient
 
+from tests.support.servers import active_sessions
+
 
 def production_client(url: str) -> MCPToolClient:
     client = MCPToolClient(base_url=url)
     client.use_production_mode = True  # tools over HTTP /mcp sessions, no WebSocket
     return client
-
-
-def active_sessions(url: str) -> int:
-    return httpx.get(url + "/capabilities").json()["active_sessions"]
 
 
 async def test_production_mode_lists_and_calls_tools_over_http(echo_url: str) -> None:

@@ -17,6 +17,7 @@ from openenv_gym.errors import AuthenticationError, TransportError
 from openenv_gym.providers import ProcessProvider
 from openenv_gym.wrappers.env import GymEnv
 from openenv_gym.wrappers.vector import GymVectorEnv
+from tests.support import servers
 
 TOKEN = "tok-7f3c9a1e-right"
 WRONG = "tok-0b5d2e88-wrong"
@@ -38,7 +39,7 @@ def guarded() -> Iterator[ProcessProvider]:
 
 
 def active_sessions(provider: ProcessProvider) -> int:
-    return httpx.get(provider.start() + "/capabilities", headers=BEARER).json()["active_sessions"]
+    return servers.active_sessions(provider, headers=BEARER)
 
 
 def test_a_server_without_a_token_is_open(echo_server):

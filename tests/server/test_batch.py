@@ -11,13 +11,13 @@ import asyncio
 import json
 import time
 
-import httpx
 import msgpack
 import pytest
 import websockets
 
 from openenv_gym import CapacityReachedError, EnvClient, ProtocolError
 from openenv_gym.protocol import result_from_reply
+from tests.support.servers import active_sessions
 
 JSON_PROTOCOL = "openenv-gym.v1"
 MSGPACK_PROTOCOL = "openenv-gym.v1.msgpack"
@@ -26,10 +26,6 @@ UNICODE = "héllo ✓ 中文 😀"
 
 def ws_url(provider) -> str:
     return provider.start().replace("http", "ws") + "/ws"
-
-
-def active_sessions(provider) -> int:
-    return httpx.get(provider.start() + "/capabilities", trust_env=False).json()["active_sessions"]
 
 
 async def settled_sessions(provider, expected: int) -> int:

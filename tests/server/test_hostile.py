@@ -19,9 +19,6 @@ CI runs the same inputs each time. How many were tried is printed at the end of 
 
 from __future__ import annotations
 
-import http.client
-import json
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -37,7 +34,7 @@ from websockets.sync.client import ClientConnection, connect
 from openenv_gym.codecs import JSON, MSGPACK
 from openenv_gym.errors import ErrorCode
 from openenv_gym.providers import ProcessProvider
-from tests.support.servers import serving
+from tests.support.servers import active_sessions, serving, settled_sessions
 
 LIMIT = 4096  # small_frames' max_message_bytes
 UVICORN_LIMIT = 4 * LIMIT
@@ -94,24 +91,9 @@ def ws_url(provider: ProcessProvider) -> str:
     return provider.start().replace("http", "ws") + "/ws"
 
 
-def active_sessions(provider: ProcessProvider) -> int:
-    """From ``GET /capabilities`` (http.client: no TLS context to build, no keep-alive delays)."""
-    connection = http.client.HTTPConnection("127.0.0.1", int(provider.start().rsplit(":", 1)[1]), timeout=10)
-    try:
-        connection.request("GET", "/capabilities")
-        return json.loads(connection.getresponse().read())["active_sessions"]
-    finally:
-        connection.close()
-
-
 def settled(provider: ProcessProvider, expected: int, within: float = 5.0) -> bool:
     """Does the session count come back to ``expected`` (freed slots, expired parked sessions)?"""
-    deadline = time.monotonic() + within
-    while active_sessions(provider) != expected:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    return settled_sessions(provider, expected, within) == expected
 
 
 def check_reply(data: bytes | str, protocol: str) -> None:

@@ -26,7 +26,7 @@ import websockets
 from openenv_gym.client import SyncEnvClient
 from openenv_gym.providers import ProcessProvider
 from tests.support.proxy import proxy_to
-from tests.support.servers import served_by, serving
+from tests.support.servers import active_sessions, served_by, serving, settled_sessions
 
 ECHO = "openenv_gym.envs.echo.app:app"
 SLEEP = 2.0
@@ -162,17 +162,8 @@ def rpc(client: httpx.Client, method: str, **params) -> dict:
     return client.post("/mcp", json={"jsonrpc": "2.0", "method": method, "params": params, "id": 1}).json()
 
 
-def active_sessions(provider: ProcessProvider) -> int:
-    return httpx.get(provider.start() + "/capabilities").json()["active_sessions"]
-
-
 def settles(provider: ProcessProvider, expected: int, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while active_sessions(provider) != expected:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return settled_sessions(provider, expected, within) == expected
 
 
 def test_every_server_has_an_idle_limit_by_default(monkeypatch):

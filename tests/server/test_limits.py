@@ -21,7 +21,7 @@ from openenv_gym.errors import CapacityReachedError, ProviderError, RateLimitedE
 from openenv_gym.protocol import SUBPROTOCOL
 from openenv_gym.providers import ProcessProvider
 from openenv_gym.server.serve import _bind
-from tests.support.servers import REPO_ROOT, served_by, serving
+from tests.support.servers import REPO_ROOT, active_sessions, served_by, serving
 
 ECHO = "openenv_gym.envs.echo.app:app"
 STEP = json.dumps({"type": "step", "data": {"message": "hi"}})
@@ -38,10 +38,6 @@ def limited() -> Iterator[ProcessProvider]:
 
 def ws_url(provider: ProcessProvider) -> str:
     return provider.start().replace("http", "ws") + "/ws"
-
-
-def active_sessions(provider: ProcessProvider) -> int:
-    return httpx.get(provider.start() + "/capabilities").json()["active_sessions"]
 
 
 def answer(ws: ClientConnection, frame: str) -> dict:

@@ -13,6 +13,7 @@ import websockets
 from openenv_gym.server import Environment, tool
 from openenv_gym.server.mcp import call_tool
 from openenv_gym.types import State
+from tests.support.servers import active_sessions
 
 ECHO_LENGTH = {"message": "ab", "length": 2}
 
@@ -30,10 +31,6 @@ def post(server, body: Any) -> dict[str, Any]:
     assert answer["jsonrpc"] == "2.0"
     assert ("result" in answer) != ("error" in answer)
     return answer
-
-
-def active_sessions(server) -> int:
-    return httpx.get(server.start() + "/capabilities").json()["active_sessions"]
 
 
 def error_code(answer: dict[str, Any]) -> int:

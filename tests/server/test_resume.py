@@ -7,15 +7,14 @@ the test resets: both ends see a dropped network, not a WebSocket close.
 from __future__ import annotations
 
 import threading
-import time
 
-import httpx
 import pytest
 import websockets
 
 from openenv_gym import EnvClient, SessionError, SyncEnvClient, TransportError
 from openenv_gym.protocol import RESUME_HEADER
 from tests.support.proxy import proxy_to
+from tests.support.servers import active_sessions, settled_sessions
 
 GRACE = 3.0  # tests.support.apps:resilient
 
@@ -28,15 +27,8 @@ def resilient():
         yield provider
 
 
-def active_sessions(server) -> int:
-    return httpx.get(server.base_url + "/capabilities", trust_env=False).json()["active_sessions"]
-
-
 def settled(server, expected: int, within: float = GRACE + 5) -> int:
-    deadline = time.monotonic() + within
-    while (count := active_sessions(server)) != expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return count
+    return settled_sessions(server, expected, within)
 
 
 def test_a_dropped_connection_resumes_the_same_episode(resilient):

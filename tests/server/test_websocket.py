@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-import httpx
 import pytest
 import websockets
 
 from openenv_gym.protocol import SUBPROTOCOL
+from tests.support.servers import active_sessions
 
 
 async def exchange(ws, frame) -> dict:
@@ -19,10 +19,6 @@ async def exchange(ws, frame) -> dict:
 
 def ws_url(provider) -> str:
     return provider.start().replace("http", "ws") + "/ws"
-
-
-def active_sessions(provider) -> int:
-    return httpx.get(provider.start() + "/capabilities").json()["active_sessions"]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import socket
 import subprocess
@@ -61,3 +63,26 @@ def served_by(command: list[str], within: float = 30.0, log: Path | None = None)
         assert process_gone(server.pid, within=10)
         if log is not None:
             output.close()  # type: ignore[union-attr]
+
+
+def active_sessions(server: str | ProcessProvider, headers: dict[str, str] | None = None) -> int:
+    """The server's ``active_sessions`` (``GET /capabilities``); ``server`` is its URL or its
+    started provider. Plain ``http.client``: no proxy, no TLS context, no keep-alive to wait for."""
+    url = server if isinstance(server, str) else server.start()
+    host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", "/capabilities", headers=headers or {})
+        return json.loads(connection.getresponse().read())["active_sessions"]
+    finally:
+        connection.close()
+
+
+def settled_sessions(server: str | ProcessProvider, expected: int, within: float = 5.0,
+                     headers: dict[str, str] | None = None) -> int:
+    """:func:`active_sessions` once it is ``expected`` (servers close sessions asynchronously),
+    or what it is after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while (count := active_sessions(server, headers)) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count

@@ -13,7 +13,6 @@ import signal
 import time
 
 import gymnasium as gym
-import httpx
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
@@ -25,6 +24,7 @@ from openenv_gym import ExecutionError, InvalidActionError, TransportError
 from openenv_gym.providers import ProcessProvider
 from openenv_gym.wrappers.vector import GymVectorEnv
 from tests.support.processes import process_gone
+from tests.support.servers import active_sessions, settled_sessions
 
 READY = "Echo environment ready!"
 UNICODE = "héllo ✓ — 中文 😀\n\ttabs"
@@ -51,20 +51,6 @@ SLEEPY_SCRIPT = [  # "done" ends an episode, "cut" truncates it; max_episode_ste
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-def active_sessions(provider) -> int:
-    return httpx.get(provider.start() + "/capabilities", trust_env=False).json()["active_sessions"]
-
-
-def settled_sessions(provider, expected: int) -> int:
-    """``active_sessions`` once it reaches ``expected`` (servers close sessions asynchronously)."""
-    for _ in range(50):
-        count = active_sessions(provider)
-        if count == expected:
-            break
-        time.sleep(0.1)
-    return count
-
 
 def assert_same(actual, expected, where="result"):
     """Equal values, numpy-aware: same container types, dtypes and shapes, elements compared exactly."""
