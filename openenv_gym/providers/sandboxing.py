@@ -72,6 +72,7 @@ def sandbox_options(kind: str | None) -> dict[str, Any]:
             "security_opt": ["no-new-privileges", f"seccomp={seccomp_profile()}"]}
 
 
-def image_sandbox(client: Any, image: str) -> str | None:
-    """The image's :data:`SANDBOX_LABEL`, if it has one."""
+def image_sandbox(client: Any, image: str | None) -> str | None:
+    """The image's :data:`SANDBOX_LABEL`, if it has one (``image``: built or found already)."""
+    assert image is not None, "the image is built before its container or service is made"
     return (client.images.get(image).labels or {}).get(SANDBOX_LABEL)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import gymnasium as gym
 import pytest
@@ -113,10 +115,10 @@ def test_a_template_with_unknown_fields_is_refused():
         LLMJudge("Rate {answer}", client=None)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module")
-def judged_url(judge_server) -> Iterator[str]:
-    """A server of JudgedEnvironment whose judge is the loopback ``judge``."""
-    provider = ProcessProvider("tests.support.apps:judged", env_kwargs={"judge_url": judge_server.base_url})
+@contextlib.contextmanager
+def judged_server(judge_url: str, **env_kwargs: Any) -> Iterator[str]:
+    """A server of JudgedEnvironment whose judge is at ``judge_url``."""
+    provider = ProcessProvider("tests.support.apps:judged", env_kwargs={"judge_url": judge_url, **env_kwargs})
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
         provider.start()
@@ -124,6 +126,13 @@ def judged_url(judge_server) -> Iterator[str]:
         yield provider.start()
     finally:
         provider.stop()
+
+
+@pytest.fixture(scope="module")
+def judged_url(judge_server) -> Iterator[str]:
+    """A server of JudgedEnvironment whose judge is the loopback ``judge`` (0.5 s timeout)."""
+    with judged_server(judge_server.base_url) as url:
+        yield url
 
 
 @pytest.fixture
@@ -160,18 +169,19 @@ def test_a_failed_judgement_scores_the_default_and_says_so(judge, judged_env, an
     assert judged_env.step("again")[1] == 1.0
 
 
-def test_many_sessions_wait_for_the_judge_without_blocking_each_other(judge, judged_url):
+def test_many_sessions_wait_for_the_judge_without_blocking_each_other(judge, judge_server):
     """A slow judge is awaited on the server's loop: sessions are judged side by side."""
-    judge.default = Answer(content="0.5", delay=0.3)
-    envs = gym.make_vec("openenv/remote-v0", num_envs=4, base_url=judged_url)
-    try:
-        envs.reset()
-        started = time.monotonic()
-        _, rewards, *_ = envs.step(["a", "b", "c", "d"])
-        assert time.monotonic() - started < 1.0  # 4 x 0.3 s one after the other would be 1.2 s
-        assert rewards.tolist() == pytest.approx([0.75] * 4)
-    finally:
-        envs.close()
+    judge.default = Answer(content="0.5", delay=1.0)
+    with judged_server(judge_server.base_url, timeout_s=10.0) as url:
+        envs = gym.make_vec("openenv/remote-v0", num_envs=4, base_url=url)
+        try:
+            envs.reset()
+            started = time.monotonic()
+            _, rewards, *_ = envs.step(["a", "b", "c", "d"])
+            assert time.monotonic() - started < 2.5  # 4 x 1 s one after the other would be 4 s
+            assert rewards.tolist() == pytest.approx([0.75] * 4)
+        finally:
+            envs.close()
 
 
 def test_judge_server_fixture_replies_after_its_script(judge):
