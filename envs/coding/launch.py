@@ -41,8 +41,8 @@ from .worker import closed_ancestors
 
 log = logging.getLogger(__name__)
 
-WORKER = Path(__file__).with_name("worker.py")
-WATCHDOG = Path(__file__).with_name("watchdog.py")
+WORKER = Path(__file__).resolve().with_name("worker.py")  # the real path: it is bound into the sandbox
+WATCHDOG = Path(__file__).resolve().with_name("watchdog.py")
 MODES = ("bwrap", "namespaces", "user")
 MODE_VARIABLE = "OPENENV_CODING_ISOLATION"
 JOIN = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
