@@ -8,18 +8,17 @@ from ``tools/list``.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
 import pytest
 from gymnasium import spaces
-from gymnasium.utils.env_checker import check_env
 
 import openenv_gym  # noqa: F401  (registers the ids)
 from openenv_gym import InvalidActionError
 from openenv_gym.wrappers.nullable import Nullable
+from tests.support.checks import check_env_warnings
 from tests.support.upstream import Peer
 
 MCP_ECHO_APP = "tests.interop.upstream_mcp_echo:app"
@@ -57,10 +56,7 @@ def test_reset_then_a_tool_call_with_no_error(env):
 
 
 def test_check_env_passes(env):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(env.unwrapped, skip_render_check=True)
-    assert [str(w.message) for w in caught] == []
+    assert check_env_warnings(env, skip_render_check=True) == []
 
 
 def test_a_thousand_random_actions_are_valid_tool_calls(env):

@@ -7,19 +7,18 @@ upstream ``openenv`` 0.10 with ``create_app(..., reset_observation_cls=...)``. B
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
 import httpx
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import openenv_gym  # noqa: F401  (registers the ids)
 from openenv_gym.providers import InProcessProvider
 from openenv_gym.server import Environment, create_app
 from openenv_gym.types import Action, Observation, State
+from tests.support.checks import check_env_warnings
 from tests.support.servers import serving
 from tests.support.upstream import peer
 
@@ -114,10 +113,7 @@ def test_the_observation_space_holds_both_models_fields(quiz):
 
 
 def test_check_env_passes(quiz):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(quiz.unwrapped, skip_render_check=True)
-    assert [str(w.message) for w in caught] == []
+    assert check_env_warnings(quiz, skip_render_check=True) == []
 
 
 def test_a_vector_env_resets_to_the_task(our_url):

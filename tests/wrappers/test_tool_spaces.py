@@ -7,13 +7,11 @@ observation space holds both models' fields (``error`` is ``None`` or the error)
 from __future__ import annotations
 
 import json
-import warnings
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
-from gymnasium.utils.env_checker import check_env
 
 import openenv_gym  # noqa: F401  (registers the ids)
 from openenv_gym import InvalidActionError
@@ -21,6 +19,7 @@ from openenv_gym.mcp_types import CallToolAction, CallToolObservation, Tool
 from openenv_gym.wrappers.nullable import Nullable
 from openenv_gym.wrappers.spaces import JsonText, SpaceCodec
 from openenv_gym.wrappers.tool_actions import tool_call_codec
+from tests.support.checks import check_env_warnings
 
 MCP_SCHEMA = {"action": CallToolAction.model_json_schema(), "observation": CallToolObservation.model_json_schema()}
 
@@ -42,10 +41,7 @@ def test_reset_is_echos_and_steps_are_tool_calls(echo_tools):
 
 
 def test_check_env_passes(echo_tools):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_env(echo_tools.unwrapped)
-    assert [str(w.message) for w in caught] == []
+    assert check_env_warnings(echo_tools) == []
 
 
 def test_a_thousand_samples_step_without_error(echo_tools):
