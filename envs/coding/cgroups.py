@@ -40,6 +40,7 @@ import errno
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -125,6 +126,7 @@ class Cgroup:
         self.version = 2 if "" in directories else 1
         self.freezes = freezes()
         self._fds: dict[str, int] = {}  # files read or written on every step, kept open
+        self._lock = threading.RLock()  # a close from another thread must not close them mid-use
 
     def _file(self, name: str) -> int:
         """An open descriptor of the group's file ``name`` (``controller/file`` for v1)."""
@@ -135,12 +137,14 @@ class Cgroup:
         return self._fds[name]
 
     def _read(self, name: str) -> str:
-        return os.pread(self._file(name), 4096, 0).decode()
+        with self._lock:
+            return os.pread(self._file(name), 4096, 0).decode()
 
     def close_files(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
 
     def _dir(self, controller: str) -> Path:
         return self.directories["" if self.version == 2 else controller]
@@ -200,27 +204,42 @@ class Cgroup:
             self._set_frozen(False)
 
     def _set_frozen(self, frozen: bool) -> None:
-        if self.version == 2:
-            os.pwrite(self._file("/cgroup.freeze"), b"1" if frozen else b"0", 0)
-            state, wanted = "/cgroup.events", "frozen 1" if frozen else "frozen 0"
-        else:
-            state, wanted = "freezer/freezer.state", "FROZEN" if frozen else "THAWED"
-            os.pwrite(self._file(state), wanted.encode(), 0)
-        deadline = time.monotonic() + SETTLE_S
-        polls = 0
-        while wanted not in self._read(state):
-            if time.monotonic() > deadline:
-                raise SandboxError(f"{self.directories} did not become {wanted!r} within {SETTLE_S:g} s")
-            if self.version == 1:  # v1: a task that forked meanwhile needs another pass
+        with self._lock:
+            if self.version == 2:
+                os.pwrite(self._file("/cgroup.freeze"), b"1" if frozen else b"0", 0)
+                state, wanted = "/cgroup.events", "frozen 1" if frozen else "frozen 0"
+            else:
+                state, wanted = "freezer/freezer.state", "FROZEN" if frozen else "THAWED"
                 os.pwrite(self._file(state), wanted.encode(), 0)
-            polls += 1
-            if polls > 20:  # it usually settles within microseconds
-                time.sleep(0.0002)
+            deadline = time.monotonic() + SETTLE_S
+            polls = 0
+            while wanted not in self._read(state):
+                if time.monotonic() > deadline:
+                    raise SandboxError(f"{self.directories} did not become {wanted!r} within {SETTLE_S:g} s")
+                if self.version == 1:  # v1: a task that forked meanwhile needs another pass
+                    os.pwrite(self._file(state), wanted.encode(), 0)
+                polls += 1
+                if polls > 20:  # it usually settles within microseconds
+                    time.sleep(0.0002)
 
     def kill(self) -> bool:
-        """Kill every process of the group, however it forks; True once none is left."""
-        if not self._dir("freezer").exists():  # v2: the one directory
-            return True
+        """Kill every process of the group, however it forks; True once none is left. Safe from
+        two threads at once (a session closed while its step is being answered)."""
+        with self._lock:
+            try:
+                self._kill_all()
+            except FileNotFoundError:  # removed meanwhile (by that other thread)
+                return True
+            finally:
+                self.close_files()
+        deadline = time.monotonic() + SETTLE_S
+        while self.pids():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _kill_all(self) -> None:
         if self.version == 2:
             _write(self._dir("") / "cgroup.kill", "1")
         elif not self.freezes:
@@ -231,13 +250,6 @@ class Cgroup:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             self.thaw()  # a frozen task dies only once thawed
-        self.close_files()
-        deadline = time.monotonic() + SETTLE_S
-        while self.pids():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
-        return True
 
     def _kill_unfrozen(self) -> None:
         """v1 without the freezer: SIGKILL every member, again while any is left (forks made

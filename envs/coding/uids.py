@@ -56,9 +56,9 @@ class UidLease:
         os.pwrite(self._fd, data, 0)
 
     def release(self) -> bool:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
+        fd, self._fd = self._fd, None  # taken first: a second caller must not close a reused number
+        if fd is not None:
+            os.close(fd)  # closing drops the flock
         return True
 
 

@@ -224,3 +224,46 @@ def test_closing_during_a_step_ends_the_step_and_starts_nothing_new():
         obs = step.result(timeout=10)
     assert time.monotonic() - started < 10 and obs.exit_code != 0 and "exit code" in obs.stderr
     assert set(descendants(os.getpid())) <= children
+
+
+TICKER = """
+import threading, time
+stamps = [time.monotonic()]
+def tick():
+    while True:
+        stamps.append(time.monotonic())
+        time.sleep(0.01)
+threading.Thread(target=tick, daemon=True).start()
+"""
+LONGEST_GAP = """
+ticks = stamps + [time.monotonic()]
+print(max(b - a for a, b in zip(ticks, ticks[1:])))
+stamps[:] = [time.monotonic()]
+"""
+
+
+@as_root
+def test_closes_racing_each_other_leave_the_other_sessions_frozen():
+    """Two threads close one session (its client left while the server closed it) while others
+    start: each session's control-group files stay its own. (Before they were locked, a second
+    close closed descriptor numbers that other sessions had just opened: their groups were
+    no longer frozen between steps, or their step failed with EBADF.)"""
+    limits = SandboxLimits(uids=(61_200, 61_230))
+    bystander = Sandbox(limits)
+    bystander.start()
+    bystander.run(TICKER)
+    try:
+        for _ in range(15):
+            leaving, arriving = Sandbox(limits), Sandbox(limits)
+            leaving.start()
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                closes = [pool.submit(leaving.close) for _ in range(2)]
+                arriving.start()
+                for close in closes:
+                    close.result(timeout=30)  # neither raises
+            time.sleep(0.2)  # the bystander's ticker stands still meanwhile
+            gap = bystander.run(LONGEST_GAP)
+            assert gap.exit_code == 0 and float(gap.stdout) >= 0.2, gap
+            arriving.close()
+    finally:
+        bystander.close()
