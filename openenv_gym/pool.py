@@ -1,318 +1,19 @@
-"""The N sessions of a vector environment, spread over groups stepped concurrently.
+"""Opening a vector environment's sessions the way ``gym.make_vec``'s options say.
 
-A group is the unit that talks to one place:
-
-- :class:`BatchedGroup`: many sessions on one connection to one of our servers; a step of
-  the whole group is one ``batch`` frame (the fast path).
-- :class:`ConcurrentGroup`: one connection per session, stepped concurrently; how we talk to
-  upstream servers, which have no batches.
-- :class:`InProcessGroup`: sessions held in this process, no socket.
-
-A request that fails yields its exception as the outcome, so one sub-environment's error
-never hides the others' results.
+Where the sessions go is the provider's business (``Provider.open_sessions``); this module
+only picks the provider and owns what it made.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import math
-import os
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
-import httpx
-
-from .client import DEFAULT_TIMEOUT, EnvClient
-from .client_base import DEFAULT_ENCODING, auth_headers
-from .errors import OpenEnvGymError, TransportError
-from .protocol import by_kind, outcome
-from .providers import (
-    InProcessClient,
-    InProcessProvider,
-    Provider,
-    ServerProvider,
-    SwarmProvider,
-    check_provider_options,
-    make_provider,
-)
-
-Request = tuple[str, Any]
-"""``("reset", kwargs)``, ``("step", action fields)``, ``("state", None)`` or ``("render", {"mode": m})``."""
-
-
-def answer(kind: str, payload: Any, reply: Any) -> Any:
-    """The parsed reply to one request, or the error it carries (returned, not raised)."""
-    return outcome(by_kind(kind, payload), reply)
-
-
-class SessionGroup(ABC):
-    """Sessions that live in one place and are stepped together."""
-
-    size: int
-    label: str
-
-    @abstractmethod
-    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
-        """Outcomes of requests keyed by the session's index within the group."""
-
-    @abstractmethod
-    async def reopen(self) -> None:
-        """Reopen the group's lost sessions (new episodes); live ones are left alone."""
-
-    @abstractmethod
-    async def schema(self) -> dict[str, Any]: ...
-
-    @abstractmethod
-    async def close(self) -> None: ...
-
-
-class BatchedGroup(SessionGroup):
-    """``size`` sessions on one connection to one of our servers."""
-
-    def __init__(self, start: Callable[[], Awaitable[str]], size: int, client_options: dict[str, Any],
-                 restart: Callable[[], Awaitable[str]] | None = None):
-        self.size = size
-        self.label = "(not started)"
-        self._start = start
-        self._restart = restart
-        self._options = client_options
-        self._client: EnvClient | None = None
-
-    async def open(self, client: EnvClient | None = None) -> BatchedGroup:
-        """Open the group's sessions, on ``client`` if it is already connected to the server."""
-        if client is None:
-            client = await self._connect()
-        self.label = client.base_url
-        try:
-            if self.size > 1:
-                await client.open_sessions(self.size - 1)
-        except BaseException:
-            await client.close()
-            raise
-        self._client = client
-        return self
-
-    async def _connect(self) -> EnvClient:
-        try:
-            return await EnvClient(await self._start(), **self._options).connect()
-        except TransportError:
-            if self._restart is None:
-                raise
-            return await EnvClient(await self._restart(), **self._options).connect()  # died: anew
-
-    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
-        if self._client is None:
-            error = TransportError(f"the sessions at {self.label} were lost; reset them to reopen")
-            return dict.fromkeys(requests, error)
-        items = [{"session": i, **by_kind(kind, payload).message}
-                 for i, (kind, payload) in requests.items()]
-        try:
-            replies = await self._client.batch(items)
-        except OpenEnvGymError as exc:
-            if isinstance(exc, TransportError):
-                self._client = None
-            return dict.fromkeys(requests, exc)
-        pairs = zip(requests.items(), replies, strict=True)
-        return {i: answer(kind, payload, reply) for (i, (kind, payload)), reply in pairs}
-
-    async def reopen(self) -> None:
-        if self._client is None:
-            await self.open()
-
-    async def schema(self) -> dict[str, Any]:
-        assert self._client is not None
-        return await self._client.schema()
-
-    async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
-
-
-class ConcurrentGroup(SessionGroup):
-    """One connection per session (upstream servers), requests sent concurrently."""
-
-    def __init__(self, clients: list[EnvClient]):
-        self.size = len(clients)
-        self.label = clients[0].base_url
-        self._clients = clients
-
-    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
-        async def one(i: int, kind: str, payload: Any) -> Any:
-            client = self._clients[i]
-            try:
-                if not client.connected:
-                    raise TransportError(f"the session at {self.label} was lost; reset it to reopen")
-                call = by_kind(kind, payload)
-                return outcome(call, await client.request(call.message))
-            except OpenEnvGymError as exc:
-                return exc
-
-        results = await asyncio.gather(*(one(i, k, p) for i, (k, p) in requests.items()))
-        return dict(zip(requests, results, strict=True))
-
-    async def reopen(self) -> None:
-        for client in self._clients:
-            if not client.connected:
-                await client.connect()
-
-    async def schema(self) -> dict[str, Any]:
-        return await self._clients[0].schema()
-
-    async def close(self) -> None:
-        await asyncio.gather(*(client.close() for client in self._clients))
-
-
-class InProcessGroup(SessionGroup):
-    """Sessions on environment instances in this process."""
-
-    def __init__(self, provider: InProcessProvider, size: int):
-        self.size = size
-        self.label = "in-process"
-        self._provider = provider
-        self._clients: list[InProcessClient] = [provider.connect() for _ in range(size)]
-
-    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
-        calls = {i: by_kind(kind, payload) for i, (kind, payload) in requests.items()}
-        return {i: outcome(call, self._clients[i].request(call.message)) for i, call in calls.items()}
-
-    async def reopen(self) -> None:
-        return None  # in-process sessions cannot lose their connection
-
-    async def schema(self) -> dict[str, Any]:
-        return self._clients[0].schema()
-
-    async def close(self) -> None:
-        for client in self._clients:
-            client.close()
-
-
-class SessionPool:
-    """N sessions as one: requests by global index, answered group by group concurrently."""
-
-    def __init__(self, groups: Sequence[SessionGroup], providers: Sequence[Provider] = ()):
-        self.groups = list(groups)
-        self.providers = list(providers)
-        self._where = [(g, i) for g in self.groups for i in range(g.size)]
-
-    @property
-    def size(self) -> int:
-        return len(self._where)
-
-    def label(self, index: int) -> str:
-        return self._where[index][0].label
-
-    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
-        """Outcomes keyed by global index (an exception where that request failed)."""
-        by_group: dict[SessionGroup, dict[int, Request]] = {}
-        globals_of: dict[SessionGroup, list[int]] = {}
-        for index, request in requests.items():
-            group, local = self._where[index]
-            by_group.setdefault(group, {})[local] = request
-            globals_of.setdefault(group, []).append(index)
-        answers = await asyncio.gather(*(g.run(r) for g, r in by_group.items()))
-        results: dict[int, Any] = {}
-        for (group, local_requests), answer in zip(by_group.items(), answers, strict=True):
-            for index, local in zip(globals_of[group], local_requests, strict=True):
-                results[index] = answer[local]
-        return results
-
-    async def reopen(self, indices: Sequence[int]) -> dict[int, OpenEnvGymError]:
-        """Reopen the lost sessions among ``indices``; the error of each that stays lost."""
-        groups = list({self._where[i][0]: None for i in indices})
-        results = await asyncio.gather(*(g.reopen() for g in groups), return_exceptions=True)
-        failed = {g: r for g, r in zip(groups, results, strict=True) if isinstance(r, BaseException)}
-        for error in failed.values():
-            if not isinstance(error, OpenEnvGymError):
-                raise error
-        return {i: failed[self._where[i][0]] for i in indices  # type: ignore[misc]
-                if self._where[i][0] in failed}
-
-    async def schema(self) -> dict[str, Any]:
-        return await self.groups[0].schema()
-
-    async def close(self) -> None:
-        try:
-            await asyncio.gather(*(g.close() for g in self.groups), return_exceptions=True)
-        finally:
-            for provider in self.providers:
-                await asyncio.to_thread(provider.stop)
-
-
-def default_num_servers() -> int:
-    """One server process per core, leaving one core to the client that steps them."""
-    return max(1, (os.cpu_count() or 1) - 1)
-
-
-def _split(total: int, parts: int) -> list[int]:
-    """``total`` as ``parts`` near-equal positive sizes."""
-    base, extra = divmod(total, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
-
-
-async def _group_at(start: Callable[[], Awaitable[str]], size: int, options: dict[str, Any],
-                    restart: Callable[[], Awaitable[str]] | None = None) -> SessionGroup:
-    probe = EnvClient(await start(), **options)
-    await probe.connect()
-    if probe.extended:
-        return await BatchedGroup(start, size, options, restart).open(probe)
-    clients = [probe] + [EnvClient(probe.base_url, **options) for _ in range(size - 1)]
-    await asyncio.gather(*(c.connect() for c in clients[1:]))
-    return ConcurrentGroup(clients)
-
-
-async def _max_sessions(base_url: str, token: str | None) -> int | None:
-    async with httpx.AsyncClient(timeout=10, trust_env=False, headers=auth_headers(token)) as http:
-        response = await http.get(base_url + "/capabilities")
-    return response.json().get("max_sessions") if response.status_code == 200 else None
-
-
-async def _server_groups(first: Provider, make_server: Callable[[str | None], Provider], num_envs: int,
-                         num_servers: int | None, options: dict[str, Any]) -> SessionPool:
-    """Sessions over servers started here (processes or containers), started in parallel.
-
-    One server first, to learn how many sessions it takes; then as many as the sessions need
-    (``num_servers``, by default one per core but one, more if a server's capacity is small:
-    one per session for an env without concurrent sessions).
-    """
-    assert isinstance(first, ServerProvider)
-    options = {**options, "token": first.token or ""}
-    servers = [first]
-    try:
-        capacity = await _max_sessions(await first.astart(), first.token) or 1
-        count = num_servers or min(num_envs, default_num_servers())
-        count = max(count, math.ceil(num_envs / capacity))
-        servers += [cast(ServerProvider, make_server(first.token or "")) for _ in range(count - 1)]
-        groups = await asyncio.gather(*(_group_at(p.astart, n, options, p.arestart)
-                                        for p, n in zip(servers, _split(num_envs, count), strict=True)))
-    except BaseException:
-        await asyncio.gather(*(asyncio.to_thread(server.stop) for server in servers))
-        raise
-    return SessionPool(groups, servers)
-
-
-async def _swarm_groups(swarm: SwarmProvider, num_envs: int, options: dict[str, Any],
-                        owned: bool) -> SessionPool:
-    """One group per replica of the service (scaled up if its replicas lack the capacity);
-    a group whose replica died waits for Swarm's replacement on reset."""
-    options = {**options, "token": swarm.token or ""}
-    try:
-        urls = await asyncio.to_thread(swarm.start_all)
-        capacity = await _max_sessions(urls[0], swarm.token) or 1
-        if len(urls) * capacity < num_envs:
-            urls = await asyncio.to_thread(swarm.scale, math.ceil(num_envs / capacity))
-        replicas = [functools.partial(asyncio.to_thread, swarm.replica_url, slot)
-                    for slot in range(1, len(urls) + 1)]
-        sizes = _split(num_envs, len(replicas))
-        groups = await asyncio.gather(*(_group_at(replica, n, options, replica)
-                                        for replica, n in zip(replicas, sizes, strict=True) if n))
-    except BaseException:
-        if owned:
-            await asyncio.to_thread(swarm.stop)
-        raise
-    return SessionPool(groups, [swarm] if owned else [])
+from .client import DEFAULT_TIMEOUT
+from .client_base import DEFAULT_ENCODING
+from .groups import SessionPool, Starter, group_at, split
+from .providers import Provider, ServerProvider, check_provider_options, make_provider
 
 
 async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider = "process",
@@ -320,42 +21,34 @@ async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider 
                     env_kwargs: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT,
                     encoding: str = DEFAULT_ENCODING, token: str | None = None,
                     provider_options: dict[str, Any] | None = None) -> SessionPool:
-    """Open ``num_envs`` sessions the way the options say (see ``GymVectorEnv``)."""
+    """Open ``num_envs`` sessions the way the options say (see ``GymVectorEnv``).
+
+    A provider made here from a name is stopped when the pool closes; a provider instance is
+    the caller's (what it starts beyond its own server, the pool stops).
+    """
     check_provider_options(provider, provider_options, base_url)
     if token is None and isinstance(provider, ServerProvider) and base_url is None:
         token = provider.token or ""
     options = {"timeout": timeout, "encoding": encoding, "token": token}
-    env_kwargs = env_kwargs or {}
-    if isinstance(provider, SwarmProvider) and base_url is None:
-        return await _swarm_groups(provider, num_envs, options, owned=False)
-    if base_url is not None or isinstance(provider, ServerProvider):
-        urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
-        places: list[tuple[Callable[[], Awaitable[str]], Callable[[], Awaitable[str]] | None]]
-        if urls:
-            places = [(_constant(u), None) for u in urls]
-        else:
-            assert isinstance(provider, ServerProvider)
-            places = [(provider.astart, provider.arestart)]
-        sizes = _split(num_envs, len(places))
-        groups = await asyncio.gather(*(_group_at(start, n, options, restart)
-                                        for (start, restart), n in zip(places, sizes, strict=True)))
+    if base_url is not None and not isinstance(base_url, str):
+        urls = list(base_url)
+        groups = await asyncio.gather(*(group_at(_constant(url), n, options)
+                                        for url, n in zip(urls, split(num_envs, len(urls)), strict=True)))
         return SessionPool(groups)
-    if isinstance(provider, InProcessProvider):
-        return SessionPool([InProcessGroup(provider, num_envs)])
-
-    def make_server(server_token: str | None) -> Provider:
-        return make_provider(env, provider, env_kwargs=env_kwargs, token=server_token,
-                             options=provider_options)
-
-    server = make_server(token)
-    if isinstance(server, InProcessProvider):
-        return SessionPool([InProcessGroup(server, num_envs)])
-    if isinstance(server, SwarmProvider):
-        return await _swarm_groups(server, num_envs, options, owned=True)
-    return await _server_groups(server, make_server, num_envs, num_servers, options)
+    if isinstance(provider, Provider) and base_url is None:
+        return await provider.open_sessions(num_envs, options, num_servers)
+    owned = make_provider(env, provider, base_url=base_url, env_kwargs=env_kwargs, token=token,
+                          options=provider_options)
+    try:
+        pool = await owned.open_sessions(num_envs, options, num_servers)
+    except BaseException:
+        await asyncio.to_thread(owned.stop)
+        raise
+    pool.providers.insert(0, owned)  # in the order of the groups: the first server is its own
+    return pool
 
 
-def _constant(url: str) -> Callable[[], Awaitable[str]]:
+def _constant(url: str) -> Starter:
     async def start() -> str:
         return url
 

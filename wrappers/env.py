@@ -54,8 +54,9 @@ class GymEnv(gym.Env[Any, Any]):
 
     Args:
         env: a bundled environment's name (``"echo"``); ``None`` for a remote server.
-        provider: ``"process"`` (default), ``"inprocess"``, ``"docker"``, ``"swarm"``, or a
-            :class:`Provider` instance (which the caller keeps and stops).
+        provider: ``"process"`` (default), ``"inprocess"``, ``"docker"``, ``"swarm"``, ``"ray"``
+            (a Ray actor on a Ray cluster, docs/scale-out.md), or a :class:`Provider` instance
+            (which the caller keeps and stops).
         provider_options: keyword arguments of the named provider's class, e.g.
             ``{"memory": "2g", "internet": True}`` for ``DockerProvider``; an unknown one is a
             ``ValueError`` that lists them.

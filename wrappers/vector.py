@@ -23,9 +23,10 @@ from openenv_gym.errors import (
     ServerError,
     TransportError,
 )
+from openenv_gym.groups import Request, SessionPool
 from openenv_gym.loop import LoopRunner
 from openenv_gym.mcp_types import Tool
-from openenv_gym.pool import Request, SessionPool, open_pool
+from openenv_gym.pool import open_pool
 from openenv_gym.protocol import summarize_errors
 from openenv_gym.providers import Provider
 from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST, rpc_request, tool_value, tools_of
@@ -60,15 +61,16 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         num_envs: number of sub-environments (sessions).
         provider: ``"process"`` (default: local server processes), ``"inprocess"``,
             ``"docker"`` (containers, started in parallel: one per session for an env without
-            concurrent sessions), ``"swarm"`` (a Swarm service's replicas), or a
-            :class:`~openenv_gym.providers.ServerProvider` instance.
+            concurrent sessions), ``"swarm"`` (a Swarm service's replicas), ``"ray"`` (Ray
+            actors over a Ray cluster), or a :class:`~openenv_gym.providers.Provider`
+            instance (yours to stop; the servers it starts beyond its own, the vector env stops).
         provider_options: keyword arguments of the named provider's class (see ``GymEnv``).
         replicas: with ``provider="swarm"``, how many replicas the service runs (more if the
             sessions need more); the sessions are spread evenly over them.
         base_url: one running server, or a list of servers to spread the sessions over.
-        num_servers: with ``provider="process"`` or ``"docker"``, how many servers share the
-            sessions (default: one per core but one, left to the client; more if the
-            environment allows fewer sessions per server).
+        num_servers: with ``provider="process"``, ``"docker"`` or ``"ray"``, how many servers
+            share the sessions (default: process and docker one per core but one, left to the
+            client; ray one per node; more if the environment allows fewer sessions per server).
         encoding: ``"msgpack"`` (default) or ``"json"`` frames (with our servers).
         autoreset_mode: Gymnasium's ``AutoresetMode`` (``NEXT_STEP`` by default).
         max_episode_steps: truncate each sub-environment's episode after this many steps.

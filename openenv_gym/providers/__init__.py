@@ -4,6 +4,7 @@
 - :class:`ProcessProvider`: a uvicorn child process on 127.0.0.1 (the default).
 - :class:`DockerProvider`: a container of the env's image (the ``[docker]`` extra).
 - :class:`SwarmProvider`: replicas of it as a Docker Swarm service, over a cluster.
+- :class:`RayProvider`: servers as Ray actors, placed over a Ray cluster (the ``[ray]`` extra).
 - :class:`RemoteProvider`: any running server, ours or upstream.
 
 >>> make_provider("echo", "inprocess")  # doctest: +ELLIPSIS
@@ -21,10 +22,14 @@ from .docker import DockerProvider
 from .images import build_image
 from .inprocess import InProcessClient, InProcessProvider
 from .process import ProcessProvider
+from .ray import RayProvider
 from .remote import RemoteProvider
 from .swarm import SwarmProvider
 
-PROVIDERS = ("process", "inprocess", "docker", "swarm")
+PROVIDERS: dict[str, type[Provider]] = {"process": ProcessProvider, "inprocess": InProcessProvider,
+                                        "docker": DockerProvider, "swarm": SwarmProvider,
+                                        "ray": RayProvider}
+"""The providers ``gym.make(..., provider=name)`` knows; a new one is one entry here."""
 SET_BY_GYM = ("env", "app", "env_kwargs", "token")
 """Constructor arguments that come from ``gym.make``'s own arguments, not ``provider_options``."""
 
@@ -45,12 +50,7 @@ def make_provider(env: str | None, provider: str | Provider = "process", *,
     if env is None:
         raise ValueError("this environment has no bundled server: pass base_url=... "
                          "(e.g. base_url='http://127.0.0.1:8000')")
-    if provider == "inprocess":
-        return InProcessProvider(bundled(env), env_kwargs=env_kwargs)
-    if provider == "process":
-        return ProcessProvider(bundled(env).app, env_kwargs=env_kwargs, token=token, **options)
-    cls = DockerProvider if provider == "docker" else SwarmProvider
-    return cls(bundled(env).name, env_kwargs=env_kwargs, token=token, **options)
+    return PROVIDERS[provider].from_catalog(bundled(env), env_kwargs=env_kwargs or {}, token=token, **options)
 
 
 def check_provider_options(provider: str | Provider, options: dict[str, Any] | None,
@@ -67,12 +67,10 @@ def check_provider_options(provider: str | Provider, options: dict[str, Any] | N
                          "them to the Provider you construct instead")
     if isinstance(provider, Provider):
         return {}
-    classes = {"process": ProcessProvider, "inprocess": InProcessProvider, "docker": DockerProvider,
-               "swarm": SwarmProvider}
-    if provider not in classes:
+    if provider not in PROVIDERS:
         raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}, "
                          "pass a Provider instance, or pass base_url=...")
-    parameters = inspect.signature(classes[provider]).parameters
+    parameters = inspect.signature(PROVIDERS[provider]).parameters
     takes = sorted(name for name, p in parameters.items()
                    if p.kind is p.KEYWORD_ONLY and name not in SET_BY_GYM)
     unknown = sorted(set(options or {}) - set(takes))
@@ -82,6 +80,6 @@ def check_provider_options(provider: str | Provider, options: dict[str, Any] | N
     return dict(options or {})
 
 
-__all__ = ["DockerProvider", "InProcessClient", "InProcessProvider", "ProcessProvider", "Provider",
-           "RemoteProvider", "ServerProvider", "SessionClient", "SwarmProvider", "build_image",
-           "check_provider_options", "make_provider"]
+__all__ = ["PROVIDERS", "DockerProvider", "InProcessClient", "InProcessProvider", "ProcessProvider",
+           "Provider", "RayProvider", "RemoteProvider", "ServerProvider", "SessionClient", "SwarmProvider",
+           "build_image", "check_provider_options", "make_provider"]

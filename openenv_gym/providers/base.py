@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from ..catalog import CatalogEnv
 from ..client import DEFAULT_TIMEOUT, SyncEnvClient
 from ..client_base import DEFAULT_ENCODING
+from ..groups import SessionPool, spread_over_servers
 from ..mcp_types import Tool
 from ..types import StepResult
 
@@ -39,14 +42,32 @@ class SessionClient(Protocol):
 
 
 class Provider(ABC):
-    """Where an environment runs; hands out sessions on it.
+    """Where an environment runs; hands out sessions on it, one at a time (:meth:`connect`,
+    for ``gym.make``) or N at once (:meth:`open_sessions`, for ``gym.make_vec``).
 
-    Providers are context managers: leaving the block stops what they started.
+    Providers are context managers: leaving the block stops what they started. A new kind of
+    provider is one subclass: with :meth:`from_catalog` and a name in
+    ``openenv_gym.providers.PROVIDERS``, ``gym.make(..., provider="name")`` finds it.
     """
+
+    @classmethod
+    def from_catalog(cls, env: CatalogEnv, *, env_kwargs: dict[str, Any], token: str | None,
+                     **options: Any) -> Provider:
+        """The provider for a bundled or installed environment (``gym.make(provider=...)``);
+        ``options`` are the keyword-only arguments of the class's constructor."""
+        raise TypeError(f"{cls.__name__} is not made by name: construct one and pass it as provider=...")
 
     @abstractmethod
     def connect(self, *, timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING) -> SessionClient:
         """Open a new session (a new environment instance); ``encoding`` of frames, where any."""
+
+    @abstractmethod
+    async def open_sessions(self, num_envs: int, options: dict[str, Any],
+                            num_servers: int | None = None) -> SessionPool:
+        """Open ``num_envs`` sessions (a vector environment's), spread over ``num_servers``
+        places where the provider can start several (``None``: its default). ``options``:
+        the clients' keyword arguments (``timeout``, ``encoding``, ``token``). What the pool
+        starts for itself it stops when it closes; this provider is the caller's to stop."""
 
     def stop(self) -> None:
         """Stop what this provider started (idempotent); nothing by default."""
@@ -84,6 +105,20 @@ class ServerProvider(Provider):
         """:meth:`restart` without blocking the running event loop."""
         return await asyncio.to_thread(self.restart)
 
+    def servers_by_default(self) -> int:
+        """How many servers a vector env spreads over when ``num_servers`` is not given: one
+        per core but one, left to the client that steps them."""
+        return max(1, (os.cpu_count() or 1) - 1)
+
+    def sibling(self) -> ServerProvider | None:
+        """Another server like this one, for a vector env's sessions beyond this one's share
+        (``None``: this provider cannot start more, e.g. a server already running)."""
+        return None
+
     def connect(self, *, timeout: float = DEFAULT_TIMEOUT, encoding: str = DEFAULT_ENCODING) -> SessionClient:
         return SyncEnvClient(self.start(), timeout=timeout, encoding=encoding,
                              token=self.token or "").connect()
+
+    async def open_sessions(self, num_envs: int, options: dict[str, Any],
+                            num_servers: int | None = None) -> SessionPool:
+        return await spread_over_servers(self, num_envs, num_servers, options)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -85,6 +86,12 @@ class DockerProvider(ImageProvider):
             self.stop()
             raise
         return self.base_url
+
+    def sibling(self) -> DockerProvider:
+        """A provider of another container of the same image and limits (none running yet)."""
+        twin = copy.copy(self)
+        twin.rebuild, twin._container, twin.base_url, twin._cleanup = False, None, None, None
+        return twin
 
     def restart(self) -> str:
         """Remove the container (it may be dead or dying) and run a new one."""

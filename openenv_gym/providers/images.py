@@ -20,7 +20,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from ..catalog import bundled
+from ..catalog import CatalogEnv, bundled
 from ..client_base import ENV_KWARGS_VARIABLE, TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
 from .base import ServerProvider
@@ -143,6 +143,11 @@ class ImageProvider(ServerProvider):
         self.startup_timeout = startup_timeout
         self._cleanup: Cleanup | None = None
         install_sigterm_handler()
+
+    @classmethod
+    def from_catalog(cls, env: CatalogEnv, *, env_kwargs: dict[str, Any], token: str | None,
+                     **options: Any) -> ImageProvider:
+        return cls(env.name, env_kwargs=env_kwargs, token=token, **options)
 
     def server_environment(self) -> dict[str, str]:
         """The server's environment variables: the env's keyword arguments and the token."""

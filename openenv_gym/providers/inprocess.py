@@ -13,7 +13,9 @@ from typing import Any, TypeVar
 from ..blocking import BlockingSession
 from ..catalog import CatalogEnv
 from ..client import DEFAULT_TIMEOUT
+from ..groups import Request, SessionGroup, SessionPool
 from ..loop import LoopRunner
+from ..protocol import by_kind, outcome
 from ..types import Action, Observation
 from .base import Provider
 
@@ -100,6 +102,39 @@ class InProcessProvider(Provider):
         self._observation_type = observation_type
         self._env_kwargs = env_kwargs or {}
 
+    @classmethod
+    def from_catalog(cls, env: CatalogEnv, *, env_kwargs: dict[str, Any], token: str | None,
+                     **options: Any) -> InProcessProvider:
+        return cls(env, env_kwargs=env_kwargs, **options)  # no server: nothing needs the token
+
     def connect(self, *, timeout: float = DEFAULT_TIMEOUT, encoding: str = "none") -> InProcessClient:
         """A session on a new environment instance (no socket: ``timeout`` and ``encoding`` unused)."""
         return InProcessClient(self._factory(**self._env_kwargs), self._action_type, self._observation_type)
+
+    async def open_sessions(self, num_envs: int, options: dict[str, Any],
+                            num_servers: int | None = None) -> SessionPool:
+        return SessionPool([InProcessGroup(self, num_envs)])
+
+
+class InProcessGroup(SessionGroup):
+    """Sessions on environment instances in this process."""
+
+    def __init__(self, provider: InProcessProvider, size: int):
+        self.size = size
+        self.label = "in-process"
+        self._provider = provider
+        self._clients: list[InProcessClient] = [provider.connect() for _ in range(size)]
+
+    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        calls = {i: by_kind(kind, payload) for i, (kind, payload) in requests.items()}
+        return {i: outcome(call, self._clients[i].request(call.message)) for i, call in calls.items()}
+
+    async def reopen(self) -> None:
+        return None  # in-process sessions cannot lose their connection
+
+    async def schema(self) -> dict[str, Any]:
+        return self._clients[0].schema()
+
+    async def close(self) -> None:
+        for client in self._clients:
+            client.close()

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from ..catalog import CatalogEnv
 from ..client_base import ENV_KWARGS_VARIABLE, TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
 from .base import ServerProvider
@@ -48,7 +49,7 @@ def _terminate(process: subprocess.Popen[bytes], log_dir: str) -> None:
 
 
 class ProcessProvider(ServerProvider):
-    """Runs ``python -m openenv_gym.server APP`` as a child process on 127.0.0.1.
+    """Runs ``python -m openenv_gym.server APP`` as a child process on 127.0.0.1 (or ``host``).
 
     The server binds port 0 and reports the port it got through a pipe once it is ready, so
     there is neither a port race nor health polling. The process is stopped by
@@ -64,6 +65,7 @@ class ProcessProvider(ServerProvider):
             server in its environment, never on its command line). By default
             ``$OPENENV_TOKEN``; unset (or ``""``), the server is open to this machine's
             users, as it binds 127.0.0.1 only. For a random one: ``secrets.token_urlsafe()``.
+        host: the address to bind (another than 127.0.0.1 serves a network: give a token).
 
     >>> with ProcessProvider("openenv_gym.envs.echo.app:app") as server:
     ...     server.start().startswith("http://127.0.0.1:")
@@ -71,8 +73,10 @@ class ProcessProvider(ServerProvider):
     """
 
     def __init__(self, app: str, *, env_kwargs: dict[str, Any] | None = None,
-                 startup_timeout: float = 60.0, log_level: str = "warning", token: str | None = None):
+                 startup_timeout: float = 60.0, log_level: str = "warning", token: str | None = None,
+                 host: str = "127.0.0.1"):
         self.app = app
+        self.host = host
         self.token = resolve_token(token)
         self.env_kwargs = env_kwargs or {}
         self.startup_timeout = startup_timeout
@@ -81,6 +85,15 @@ class ProcessProvider(ServerProvider):
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None
         self._finalizer: weakref.finalize | None = None
+
+    @classmethod
+    def from_catalog(cls, env: CatalogEnv, *, env_kwargs: dict[str, Any], token: str | None,
+                     **options: Any) -> ProcessProvider:
+        return cls(env.app, env_kwargs=env_kwargs, token=token, **options)
+
+    def sibling(self) -> ProcessProvider:
+        return ProcessProvider(self.app, env_kwargs=self.env_kwargs, startup_timeout=self.startup_timeout,
+                               log_level=self.log_level, token=self.token, host=self.host)
 
     @property
     def pid(self) -> int | None:
@@ -105,7 +118,7 @@ class ProcessProvider(ServerProvider):
             raise
         finally:
             os.close(read_end)
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"http://{self.host}:{port}"
         self._check_health()
         return self.base_url
 
@@ -126,7 +139,7 @@ class ProcessProvider(ServerProvider):
 
     def _spawn(self, ready_fd: int) -> subprocess.Popen[bytes]:
         assert self._log_path is not None
-        command = [sys.executable, "-m", "openenv_gym.server", self.app, "--host", "127.0.0.1",
+        command = [sys.executable, "-m", "openenv_gym.server", self.app, "--host", self.host,
                    "--port", "0", "--log-level", self.log_level, "--ready-fd", str(ready_fd),
                    "--parent-pid", str(os.getpid())]
         env = dict(os.environ, **{ENV_KWARGS_VARIABLE: json.dumps(self.env_kwargs)})

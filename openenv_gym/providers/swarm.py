@@ -14,6 +14,9 @@ ValueError: replicas must be at least 1, got 0
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import math
 import os
 import secrets
 import time
@@ -22,6 +25,7 @@ from typing import Any
 import httpx
 
 from ..errors import ProviderError
+from ..groups import SessionPool, group_at, max_sessions, split
 from .docker import SERVER_PORT
 from .engine import answers, docker_client, docker_sdk, labels
 from .images import DEFAULT_BASE_IMAGE, ImageProvider
@@ -104,6 +108,23 @@ class SwarmProvider(ImageProvider):
                 endpoint_spec=spec.get("EndpointSpec"), update_config=spec.get("UpdateConfig"),
                 rollback_config=spec.get("RollbackConfig"))
         return self.start_all()
+
+    async def open_sessions(self, num_envs: int, options: dict[str, Any],
+                            num_servers: int | None = None) -> SessionPool:
+        """One group per replica (the service scaled up if its replicas lack the capacity; it
+        has ``replicas``, not ``num_servers``); a group whose replica died waits for Swarm's
+        replacement on reset."""
+        options = {**options, "token": self.token or ""}
+        urls = await asyncio.to_thread(self.start_all)
+        capacity = await max_sessions(urls[0], self.token) or 1
+        if len(urls) * capacity < num_envs:
+            urls = await asyncio.to_thread(self.scale, math.ceil(num_envs / capacity))
+        replicas = [functools.partial(asyncio.to_thread, self.replica_url, slot)
+                    for slot in range(1, len(urls) + 1)]
+        sizes = split(num_envs, len(replicas))
+        groups = await asyncio.gather(*(group_at(replica, n, options, replica)
+                                        for replica, n in zip(replicas, sizes, strict=True) if n))
+        return SessionPool(groups)
 
     def replica_url(self, slot: int) -> str:
         """The URL of replica ``slot`` (1-based) once it is healthy; Swarm replaces a replica

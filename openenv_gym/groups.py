@@ -1,0 +1,278 @@
+"""The N sessions of a vector environment, spread over groups stepped concurrently.
+
+A group is the unit that talks to one place:
+
+- :class:`BatchedGroup`: many sessions on one connection to one of our servers; a step of
+  the whole group is one ``batch`` frame (the fast path).
+- :class:`ConcurrentGroup`: one connection per session, stepped concurrently; how we talk to
+  upstream servers, which have no batches.
+- ``InProcessGroup`` (:mod:`.providers.inprocess`): sessions held in this process, no socket.
+
+Every provider opens its sessions with these (``Provider.open_sessions``): a server provider
+with :func:`spread_over_servers`, the others their own way.
+
+A request that fails yields its exception as the outcome, so one sub-environment's error
+never hides the others' results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+
+from .client import EnvClient
+from .client_base import auth_headers
+from .errors import OpenEnvGymError, TransportError
+from .protocol import by_kind, outcome
+
+if TYPE_CHECKING:
+    from .providers.base import ServerProvider
+
+Starter = Callable[[], Awaitable[str]]
+"""Starts a server if needed and returns its base URL (a provider's ``astart``)."""
+Request = tuple[str, Any]
+"""``("reset", kwargs)``, ``("step", action fields)``, ``("state", None)`` or ``("render", {"mode": m})``."""
+
+
+def answer(kind: str, payload: Any, reply: Any) -> Any:
+    """The parsed reply to one request, or the error it carries (returned, not raised)."""
+    return outcome(by_kind(kind, payload), reply)
+
+
+class SessionGroup(ABC):
+    """Sessions that live in one place and are stepped together."""
+
+    size: int
+    label: str
+
+    @abstractmethod
+    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        """Outcomes of requests keyed by the session's index within the group."""
+
+    @abstractmethod
+    async def reopen(self) -> None:
+        """Reopen the group's lost sessions (new episodes); live ones are left alone."""
+
+    @abstractmethod
+    async def schema(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class BatchedGroup(SessionGroup):
+    """``size`` sessions on one connection to one of our servers."""
+
+    def __init__(self, start: Starter, size: int, client_options: dict[str, Any],
+                 restart: Starter | None = None):
+        self.size = size
+        self.label = "(not started)"
+        self._start = start
+        self._restart = restart
+        self._options = client_options
+        self._client: EnvClient | None = None
+
+    async def open(self, client: EnvClient | None = None) -> BatchedGroup:
+        """Open the group's sessions, on ``client`` if it is already connected to the server."""
+        if client is None:
+            client = await self._connect()
+        self.label = client.base_url
+        try:
+            if self.size > 1:
+                await client.open_sessions(self.size - 1)
+        except BaseException:
+            await client.close()
+            raise
+        self._client = client
+        return self
+
+    async def _connect(self) -> EnvClient:
+        try:
+            return await EnvClient(await self._start(), **self._options).connect()
+        except TransportError:
+            if self._restart is None:
+                raise
+            return await EnvClient(await self._restart(), **self._options).connect()  # died: anew
+
+    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        if self._client is None:
+            error = TransportError(f"the sessions at {self.label} were lost; reset them to reopen")
+            return dict.fromkeys(requests, error)
+        items = [{"session": i, **by_kind(kind, payload).message}
+                 for i, (kind, payload) in requests.items()]
+        try:
+            replies = await self._client.batch(items)
+        except OpenEnvGymError as exc:
+            if isinstance(exc, TransportError):
+                self._client = None
+            return dict.fromkeys(requests, exc)
+        pairs = zip(requests.items(), replies, strict=True)
+        return {i: answer(kind, payload, reply) for (i, (kind, payload)), reply in pairs}
+
+    async def reopen(self) -> None:
+        if self._client is None:
+            await self.open()
+
+    async def schema(self) -> dict[str, Any]:
+        assert self._client is not None
+        return await self._client.schema()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+
+class ConcurrentGroup(SessionGroup):
+    """One connection per session (upstream servers), requests sent concurrently."""
+
+    def __init__(self, clients: list[EnvClient]):
+        self.size = len(clients)
+        self.label = clients[0].base_url
+        self._clients = clients
+
+    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        async def one(i: int, kind: str, payload: Any) -> Any:
+            client = self._clients[i]
+            try:
+                if not client.connected:
+                    raise TransportError(f"the session at {self.label} was lost; reset it to reopen")
+                call = by_kind(kind, payload)
+                return outcome(call, await client.request(call.message))
+            except OpenEnvGymError as exc:
+                return exc
+
+        results = await asyncio.gather(*(one(i, k, p) for i, (k, p) in requests.items()))
+        return dict(zip(requests, results, strict=True))
+
+    async def reopen(self) -> None:
+        for client in self._clients:
+            if not client.connected:
+                await client.connect()
+
+    async def schema(self) -> dict[str, Any]:
+        return await self._clients[0].schema()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(client.close() for client in self._clients))
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+class SessionPool:
+    """N sessions as one: requests by global index, answered group by group concurrently.
+
+    ``providers``: what the pool started for itself, stopped when it closes.
+    """
+
+    def __init__(self, groups: Sequence[SessionGroup], providers: Sequence[Stoppable] = ()):
+        self.groups = list(groups)
+        self.providers: list[Stoppable] = list(providers)
+        self._where = [(g, i) for g in self.groups for i in range(g.size)]
+
+    @property
+    def size(self) -> int:
+        return len(self._where)
+
+    def label(self, index: int) -> str:
+        return self._where[index][0].label
+
+    async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        """Outcomes keyed by global index (an exception where that request failed)."""
+        by_group: dict[SessionGroup, dict[int, Request]] = {}
+        globals_of: dict[SessionGroup, list[int]] = {}
+        for index, request in requests.items():
+            group, local = self._where[index]
+            by_group.setdefault(group, {})[local] = request
+            globals_of.setdefault(group, []).append(index)
+        answers = await asyncio.gather(*(g.run(r) for g, r in by_group.items()))
+        results: dict[int, Any] = {}
+        for (group, local_requests), answer in zip(by_group.items(), answers, strict=True):
+            for index, local in zip(globals_of[group], local_requests, strict=True):
+                results[index] = answer[local]
+        return results
+
+    async def reopen(self, indices: Sequence[int]) -> dict[int, OpenEnvGymError]:
+        """Reopen the lost sessions among ``indices``; the error of each that stays lost."""
+        groups = list({self._where[i][0]: None for i in indices})
+        results = await asyncio.gather(*(g.reopen() for g in groups), return_exceptions=True)
+        failed = {g: r for g, r in zip(groups, results, strict=True) if isinstance(r, BaseException)}
+        for error in failed.values():
+            if not isinstance(error, OpenEnvGymError):
+                raise error
+        return {i: failed[self._where[i][0]] for i in indices  # type: ignore[misc]
+                if self._where[i][0] in failed}
+
+    async def schema(self) -> dict[str, Any]:
+        return await self.groups[0].schema()
+
+    async def close(self) -> None:
+        try:
+            await asyncio.gather(*(g.close() for g in self.groups), return_exceptions=True)
+        finally:
+            for provider in self.providers:
+                await asyncio.to_thread(provider.stop)
+
+
+def split(total: int, parts: int) -> list[int]:
+    """``total`` as ``parts`` near-equal sizes (positive while ``total >= parts``).
+
+    >>> split(10, 3)
+    [4, 3, 3]
+    """
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+async def group_at(start: Starter, size: int, options: dict[str, Any],
+                   restart: Starter | None = None) -> SessionGroup:
+    """``size`` sessions on the server ``start()`` returns: batched on one of ours, one
+    connection each on an upstream server. ``restart()``: where to go once that one is lost."""
+    probe = EnvClient(await start(), **options)
+    await probe.connect()
+    if probe.extended:
+        return await BatchedGroup(start, size, options, restart).open(probe)
+    clients = [probe] + [EnvClient(probe.base_url, **options) for _ in range(size - 1)]
+    await asyncio.gather(*(c.connect() for c in clients[1:]))
+    return ConcurrentGroup(clients)
+
+
+async def max_sessions(base_url: str, token: str | None) -> int | None:
+    """How many sessions the server at ``base_url`` takes (``None``: it does not say)."""
+    async with httpx.AsyncClient(timeout=10, trust_env=False, headers=auth_headers(token)) as http:
+        response = await http.get(base_url + "/capabilities")
+    return response.json().get("max_sessions") if response.status_code == 200 else None
+
+
+async def spread_over_servers(first: ServerProvider, num_envs: int, num_servers: int | None,
+                              options: dict[str, Any]) -> SessionPool:
+    """``num_envs`` sessions over ``first`` and the siblings it makes (``first.sibling()``),
+    started in parallel; the pool stops the siblings when it closes (``first`` is the caller's).
+
+    One server first, to learn how many sessions it takes; then as many as the sessions need
+    (``num_servers``, by default ``first.servers_by_default()``, more if a server's capacity is
+    small: one per session for an env without concurrent sessions). A provider without siblings (a
+    server already running) gets all sessions.
+    """
+    options = {**options, "token": first.token or ""}
+    siblings: list[ServerProvider] = []
+    try:
+        capacity = await max_sessions(await first.astart(), first.token) or 1
+        count = num_servers or min(num_envs, first.servers_by_default())
+        count = max(count, math.ceil(num_envs / capacity))
+        while len(siblings) < count - 1 and (sibling := first.sibling()) is not None:
+            siblings.append(sibling)
+        servers = [first, *siblings]
+        groups = await asyncio.gather(*(group_at(p.astart, n, options, p.arestart)
+                                        for p, n in zip(servers, split(num_envs, len(servers)), strict=True)))
+    except BaseException:
+        await asyncio.gather(*(asyncio.to_thread(server.stop) for server in siblings))
+        raise
+    return SessionPool(groups, siblings)
