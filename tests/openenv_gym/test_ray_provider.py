@@ -24,7 +24,7 @@ from openenv_gym.providers import RayProvider
 @pytest.fixture(scope="module")
 def cluster():
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
-    workers = [cluster.add_node(num_cpus=2) for _ in range(2)]
+    workers = [cluster.add_node(num_cpus=2), cluster.add_node(num_cpus=2, resources={"env_server": 2})]
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False)
     yield cluster, workers
@@ -132,6 +132,33 @@ def test_a_killed_actor_is_restarted_and_its_sessions_reopen(cluster):
         assert list(obs["echoed_message"]) == ["e", "f"]
     finally:
         envs.close()
+    assert alive_actors() == []
+
+
+def test_custom_resources_place_the_servers_on_the_nodes_that_declare_them(cluster):
+    _, workers = cluster
+    envs = gym.make_vec("openenv/echo-v0", num_envs=4, provider="ray", num_servers=2,
+                        provider_options={"resources": {"env_server": 1}})
+    try:
+        assert {actor_node(s) for s in envs.unwrapped._pool.providers} == {workers[1].node_id}
+        envs.reset(seed=0)
+        assert list(envs.step(["a", "b", "c", "d"])[0]["echoed_message"]) == ["a", "b", "c", "d"]
+    finally:
+        envs.close()
+
+
+def test_a_provider_joins_the_cluster_at_its_address(cluster):
+    """A process that has not called ray.init: the provider joins the cluster it is given."""
+    ray_cluster, _ = cluster
+    ray.shutdown()
+    try:
+        with gym.make("openenv/echo-v0", provider="ray", provider_options={"address": ray_cluster.address}) as env:
+            env.reset(seed=0)
+            assert env.step({"message": "joined"})[0]["echoed_message"] == "joined"
+            assert ray.get_runtime_context().gcs_address == ray_cluster.gcs_address
+    finally:
+        if not ray.is_initialized():
+            ray.init(address=ray_cluster.address, log_to_driver=False)
     assert alive_actors() == []
 
 
