@@ -13,7 +13,7 @@ from typing import Any
 from .client import DEFAULT_TIMEOUT
 from .client_base import DEFAULT_ENCODING
 from .groups import SessionPool, Starter, group_at, split
-from .providers import Provider, ServerProvider, check_provider_options, make_provider
+from .providers import Provider, check_provider_options, make_provider
 
 
 async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider = "process",
@@ -27,8 +27,6 @@ async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider 
     the caller's (what it starts beyond its own server, the pool stops).
     """
     check_provider_options(provider, provider_options, base_url)
-    if token is None and isinstance(provider, ServerProvider) and base_url is None:
-        token = provider.token or ""
     options = {"timeout": timeout, "encoding": encoding, "token": token}
     if base_url is not None and not isinstance(base_url, str):
         urls = list(base_url)
