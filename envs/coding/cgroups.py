@@ -64,6 +64,11 @@ def _write(path: Path, value: str) -> None:
         file.write(value)
 
 
+def _removed(error: OSError) -> bool:
+    """The error of a group's file whose group was removed (before or after it was opened)."""
+    return error.errno in (errno.ENOENT, errno.ENODEV)
+
+
 def _own_group(controller: str) -> str:
     """This process's group in ``controller``'s v1 hierarchy (``""`` for v2's), relative to the
     root of the hierarchy's mount (a container sees its own group mounted as the root)."""
@@ -173,12 +178,15 @@ class Cgroup:
         _write(self._dir("cpuacct") / "cpuacct.usage", "0")
 
     def pids(self) -> list[int]:
-        """Every process in the group (v1: the freezer's view, which every member is in)."""
+        """Every process in the group (v1: the freezer's view, which every member is in); none
+        once the group is removed."""
         path = self._dir("freezer" if self.version == 1 else "pids") / "cgroup.procs"
         try:
             return [int(line) for line in path.read_text().split()]
-        except FileNotFoundError:
-            return []
+        except OSError as exc:
+            if _removed(exc):
+                return []
+            raise
 
     def cpu_seconds(self) -> float:
         """CPU time the group's processes used since :meth:`make`, exited ones included."""
@@ -228,8 +236,10 @@ class Cgroup:
         with self._lock:
             try:
                 self._kill_all()
-            except FileNotFoundError:  # removed meanwhile (by that other thread)
-                return True
+            except OSError as exc:
+                if _removed(exc):  # meanwhile, by that other thread
+                    return True
+                raise
             finally:
                 self.close_files()
         deadline = time.monotonic() + SETTLE_S
