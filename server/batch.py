@@ -1,0 +1,109 @@
+"""Serving the items of a ``batch`` frame (see :mod:`.connection` for the message).
+
+The plain steps of a batch, to sessions whose environments answer inline (``FAST_STEP``),
+are taken together: their actions validated with one ``TypeAdapter(list[Action])`` call, the
+environments stepped through :meth:`~.environment.Environment.step_batch` (one call per
+environment class), the observations dumped with one call. Every other item (a reset, a
+request with an id, a tool call, an action that fails validation, a session in worker threads)
+is answered by its session one message at a time, exactly as when it comes alone. Either
+way each item gets the reply the single request would have got, errors included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from openenv_gym.protocol import envelopes
+from openenv_gym.types import Action, Observation
+
+from .session import Reply, Session, execution_error
+
+Target = tuple[Session, dict[str, Any]] | Reply
+"""A batch item's session and message, or the error reply the item already has."""
+
+
+async def serve_items(targets: Sequence[Target]) -> list[Reply | None]:
+    """Each item's reply, in order; every session addressed at most once."""
+    replies: list[Reply | None] = [t if isinstance(t, dict) else None for t in targets]
+    steps = [p for p, t in enumerate(targets) if not isinstance(t, dict) and t[0].batchable_step(t[1])]
+    if len(steps) > 1:
+        together = _step_together([targets[p] for p in steps])  # type: ignore[misc]
+        if together is not None:
+            for position, reply in zip(steps, together, strict=True):
+                replies[position] = reply
+    rest = [p for p, reply in enumerate(replies) if reply is None]
+    if all(targets[p][0].runs_inline for p in rest):  # type: ignore[index]
+        for position in rest:
+            session, message = targets[position]  # type: ignore[misc]
+            replies[position] = await session.handle(message)
+    else:  # sessions in worker threads: side by side
+        await asyncio.gather(*(_answer(targets[p], replies, p) for p in rest))  # type: ignore[arg-type]
+    return replies
+
+
+async def _answer(target: tuple[Session, dict[str, Any]], replies: list[Reply | None], position: int) -> None:
+    session, message = target
+    replies[position] = await session.handle(message)
+
+
+def _step_together(items: list[tuple[Session, dict[str, Any]]]) -> list[Reply] | None:
+    """The replies to plain steps, or ``None`` when their actions do not all validate (each is
+    then answered on its own, with its own error)."""
+    action_type = items[0][0].action_type
+    if any(session.action_type is not action_type for session, _ in items):
+        return None
+    try:
+        actions = _list_of(action_type).validate_python([message["data"] for _, message in items])
+    except ValidationError:
+        return None
+    now = time.monotonic()
+    sessions = [session for session, _ in items]
+    for session in sessions:
+        session.last_activity = now
+    results = _step_environments(sessions, actions)
+    observations = [r for r in results if isinstance(r, Observation)]
+    dumped = iter(envelopes(observations))
+    return [{"type": "observation", "data": next(dumped)} if isinstance(result, Observation)
+            else execution_error(session, "step", result)
+            for session, result in zip(sessions, results, strict=True)]
+
+
+def _step_environments(sessions: list[Session], actions: list[Action]) -> list[Observation | Exception]:
+    """Each session's environment stepped (one ``step_batch`` call per environment class) and scored."""
+    results: list[Observation | Exception] = [TypeError("not stepped")] * len(sessions)
+    by_class: dict[type, list[int]] = {}
+    for position, session in enumerate(sessions):
+        by_class.setdefault(type(session.env), []).append(position)
+    for cls, positions in by_class.items():
+        scorers = [sessions[p].begin_step() for p in positions]
+        try:
+            stepped = cls.step_batch([sessions[p].env for p in positions], [actions[p] for p in positions])
+            if len(stepped) != len(positions):
+                raise TypeError(f"{cls.__name__}.step_batch returned {len(stepped)} results for "
+                                f"{len(positions)} actions")
+        except Exception as exc:  # the hook itself failed: every item of it gets the error
+            stepped = [exc] * len(positions)
+        for position, scorer, result in zip(positions, scorers, stepped, strict=True):
+            results[position] = _scored(result, scorer, actions[position])
+    return results
+
+
+def _scored(result: Any, scorer: Any, action: Action) -> Observation | Exception:
+    if isinstance(result, Exception):
+        return result
+    if not isinstance(result, Observation):
+        return TypeError(f"the environment returned {type(result).__name__}, not an Observation")
+    if scorer is not None:
+        scorer.finish(action, result)
+    return result
+
+
+@lru_cache(maxsize=64)
+def _list_of(action_type: type[Action]) -> TypeAdapter[list[Action]]:
+    return TypeAdapter(list[action_type])  # type: ignore[valid-type]
