@@ -32,11 +32,13 @@ CLOSE: dict[str, Any] = {"type": "close"}
 """Ends the session (no reply)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Call(Generic[T]):
     """One request: ``message`` to send, ``parse`` for its reply (raises the server's error).
 
     ``extension`` names the capability the server must speak for it (``None``: baseline).
+    A value: never changed once made (not ``frozen``, which would triple the cost of making
+    one, once per sub-environment and step of a vector env).
     """
 
     message: dict[str, Any]
