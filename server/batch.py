@@ -22,6 +22,8 @@ from pydantic import TypeAdapter, ValidationError
 from openenv_gym.protocol import envelopes
 from openenv_gym.types import Action, Observation
 
+from .environment import Environment
+from .rubrics import RubricScorer
 from .session import Reply, Session, execution_error
 
 Target = tuple[Session, dict[str, Any]] | Reply
@@ -31,25 +33,20 @@ Target = tuple[Session, dict[str, Any]] | Reply
 async def serve_items(targets: Sequence[Target]) -> list[Reply | None]:
     """Each item's reply, in order; every session addressed at most once."""
     replies: list[Reply | None] = [t if isinstance(t, dict) else None for t in targets]
-    steps = [p for p, t in enumerate(targets) if not isinstance(t, dict) and t[0].batchable_step(t[1])]
-    if len(steps) > 1:
-        together = _step_together([targets[p] for p in steps])  # type: ignore[misc]
-        if together is not None:
-            for position, reply in zip(steps, together, strict=True):
-                replies[position] = reply
-    rest = [p for p, reply in enumerate(replies) if reply is None]
-    if all(targets[p][0].runs_inline for p in rest):  # type: ignore[index]
-        for position in rest:
-            session, message = targets[position]  # type: ignore[misc]
+    pending = {p: t for p, t in enumerate(targets) if not isinstance(t, dict)}
+    steps = {p: t for p, t in pending.items() if t[0].batchable_step(t[1])}
+    if len(steps) > 1 and (together := _step_together(list(steps.values()))) is not None:
+        for position, reply in zip(steps, together, strict=True):
+            replies[position] = reply
+            del pending[position]
+    if all(session.runs_inline for session, _ in pending.values()):
+        for position, (session, message) in pending.items():
             replies[position] = await session.handle(message)
     else:  # sessions in worker threads: side by side
-        await asyncio.gather(*(_answer(targets[p], replies, p) for p in rest))  # type: ignore[arg-type]
+        answers = await asyncio.gather(*(session.handle(message) for session, message in pending.values()))
+        for position, answer in zip(pending, answers, strict=True):
+            replies[position] = answer
     return replies
-
-
-async def _answer(target: tuple[Session, dict[str, Any]], replies: list[Reply | None], position: int) -> None:
-    session, message = target
-    replies[position] = await session.handle(message)
 
 
 def _step_together(items: list[tuple[Session, dict[str, Any]]]) -> list[Reply] | None:
@@ -77,7 +74,7 @@ def _step_together(items: list[tuple[Session, dict[str, Any]]]) -> list[Reply] |
 def _step_environments(sessions: list[Session], actions: list[Action]) -> list[Observation | Exception]:
     """Each session's environment stepped (one ``step_batch`` call per environment class) and scored."""
     results: list[Observation | Exception] = [TypeError("not stepped")] * len(sessions)
-    by_class: dict[type, list[int]] = {}
+    by_class: dict[type[Environment[Any, Any, Any]], list[int]] = {}
     for position, session in enumerate(sessions):
         by_class.setdefault(type(session.env), []).append(position)
     for cls, positions in by_class.items():
@@ -94,7 +91,7 @@ def _step_environments(sessions: list[Session], actions: list[Action]) -> list[O
     return results
 
 
-def _scored(result: Any, scorer: Any, action: Action) -> Observation | Exception:
+def _scored(result: Any, scorer: RubricScorer | None, action: Action) -> Observation | Exception:
     if isinstance(result, Exception):
         return result
     if not isinstance(result, Observation):

@@ -51,6 +51,7 @@ from .tools import ToolBox
 ActT = TypeVar("ActT", bound=Action)
 ObsT = TypeVar("ObsT", bound=Observation)
 StateT = TypeVar("StateT", bound=State)
+EnvT = TypeVar("EnvT", bound="Environment[Any, Any, Any]")
 
 
 class Environment(ABC, Generic[ActT, ObsT, StateT]):
@@ -111,8 +112,7 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
         """The episode's state (``episode_id``, ``step_count`` and the env's own fields)."""
 
     @classmethod
-    def step_batch(cls, envs: Sequence[Environment[ActT, ObsT, StateT]],
-                   actions: Sequence[ActT]) -> list[ObsT | Exception]:
+    def step_batch(cls: type[EnvT], envs: Sequence[EnvT], actions: Sequence[Any]) -> list[Any]:
         """Step several instances of this class, one action each: the sessions of a ``batch``
         frame whose environments answer inline (``FAST_STEP``). Returns each instance's
         observation, or the exception its step raised (that item alone fails).
@@ -121,7 +121,7 @@ class Environment(ABC, Generic[ActT, ObsT, StateT]):
         together is cheaper (a vectorized simulator, observations built in one call). The
         server scores each step with its rubric afterwards, unless the step did.
         """
-        results: list[ObsT | Exception] = []
+        results: list[Any] = []
         for env, action in zip(envs, actions, strict=True):
             try:
                 results.append(env.step(action))

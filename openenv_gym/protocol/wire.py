@@ -22,7 +22,6 @@ top-level ``metadata``    when not empty (0.10)       no: ``info`` instead
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -71,7 +70,7 @@ def envelope(observation: Observation, *, extended: bool) -> dict[str, Any]:
     return data
 
 
-def envelopes(observations: Sequence[Observation]) -> list[dict[str, Any]]:
+def envelopes(observations: list[Observation]) -> list[dict[str, Any]]:
     """The extended :func:`envelope` of each observation (a batch's replies): those of one model
     dumped with one call.
 
