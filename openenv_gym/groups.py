@@ -185,7 +185,8 @@ class SessionPool:
             group, local = self._where[index]
             by_group.setdefault(group, {})[local] = request
         if len(by_group) == 1:  # no task to spawn
-            answers = [await next(iter(by_group)).run(next(iter(by_group.values())))]
+            [(group, local_requests)] = by_group.items()
+            answers = [await group.run(local_requests)]
         else:
             answers = await asyncio.gather(*(g.run(r) for g, r in by_group.items()))
         results: dict[int, Any] = {}
