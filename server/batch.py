@@ -1,9 +1,10 @@
 """Serving the items of a ``batch`` frame (see :mod:`.connection` for the message).
 
 The plain steps of a batch, to sessions whose environments answer inline (``FAST_STEP``),
-are taken together: their actions validated with one ``TypeAdapter(list[Action])`` call, the
-environments stepped through :meth:`~.environment.Environment.step_batch` (one call per
-environment class), the observations dumped with one call. Every other item (a reset, a
+are taken together, :data:`STEPS_TOGETHER` at a time: their actions validated with one
+``TypeAdapter(list[Action])`` call, the environments stepped through
+:meth:`~.environment.Environment.step_batch` (one call per environment class), the
+observations dumped with one call. Every other item (a reset, a
 request with an id, a tool call, an action that fails validation, a session in worker threads)
 is answered by its session one message at a time, exactly as when it comes alone. Either
 way each item gets the reply the single request would have got, errors included.
@@ -26,6 +27,10 @@ from .environment import Environment
 from .rubrics import RubricScorer
 from .session import Reply, Session, execution_error
 
+STEPS_TOGETHER = 32
+"""Most steps taken together. What a chunk allocates lives until it is dumped; all 256 steps of a
+batch at once outlived several young collections per batch, which made full collections five
+times as frequent (in-process at 256 sessions: p99 133 ms against 4.4 ms in chunks of 32)."""
 Target = tuple[Session, dict[str, Any]] | Reply
 """A batch item's session and message, or the error reply the item already has."""
 
@@ -34,11 +39,14 @@ async def serve_items(targets: Sequence[Target]) -> list[Reply | None]:
     """Each item's reply, in order; every session addressed at most once."""
     replies: list[Reply | None] = [t if isinstance(t, dict) else None for t in targets]
     pending = {p: t for p, t in enumerate(targets) if not isinstance(t, dict)}
-    steps = {p: t for p, t in pending.items() if t[0].batchable_step(t[1])}
-    if len(steps) > 1 and (together := _step_together(list(steps.values()))) is not None:
-        for position, reply in zip(steps, together, strict=True):
-            replies[position] = reply
-            del pending[position]
+    steps = [p for p, t in pending.items() if t[0].batchable_step(t[1])]
+    for start in range(0, len(steps), STEPS_TOGETHER):
+        chunk = steps[start:start + STEPS_TOGETHER]
+        together = _step_together([pending[p] for p in chunk])
+        if together is not None:
+            for position, reply in zip(chunk, together, strict=True):
+                replies[position] = reply
+                del pending[position]
     if all(session.runs_inline for session, _ in pending.values()):
         for position, (session, message) in pending.items():
             replies[position] = await session.handle(message)
@@ -50,8 +58,10 @@ async def serve_items(targets: Sequence[Target]) -> list[Reply | None]:
 
 
 def _step_together(items: list[tuple[Session, dict[str, Any]]]) -> list[Reply] | None:
-    """The replies to plain steps, or ``None`` when their actions do not all validate (each is
-    then answered on its own, with its own error)."""
+    """The replies to plain steps, or ``None`` when there is only one, or their actions do not
+    all validate (each is then answered on its own, with its own error)."""
+    if len(items) < 2:
+        return None
     action_type = items[0][0].action_type
     if any(session.action_type is not action_type for session, _ in items):
         return None
