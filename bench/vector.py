@@ -227,7 +227,8 @@ def build_async_vector(stack: contextlib.ExitStack, n: int) -> Built:
 def _native(**kwargs: Any) -> Callable[[contextlib.ExitStack, int], Built]:
     def build(stack: contextlib.ExitStack, n: int) -> Built:
         envs, step = _vector_env(stack, n, f"GymVectorEnv({kwargs})", **kwargs)
-        return Built(step, [p.pid for p in envs.unwrapped._pool.providers])
+        providers = envs.unwrapped._pool.providers  # none in-process
+        return Built(step, [p.pid for p in providers if getattr(p, "pid", None) is not None])
 
     return build
 

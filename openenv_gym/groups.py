@@ -39,11 +39,6 @@ Request = tuple[str, Any]
 """``("reset", kwargs)``, ``("step", action fields)``, ``("state", None)`` or ``("render", {"mode": m})``."""
 
 
-def answer(kind: str, payload: Any, reply: Any) -> Any:
-    """The parsed reply to one request, or the error it carries (returned, not raised)."""
-    return outcome(by_kind(kind, payload), reply)
-
-
 class SessionGroup(ABC):
     """Sessions that live in one place and are stepped together."""
 
@@ -103,16 +98,14 @@ class BatchedGroup(SessionGroup):
         if self._client is None:
             error = TransportError(f"the sessions at {self.label} were lost; reset them to reopen")
             return dict.fromkeys(requests, error)
-        items = [{"session": i, **by_kind(kind, payload).message}
-                 for i, (kind, payload) in requests.items()]
+        calls = {i: by_kind(kind, payload) for i, (kind, payload) in requests.items()}
         try:
-            replies = await self._client.batch(items)
+            replies = await self._client.batch([{"session": i, **call.message} for i, call in calls.items()])
         except OpenEnvGymError as exc:
             if isinstance(exc, TransportError):
                 self._client = None
             return dict.fromkeys(requests, exc)
-        pairs = zip(requests.items(), replies, strict=True)
-        return {i: answer(kind, payload, reply) for (i, (kind, payload)), reply in pairs}
+        return {i: outcome(call, reply) for (i, call), reply in zip(calls.items(), replies, strict=True)}
 
     async def reopen(self) -> None:
         if self._client is None:
@@ -176,6 +169,7 @@ class SessionPool:
         self.groups = list(groups)
         self.providers: list[Stoppable] = list(providers)
         self._where = [(g, i) for g in self.groups for i in range(g.size)]
+        self._offsets = {g: sum(h.size for h in self.groups[:n]) for n, g in enumerate(self.groups)}
 
     @property
     def size(self) -> int:
@@ -187,16 +181,18 @@ class SessionPool:
     async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
         """Outcomes keyed by global index (an exception where that request failed)."""
         by_group: dict[SessionGroup, dict[int, Request]] = {}
-        globals_of: dict[SessionGroup, list[int]] = {}
         for index, request in requests.items():
             group, local = self._where[index]
             by_group.setdefault(group, {})[local] = request
-            globals_of.setdefault(group, []).append(index)
-        answers = await asyncio.gather(*(g.run(r) for g, r in by_group.items()))
+        if len(by_group) == 1:  # no task to spawn
+            [(group, local_requests)] = by_group.items()
+            answers = [await group.run(local_requests)]
+        else:
+            answers = await asyncio.gather(*(g.run(r) for g, r in by_group.items()))
         results: dict[int, Any] = {}
-        for (group, local_requests), answer in zip(by_group.items(), answers, strict=True):
-            for index, local in zip(globals_of[group], local_requests, strict=True):
-                results[index] = answer[local]
+        for group, answer in zip(by_group, answers, strict=True):
+            offset = self._offsets[group]  # a group's sessions are numbered on from the previous group's
+            results.update(answer if offset == 0 else {offset + local: o for local, o in answer.items()})
         return results
 
     async def reopen(self, indices: Sequence[int]) -> dict[int, OpenEnvGymError]:

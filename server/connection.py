@@ -22,7 +22,6 @@ leaves it open when it ends: the session belongs to its MCP client.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 from openenv_gym.errors import ErrorCode, ServerError
 from openenv_gym.protocol import error_frame
 
+from .batch import Target, serve_items
 from .session import Reply, Session, is_request_id
 from .sessions import SessionManager
 
@@ -154,27 +154,7 @@ class Connection:
         refusal = self._refusal(items)
         if refusal is not None:
             return refusal
-        targets = [self._target(item) for item in items]
-        if all(isinstance(t, dict) or t[0].runs_inline for t in targets):
-            replies = [t if isinstance(t, dict) else await t[0].handle(t[1]) for t in targets]
-        else:  # sessions in worker threads: side by side, each session's items in order
-            replies = await self._side_by_side(targets)
-        return {"type": "batch", "data": replies}
-
-    @staticmethod
-    async def _side_by_side(targets: list[tuple[Session, dict[str, Any]] | Reply]) -> list[Any]:
-        replies: list[Any] = [t if isinstance(t, dict) else None for t in targets]
-        queues: dict[Session, list[int]] = {}
-        for position, target in enumerate(targets):
-            if not isinstance(target, dict):
-                queues.setdefault(target[0], []).append(position)
-
-        async def drain(session: Session, positions: list[int]) -> None:
-            for position in positions:
-                replies[position] = await session.handle(targets[position][1])  # type: ignore[index]
-
-        await asyncio.gather(*(drain(s, p) for s, p in queues.items()))
-        return replies
+        return {"type": "batch", "data": await serve_items([self._target(item) for item in items])}
 
     def _refusal(self, items: list[Any]) -> Reply | None:
         """Why a batch is refused whole, before any item runs: more items than the connection
@@ -197,7 +177,7 @@ class Connection:
             seen.add(index)
         return None
 
-    def _target(self, item: Any) -> tuple[Session, dict[str, Any]] | Reply:
+    def _target(self, item: Any) -> Target:
         if not isinstance(item, dict):
             return error_frame(ErrorCode.VALIDATION_ERROR, "a batch item must be an object")
         if isinstance(item.get("type"), str) and item["type"] == "close":

@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import gc
 import logging
 import os
 import re
@@ -42,6 +43,11 @@ from .app import DEFAULT_MAX_MESSAGE_BYTES
 
 UVICORN_FRAME_LIMIT_FACTOR = 4
 """uvicorn closes larger frames with code 1009; ours get an error reply below that."""
+GC_YOUNG_THRESHOLD = 20_000
+"""Allocations between two young collections (Python's default: 700). A batch of 64 steps
+allocates about 1,000 objects, alive until its reply is sent: with the default, each batch
+paid one or two collections that scanned them all (and the server's start-up objects, before
+``gc.freeze``), ~2 µs per step at 64 sessions (issue 17)."""
 
 
 class RedactCredentials(logging.Filter):
@@ -103,9 +109,17 @@ def _keep_alive(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
+def _tune_gc() -> None:
+    """Once started: what start-up made lives as long as the server, so the collector skips it
+    from now on (``gc.freeze``), and it runs after every ``GC_YOUNG_THRESHOLD`` allocations."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 async def _announce(server: uvicorn.Server, sock: socket.socket, ready_fd: int | None) -> None:
     while not server.started:
         await asyncio.sleep(0.01)
+    _tune_gc()
     port = sock.getsockname()[1]
     if ready_fd is not None:
         os.write(ready_fd, f"{port}\n".encode())

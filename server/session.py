@@ -45,6 +45,7 @@ _MCP_ACTION: TypeAdapter[ListToolsAction | CallToolAction] = TypeAdapter(ListToo
 _MESSAGE_KEYS = {"reset": {"type", "data"}, "step": {"type", "data"}, "state": {"type"},
                  "close": {"type"}, "render": {"type", "data"}, "mcp": {"type", "data"}}
 _EXTENDED_KEYS = {kind: keys | {"id"} for kind, keys in _MESSAGE_KEYS.items()}
+_STEP_KEYS = _MESSAGE_KEYS["step"]
 _FINGERPRINT_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -135,6 +136,7 @@ class Session:
         self.resume_token: str | None = None
         self.client = ""
         self.created_at = self.last_activity = time.monotonic()
+        self.action_type = action_type
         self._action = TypeAdapter(action_type)
         self._pool = executor
         self._step_timeout = step_timeout
@@ -160,6 +162,23 @@ class Session:
     def runs_inline(self) -> bool:
         """Every call returns without awaiting: ``handle`` can be driven without a loop."""
         return self._executor is None and not self._is_async and not self._rubric_is_async
+
+    def batchable_step(self, message: Any) -> bool:
+        """Is ``message`` a plain step this session can take with others of a batch (see
+        :mod:`.batch`): inline, no request id, an action object that is not a tool call, and no
+        other request of the session running."""
+        if not (self.runs_inline and type(message) is dict and message.keys() == _STEP_KEYS
+                and message["type"] == "step" and not self._lock.locked()):
+            return False
+        data = message["data"]
+        return type(data) is dict and not (data.get("type") in MCP_ACTION_TYPES and self.env.tools)
+
+    def begin_step(self) -> RubricScorer | None:
+        """The environment's rubric scorer, told that a step starts (``None``: no rubric)."""
+        scorer = self._scorer()
+        if scorer is not None:
+            scorer.begin()
+        return scorer
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[Environment]:
@@ -205,10 +224,7 @@ class Session:
         except _Hung as hung:
             reply = await self._replace_hung_env(hung, message)
         except Exception as exc:  # the environment raised: report it, keep the session
-            kind = message.get("type") if isinstance(message, dict) else None
-            logger.warning("session %.8s: %r raised (payload not logged)", self.session_id, kind,
-                           exc_info=exc)
-            reply = error_frame(ErrorCode.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}")
+            reply = execution_error(self, message.get("type") if isinstance(message, dict) else None, exc)
         if reply is not None and request_id is not None:
             reply["id"] = request_id
         return reply
@@ -254,9 +270,7 @@ class Session:
         if data.get("type") in MCP_ACTION_TYPES and self.env.tools:
             return self._observation(await self.run(self._call_tools, data))
         action = self._action.validate_python(data)
-        scorer = self._scorer()
-        if scorer is not None:
-            scorer.begin()
+        scorer = self.begin_step()
         if self._is_async:
             obs = await self._within(self.env.step_async(action))
         elif self._executor is None:
@@ -350,6 +364,12 @@ class Session:
         if not isinstance(obs, Observation):
             raise TypeError(f"the environment returned {type(obs).__name__}, not an Observation")
         return {"type": "observation", "data": envelope(obs, extended=self.extended)}
+
+
+def execution_error(session: Session, kind: Any, exc: Exception) -> Reply:
+    """The reply to a request whose environment call raised ``exc`` (logged; the session lives on)."""
+    logger.warning("session %.8s: %r raised (payload not logged)", session.session_id, kind, exc_info=exc)
+    return error_frame(ErrorCode.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}")
 
 
 def _close_quietly(env: Environment) -> None:

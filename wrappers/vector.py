@@ -178,12 +178,16 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
             reset = self.autoreset_mode is AutoresetMode.NEXT_STEP and self._autoreset_envs[i]
             requests[i] = ("reset", {}) if reset else ("step", payload)
         env_infos: dict[int, dict[str, Any]] = {}
+        stepped: dict[int, StepResult[dict[str, Any]]] = {}
         for i, result in self._run(requests).items():
-            if requests[i][0] == "reset":
+            if isinstance(result, OpenEnvGymError):
+                env_infos[i] = self._failed(i, result)
+            elif requests[i][0] == "reset":
                 self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
                 env_infos[i] = self._record_reset(i, result)
             else:
-                env_infos[i] = self._record_step(i, result)
+                stepped[i] = result
+        env_infos.update(self._record_steps(stepped))
         finals = self._reset_finished(env_infos) if self.autoreset_mode is AutoresetMode.SAME_STEP else {}
         self._autoreset_envs = self._terminations | self._truncations
         self._raise_errors()
@@ -359,16 +363,22 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         self._wire_obs[index] = result.observation
         return result.info
 
-    def _record_step(self, index: int, result: Outcome) -> dict[str, Any]:
-        if isinstance(result, OpenEnvGymError):
-            return self._failed(index, result)
+    def _record_steps(self, results: dict[int, StepResult[dict[str, Any]]]) -> dict[int, dict[str, Any]]:
+        """Record the sub-envs' step results (the arrays written once per batch); their infos."""
+        if not results:
+            return {}
+        index = np.fromiter(results, dtype=np.intp, count=len(results))
+        values = list(results.values())
+        for i, result in results.items():
+            self._wire_obs[i] = result.observation
+        self._rewards[index] = [r.reward_or_zero for r in values]
+        self._terminations[index] = [r.terminated for r in values]
         self._elapsed[index] += 1
-        limit_hit = self.max_episode_steps is not None and self._elapsed[index] >= self.max_episode_steps
-        self._wire_obs[index] = result.observation
-        self._rewards[index] = result.reward_or_zero
-        self._terminations[index] = result.terminated
-        self._truncations[index] = result.truncated or limit_hit
-        return result.info
+        truncated = np.array([r.truncated for r in values], dtype=np.bool_)
+        if self.max_episode_steps is not None:
+            truncated |= self._elapsed[index] >= self.max_episode_steps
+        self._truncations[index] = truncated
+        return {i: result.info for i, result in results.items()}
 
     def _reset_finished(self, env_infos: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
         """SAME_STEP: reset the finished sub-environments now; their final obs and info."""

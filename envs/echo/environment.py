@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from openenv_gym.server import Environment, tool
 from openenv_gym.server.rubrics import Rubric
@@ -15,6 +18,7 @@ from .rubrics import REWARD_PER_CHARACTER, MessageLengthRubric
 __all__ = ["READY_MESSAGE", "REWARD_PER_CHARACTER", "EchoEnvironment"]
 
 READY_MESSAGE = "Echo environment ready!"
+_OBSERVATIONS = TypeAdapter(list[EchoObservation])
 
 
 class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
@@ -57,11 +61,20 @@ class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
 
     def step(self, action: EchoAction, timeout_s: float | None = None,
              **kwargs: Any) -> EchoObservation:
+        return self._score(action, EchoObservation(**self._echo(action)))  # scored also without a server
+
+    @classmethod
+    def step_batch(cls, envs: Sequence[EchoEnvironment], actions: Sequence[EchoAction]) -> list[Any]:
+        """Many instances' steps (a batch frame's), their observations built in one validation call."""
+        fields = [env._echo(action) for env, action in zip(envs, actions, strict=True)]
+        observations = _OBSERVATIONS.validate_python(fields)
+        return [env._score(a, obs) for env, a, obs in zip(envs, actions, observations, strict=True)]
+
+    def _echo(self, action: EchoAction) -> dict[str, Any]:
+        """Take the step; the observation's fields."""
         self._steps += 1
         self._last = message = action.message
-        obs = EchoObservation(echoed_message=message, message_length=len(message),
-                              metadata={"step": self._steps})
-        return self._score(action, obs)  # the reward also when stepped without a server
+        return {"echoed_message": message, "message_length": len(message), "metadata": {"step": self._steps}}
 
     @property
     def state(self) -> State:

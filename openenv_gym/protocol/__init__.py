@@ -18,8 +18,9 @@ The protocol is written down in ``docs/protocol.md``.
 from .calls import CLOSE, Call, action_payload, by_kind, outcome
 from .exchange import Dropped, RequestIds, ResumePlan, may_resume
 from .replies import check_reply, result_from_envelope, result_from_reply
-from .wire import CAPABILITIES, RESUME_HEADER, SUBPROTOCOL, envelope, error_frame, summarize_errors
+from .wire import CAPABILITIES, RESUME_HEADER, SUBPROTOCOL, envelope, envelopes, error_frame, summarize_errors
 
 __all__ = ["CAPABILITIES", "CLOSE", "RESUME_HEADER", "SUBPROTOCOL", "Call", "Dropped", "RequestIds",
-           "ResumePlan", "action_payload", "by_kind", "check_reply", "envelope", "error_frame",
-           "may_resume", "outcome", "result_from_envelope", "result_from_reply", "summarize_errors"]
+           "ResumePlan", "action_payload", "by_kind", "check_reply", "envelope", "envelopes",
+           "error_frame", "may_resume", "outcome", "result_from_envelope", "result_from_reply",
+           "summarize_errors"]

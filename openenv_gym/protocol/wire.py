@@ -22,7 +22,10 @@ top-level ``metadata``    when not empty (0.10)       no: ``info`` instead
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from ..codecs import JSON
 from ..errors import ErrorCode
@@ -65,6 +68,26 @@ def envelope(observation: Observation, *, extended: bool) -> dict[str, Any]:
     if observation.metadata:
         data[METADATA] = data["observation"][METADATA]
     return data
+
+
+def envelopes(observations: list[Observation]) -> list[dict[str, Any]]:
+    """The extended :func:`envelope` of each observation (a batch's replies): those of one model
+    dumped with one call.
+
+    >>> [e["observation"] for e in envelopes([Observation(reward=1), Observation(done=True)])]
+    [{}, {}]
+    """
+    model = type(observations[0]) if observations else Observation
+    if len(observations) < 2 or any(type(o) is not model for o in observations):
+        return [envelope(o, extended=True) for o in observations]
+    dumped = _list_of(model).dump_python(observations, exclude={"__all__": _EXTENDED_EXCLUDE})
+    return [{"observation": fields, "reward": o.reward, "done": o.done, "truncated": o.truncated,
+             "info": o.metadata} for fields, o in zip(dumped, observations, strict=True)]
+
+
+@lru_cache(maxsize=64)
+def _list_of(model: type[Observation]) -> TypeAdapter[list[Observation]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 def error_frame(code: ErrorCode, message: str, **details: Any) -> dict[str, Any]:

@@ -48,6 +48,11 @@ class InProcessClient(BlockingSession):
         self._closed = False
 
     @property
+    def session(self) -> Any:
+        """The server's session this client talks to."""
+        return self._session
+
+    @property
     def environment(self) -> Any:
         """The session's environment instance (it lives in this process)."""
         return self._session.env
@@ -126,8 +131,17 @@ class InProcessGroup(SessionGroup):
         self._clients: list[InProcessClient] = [provider.connect() for _ in range(size)]
 
     async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
+        """The requests served as a server serves a batch frame's items (the steps of inline
+        sessions together); sessions with an event loop of their own one by one on it."""
+        from openenv_gym.server.batch import serve_items
+
         calls = {i: by_kind(kind, payload) for i, (kind, payload) in requests.items()}
-        return {i: outcome(call, self._clients[i].request(call.message)) for i, call in calls.items()}
+        sessions = {i: self._clients[i].session for i in calls}
+        if all(session.runs_inline for session in sessions.values()):
+            replies = await serve_items([(sessions[i], call.message) for i, call in calls.items()])
+        else:
+            replies = [self._clients[i].request(call.message) for i, call in calls.items()]
+        return {i: outcome(call, reply) for (i, call), reply in zip(calls.items(), replies, strict=True)}
 
     async def reopen(self) -> None:
         return None  # in-process sessions cannot lose their connection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -345,7 +346,74 @@ class NonEmpty(Rubric):
         return 1.0 if action.message else 0.0
 
 
+class AddAction(Action):
+    delta: int
+    fail: bool = False
+
+
+class TotalObservation(Observation):
+    total: int = 0
+
+
+class Doubled(Rubric):
+    """Twice the action's delta."""
+
+    def forward(self, action: Any, observation: Any) -> float:
+        return 2.0 * action.delta
+
+
+class Counter(Environment[AddAction, TotalObservation, State]):
+    """Adds each action's delta to a total (rewarded by :class:`Doubled`); raises when ``fail``.
+    Its steps are batched with the default hook, a loop over ``step``."""
+
+    SUPPORTS_CONCURRENT_SESSIONS = True
+    FAST_STEP = True
+
+    def __init__(self) -> None:
+        super().__init__(rubric=Doubled())
+        self.total = 0
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> TotalObservation:
+        self.total = seed or 0
+        return TotalObservation(total=self.total)
+
+    def step(self, action: AddAction, timeout_s: float | None = None, **kwargs: Any) -> TotalObservation:
+        if action.fail:
+            raise RuntimeError("boom: the environment failed")
+        self.total += action.delta
+        return TotalObservation(total=self.total, metadata={"delta": action.delta})
+
+    @property
+    def state(self) -> State:
+        return State()
+
+
+class BatchedCounter(Counter):
+    """:class:`Counter` with its own batched hook, which records the batches it was given."""
+
+    batches: list[int] = []
+
+    @classmethod
+    def step_batch(cls, envs: Sequence[Counter], actions: Sequence[AddAction]) -> list[Any]:
+        cls.batches.append(len(envs))
+        for env, action in zip(envs, actions, strict=True):
+            env.total += 0 if action.fail else action.delta
+        return [RuntimeError("boom: the environment failed") if action.fail
+                else TotalObservation(total=env.total, metadata={"delta": action.delta})
+                for env, action in zip(envs, actions, strict=True)]
+
+
+class BrokenBatchCounter(Counter):
+    """A batched hook that raises: every step of the batch fails with its error."""
+
+    @classmethod
+    def step_batch(cls, envs: Sequence[Counter], actions: Sequence[AddAction]) -> list[Any]:
+        raise ValueError("the batch broke")
+
+
 code = create_app(CodeEnvironment, CodeAction, CodeObservation)
+counter = create_app(Counter, AddAction, TotalObservation)
+batched_counter = create_app(BatchedCounter, AddAction, TotalObservation)
 flaky = create_app(FlakyEnvironment, FlakyAction, EchoObservation)
 game = create_app(GameEnvironment, MoveAction, GameObservation)
 ported = create_app(PortedEnvironment, MoveAction, GameObservation)
