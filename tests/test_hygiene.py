@@ -24,7 +24,7 @@ import openenv_gym  # noqa: F401  (registers the ids)
 from openenv_gym import StepTimeoutError, SyncEnvClient, TransportError
 from tests.support.processes import process_gone
 from tests.support.proxy import proxy_to
-from tests.support.servers import serving
+from tests.support.servers import serving, settled_sessions
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,9 @@ def timed_out_step(server_url: str) -> None:
         client.reset()
         with pytest.raises(StepTimeoutError):
             client.step({"message": "hang", "sleep": 1.5})
+    # its session is closed once the abandoned step returns: the next run must not find the
+    # 4-session server full of sessions still closing
+    assert settled_sessions(server_url, 0) == 0
 
 
 def dead_server_client() -> None:
