@@ -243,13 +243,25 @@ time.sleep(0.1)
 """
 
 
+def freezer_view(sandbox: dict[str, str]) -> list[str]:
+    """What a cgroup v1 machine's freezer says of the session's group (its state, its tasks), to
+    tell a group that was thawed from one that never held the tree."""
+    uid = sandbox["user"].split()[-1]
+    return [f"{group}: {(group / 'freezer.state').read_text().strip()}, tasks "
+            f"{(group / 'tasks').read_text().split()}"
+            for group in Path("/sys/fs/cgroup/freezer").glob(f"**/openenv-coding-uid{uid}")]
+
+
 def test_a_sleeping_loop_does_not_run_between_steps(limited):
     with session(limited) as client:
         sandbox = client.reset().info["sandbox"]
+        assert sandbox["limits"].startswith("whole tree") and "not frozen" not in sandbox["limits"], sandbox
         step(client, SLEEPER)
+        between = freezer_view(sandbox)
         time.sleep(1.0)
+        between += freezer_view(sandbox)
         gaps = step(client, "max(b - a for a, b in zip(stamps, stamps[1:]))")["stdout"]
-        assert float(gaps) >= 0.9, sandbox  # the loop stood still while no step ran
+        assert float(gaps) >= 0.9, between  # the loop stood still while no step ran
 
 
 # -- 3. a forged reply on the worker's channel shifts nothing -----------------------------------
