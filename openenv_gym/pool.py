@@ -12,8 +12,8 @@ from typing import Any
 
 from .client import DEFAULT_TIMEOUT
 from .client_base import DEFAULT_ENCODING
-from .groups import SessionPool, Starter, group_at, split
-from .providers import Provider, check_provider_options, make_provider
+from .groups import SessionPool, group_at, split
+from .providers import Provider, RemoteProvider, check_provider_options, make_provider
 
 
 async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider = "process",
@@ -30,8 +30,9 @@ async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider 
     options = {"timeout": timeout, "encoding": encoding, "token": token}
     if base_url is not None and not isinstance(base_url, str):
         urls = list(base_url)
-        groups = await asyncio.gather(*(group_at(_constant(url), n, options)
-                                        for url, n in zip(urls, split(num_envs, len(urls)), strict=True)))
+        sizes = split(num_envs, len(urls))
+        groups = await asyncio.gather(*(group_at(RemoteProvider(url).astart, n, options)
+                                        for url, n in zip(urls, sizes, strict=True)))
         return SessionPool(groups)
     if isinstance(provider, Provider) and base_url is None:
         return await provider.open_sessions(num_envs, options, num_servers)
@@ -45,9 +46,3 @@ async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider 
     pool.providers.insert(0, owned)  # in the order of the groups: the first server is its own
     return pool
 
-
-def _constant(url: str) -> Starter:
-    async def start() -> str:
-        return url
-
-    return start

@@ -127,18 +127,18 @@ class InProcessGroup(SessionGroup):
     def __init__(self, provider: InProcessProvider, size: int):
         self.size = size
         self.label = "in-process"
-        self._provider = provider
         self._clients: list[InProcessClient] = [provider.connect() for _ in range(size)]
+        from openenv_gym.server.batch import serve_items  # the server's part, loaded with a group
+
+        self._serve_items = serve_items
 
     async def run(self, requests: dict[int, Request]) -> dict[int, Any]:
         """The requests served as a server serves a batch frame's items (the steps of inline
         sessions together); sessions with an event loop of their own one by one on it."""
-        from openenv_gym.server.batch import serve_items
-
         calls = {i: by_kind(kind, payload) for i, (kind, payload) in requests.items()}
         sessions = {i: self._clients[i].session for i in calls}
         if all(session.runs_inline for session in sessions.values()):
-            replies = await serve_items([(sessions[i], call.message) for i, call in calls.items()])
+            replies = await self._serve_items([(sessions[i], call.message) for i, call in calls.items()])
         else:
             replies = [self._clients[i].request(call.message) for i, call in calls.items()]
         return {i: outcome(call, reply) for (i, call), reply in zip(calls.items(), replies, strict=True)}

@@ -17,6 +17,7 @@ gives one), which this provider's sessions send.
 
 from __future__ import annotations
 
+import copy
 import functools
 import secrets
 from typing import Any
@@ -101,9 +102,9 @@ class RayProvider(ServerProvider):
         return cls(env.name, env_kwargs=env_kwargs, token=token, **options)
 
     def sibling(self) -> RayProvider:
-        twin = RayProvider(self.env, env_kwargs=self.env_kwargs, token=self.token, address=self.address,
-                           startup_timeout=self.startup_timeout)
-        twin.actor_options = self.actor_options
+        """A provider of another actor with the same options and token (none placed yet)."""
+        twin = copy.copy(self)
+        twin.actor = None
         return twin
 
     def servers_by_default(self) -> int:
