@@ -120,9 +120,10 @@ def closed_ancestor(path: str) -> str | None:
 
 
 def closed_ancestors() -> dict[str, set[str]]:
-    """Directories other users cannot enter above this interpreter's installation -> the
-    entries below each that the interpreter needs."""
-    needed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *sys.path) if os.path.isdir(p)}
+    """Directories other users cannot enter above this interpreter's installation or this
+    script's folder (a checkout in ``mktemp -d``) -> the entries below each that they need."""
+    here = os.path.dirname(os.path.realpath(__file__))
+    needed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, here, *sys.path) if os.path.isdir(p)}
     closed: dict[str, set[str]] = {}
     for path in needed:
         ancestor = closed_ancestor(path)
