@@ -86,14 +86,16 @@ class EnvClient(ClientBase):
         try:
             self._ws = await websockets.connect(
                 self.ws_url, subprotocols=[Subprotocol(p) for p in self.offered] or None,
-                additional_headers=headers or None,
+                additional_headers=self._handshake_headers(headers) or None,
                 open_timeout=timeout, max_size=self.max_message_bytes,
                 compression=None if self.loopback else "deflate", ping_interval=None,
                 proxy=None if self.loopback else True)
         except (OSError, InvalidHandshake, TimeoutError, asyncio.TimeoutError) as exc:
             raise self._connect_error(exc) from exc
         response = self._ws.response
-        self._opened(self._ws.subprotocol, response.headers if response else {}, resumed=resumed)
+        if not self._opened(self._ws.subprotocol, response.headers if response else {}, resumed=resumed):
+            await self._ws.close()
+            await self._open(headers, resumed=resumed, within=within)
 
     async def call(self, call: calls.Call[T]) -> T:
         """Make one request; its parsed reply (the server's error raised)."""

@@ -8,7 +8,9 @@ translation of a closed connection into an error live here once;
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +30,10 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .shared_frames import SHARED_MEMORY_HEADER, SharedFrames
 from .protocol import RESUME_HEADER, Call, Dropped, RequestIds, ResumePlan, check_reply, may_resume
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -119,13 +124,17 @@ class ClientBase:
         resume_timeout: when the connection drops, keep trying this many seconds to get the
             same session back (servers with the ``resume`` extension), then resend the request
             that was cut off; the server answers it once, never twice. 0: give up at once.
+        shared_memory: ask a server on this machine to send big arrays (frames) through shared
+            memory instead of the socket (:mod:`~openenv_gym.shared_frames`); by default yes
+            for msgpack on a loopback address. Where the ring cannot be opened, the client
+            connects again without it.
     """
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, extensions: bool = True,
                  encoding: str = DEFAULT_ENCODING, token: str | None = None,
-                 resume_timeout: float = DEFAULT_RESUME_TIMEOUT):
+                 resume_timeout: float = DEFAULT_RESUME_TIMEOUT, shared_memory: bool | None = None):
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got {encoding!r}")
         self.base_url = http_url(base_url)
@@ -139,10 +148,13 @@ class ClientBase:
         self.options: dict[str, Any] = {"timeout": timeout, "connect_timeout": connect_timeout,
                                         "max_message_bytes": max_message_bytes,
                                         "extensions": extensions, "encoding": encoding,
-                                        "token": self._token or "", "resume_timeout": resume_timeout}
+                                        "token": self._token or "", "resume_timeout": resume_timeout,
+                                        "shared_memory": shared_memory}
         self.offered = list(dict.fromkeys(
             [ENCODINGS[encoding].subprotocol, JSON.subprotocol] if extensions else []))
         self.loopback = is_loopback(urlsplit(self.ws_url).hostname)
+        self._share = bool(self.loopback if shared_memory is None else shared_memory) and (
+            extensions and ENCODINGS[encoding].binary)
         self.codec: Codec = JSON
         self.subprotocol: str | None = None
         self._ids = RequestIds()
@@ -153,13 +165,32 @@ class ClientBase:
         """True once connected to a server that speaks the openenv-gym extensions."""
         return self.subprotocol in CODECS
 
-    def _opened(self, subprotocol: str | None, headers: Mapping[str, str], *, resumed: bool = False) -> None:
-        """A handshake succeeded; a resumed session goes on numbering its requests."""
+    def _handshake_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """``headers``, plus the request for shared memory where this client makes it."""
+        return {**headers, SHARED_MEMORY_HEADER: "1"} if self._share else headers
+
+    def _opened(self, subprotocol: str | None, headers: Mapping[str, str], *, resumed: bool = False) -> bool:
+        """A handshake succeeded; a resumed session goes on numbering its requests. False when
+        the server's shared memory cannot be opened here: connect again (it is not asked twice)."""
         self.subprotocol = subprotocol
         self.codec = CODECS.get(subprotocol or "", JSON)
         self._resume_token = headers.get(RESUME_HEADER) if self.extended else None
         if not resumed:
             self._ids = RequestIds()
+        offered = headers.get(SHARED_MEMORY_HEADER) if self.codec.binary else None
+        if offered is None:
+            return True
+        try:
+            name, size = offered.split(" ")
+            frames = SharedFrames.attach(name, int(size))
+        except (OSError, ValueError):
+            logger.info("shared memory offered by %s cannot be opened here: frames travel in the socket",
+                        self.ws_url, exc_info=True)
+            self._share = False
+            return False
+        frames.unlink()
+        self.codec = dataclasses.replace(self.codec, frames=frames)
+        return True
 
     def _resume_headers(self, lost: OpenEnvGymError) -> dict[str, str]:
         """The handshake headers that ask for this client's session back."""

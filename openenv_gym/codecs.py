@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import numpy as np
@@ -24,9 +24,14 @@ import orjson
 
 from .errors import MessageTooLargeError
 
+if TYPE_CHECKING:
+    from .shared_frames import SharedFrames
+
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _NDARRAY = 42
 """msgpack extension type of a numpy array: ``[dtype.str, shape, raw bytes]``."""
+SHARED_NDARRAY = 43
+"""msgpack extension type of an array in shared memory (:mod:`.shared_frames`)."""
 
 
 def _plain(value: Any) -> Any:
@@ -66,15 +71,29 @@ def json_loads(data: str | bytes) -> Any:
 
 @dataclass(frozen=True)
 class Codec:
-    """One frame encoding, negotiated as a WebSocket subprotocol."""
+    """One frame encoding, negotiated as a WebSocket subprotocol; with ``frames`` (msgpack
+    only), big arrays go through that connection's shared memory (:mod:`.shared_frames`)."""
 
     subprotocol: str
     binary: bool
+    frames: SharedFrames | None = None
 
     def encode(self, value: Any) -> str | bytes:
         if self.binary:
-            return msgpack.packb(value, default=_msgpack_default, use_bin_type=True)
+            return msgpack.packb(value, default=self._default, use_bin_type=True)
         return json_dumps(value)
+
+    def _default(self, value: Any) -> Any:
+        if self.frames is not None and isinstance(value, np.ndarray):
+            shared = self.frames.put(value)
+            if shared is not None:
+                return shared
+        return _msgpack_default(value)
+
+    def _ext(self, code: int, data: bytes) -> Any:
+        if self.frames is not None and code == SHARED_NDARRAY:
+            return self.frames.get(data)
+        return _msgpack_ext(code, data)
 
     def decode(self, data: str | bytes, *, max_containers: int | None = None) -> Any:
         """Decode one frame; raises ``ValueError`` on malformed input.
@@ -98,7 +117,7 @@ class Codec:
         bounded = max_containers is not None and len(data) > max_containers  # shorter: cannot hold more
         hooks = _counting_hooks(max_containers) if bounded else {}  # type: ignore[arg-type]
         try:
-            return msgpack.unpackb(data, ext_hook=_msgpack_ext, raw=False, strict_map_key=False, **hooks)
+            return msgpack.unpackb(data, ext_hook=self._ext, raw=False, strict_map_key=False, **hooks)
         except (msgpack.UnpackException, TypeError) as exc:
             raise ValueError(f"not a msgpack frame ({type(exc).__name__}: {exc})") from exc
 

@@ -80,11 +80,13 @@ class SyncEnvClient(ClientBase, BlockingSession):
         self._protocol = ClientProtocol(uri, subprotocols=[Subprotocol(p) for p in self.offered] or None,
                                         max_size=self.max_message_bytes)
         try:
-            response = self._handshake(deadline, headers)
+            response = self._handshake(deadline, self._handshake_headers(headers))
         except (OSError, InvalidHandshake, _Closed) as exc:
             self._abandon()
             raise self._connect_error(exc) from exc
-        self._opened(self._protocol.subprotocol, response, resumed=resumed)
+        if not self._opened(self._protocol.subprotocol, response, resumed=resumed):
+            self.close()
+            self._open(headers, resumed=resumed, within=within)
 
     def open_sessions(self, count: int) -> list[int]:
         """Open ``count`` more sessions on this connection (extension ``batch``); their indices."""

@@ -10,6 +10,7 @@ answered with a ``SESSION_ERROR`` frame and the connection is closed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections.abc import Mapping
@@ -17,9 +18,11 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from openenv_gym.client_base import is_loopback
 from openenv_gym.codecs import JSON, Codec, negotiate
 from openenv_gym.errors import ErrorCode, MessageTooLargeError, ServerError
 from openenv_gym.protocol import RESUME_HEADER, error_frame
+from openenv_gym.shared_frames import SHARED_MEMORY_HEADER, SharedFrames
 
 from .connection import Connection
 from .limits import MAX_CONTAINERS_PER_MESSAGE, ClientSessions, RateLimit
@@ -112,9 +115,13 @@ class WebSocketEndpoint:
             await websocket.close(code=1000)
             return
         dropped = True
+        frames = _shared_frames(websocket, codec, client)
         try:
-            headers = None if session.resume_token is None else [
+            headers = [] if session.resume_token is None else [
                 (RESUME_HEADER.encode(), session.resume_token.encode())]
+            if frames is not None:
+                headers.append((SHARED_MEMORY_HEADER.encode(), f"{frames.name} {frames.size}".encode()))
+                codec = dataclasses.replace(codec, frames=frames)
             await websocket.accept(subprotocol=subprotocol, headers=headers)
             dropped = _dropped(await self._serve(websocket, connection, codec or JSON))
         except WebSocketDisconnect as exc:
@@ -123,6 +130,8 @@ class WebSocketEndpoint:
         finally:
             await connection.close(dropped=dropped)
             await _close(websocket, 1000)
+            if frames is not None:
+                frames.close()
 
     async def _serve(self, websocket: WebSocket, connection: Connection, codec: Codec) -> int | None:
         """Answer frames until the client leaves: its close code; ``None`` if it sent ``close``
@@ -179,6 +188,13 @@ class WebSocketEndpoint:
             await websocket.send_bytes(data)
         else:
             await websocket.send_text(data)
+
+
+def _shared_frames(websocket: WebSocket, codec: Codec | None, client: str) -> SharedFrames | None:
+    """A shared-memory ring for a msgpack client on this machine that asked for one."""
+    if codec is None or not codec.binary or websocket.headers.get(SHARED_MEMORY_HEADER) != "1":
+        return None
+    return SharedFrames.create() if is_loopback(client) else None
 
 
 def _dropped(close_code: int | None) -> bool:

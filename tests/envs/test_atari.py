@@ -106,7 +106,7 @@ def test_grayscale_from_rgb_is_ales_grayscale():
     env.reset(seed=0)
     for action in np.random.default_rng(0).integers(6, size=50):
         env.step(AtariAction(action_id=int(action)))
-        ale = env._ale.ale
+        ale = env._engine.ale
         assert np.array_equal(grayscale(ale.getScreenRGB()), ale.getScreenGrayscale())
 
 

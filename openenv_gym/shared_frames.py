@@ -1,0 +1,137 @@
+"""Frames through shared memory, for a client and a server on one machine.
+
+A client connecting to a loopback address with msgpack frames asks for it in the handshake
+(header ``X-OpenEnv-Gym-Shared-Memory``). A server that can make one answers with the name of
+a fresh ring of shared memory (``/dev/shm``, mode 0600: only its own user, or root, can open
+it); the client maps it and unlinks the name at once, so no other process can open it later
+and nothing is left behind if either side dies. From then on the server writes every numpy
+array of at least :data:`SHARED_MIN_BYTES` into the ring and sends only its place
+(msgpack extension 43: ``[dtype, shape, position]``); the client copies it out while decoding
+the frame. Everything else, and arrays over a quarter of the ring, travel as before (extension
+42, the bytes). A client that cannot open the ring (another user, another container) connects
+again without asking. Upstream peers never ask and are never asked.
+
+The ring is written in order and wraps around; ``position`` counts bytes since the ring was
+made. The header's first 8 bytes say how far the server has written (set before it writes), so
+the client, after copying, checks that the server has not come round to its array meanwhile
+(it would have had to write a whole ring, 32 MiB by default, of replies the client had not yet
+read): if it has, decoding fails with a clear error instead of returning a torn frame.
+
+>>> import numpy as np
+>>> server = SharedFrames.create(1 << 20)
+>>> client = SharedFrames.attach(server.name, server.size)
+>>> client.unlink()
+>>> frame = np.arange(30_000, dtype=np.uint8).reshape(100, 300)
+>>> ext = server.put(frame)
+>>> ext.code, len(ext.data) < 64
+(43, True)
+>>> np.array_equal(client.get(ext.data), frame)
+True
+>>> server.put(np.zeros(10, np.uint8)) is None   # small: its bytes travel in the frame
+True
+>>> server.close(); client.close()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mmap
+import os
+import secrets
+import struct
+
+import msgpack
+import numpy as np
+
+from .codecs import SHARED_NDARRAY
+
+logger = logging.getLogger(__name__)
+
+SHARED_MEMORY_HEADER = "X-OpenEnv-Gym-Shared-Memory"
+"""Handshake header: ``1`` from the client asks for a ring; the server answers ``<name> <size>``."""
+SHARED_MIN_BYTES = 16 * 1024
+"""Smaller arrays travel in the frame: copying them costs less than finding them a place."""
+DEFAULT_SIZE = 32 * 1024 * 1024
+"""Bytes of a connection's ring (tmpfs pages: only the ones written are used)."""
+_DIRECTORY = "/dev/shm"
+_HEAD = struct.Struct("<Q")
+_DATA = 64  # the header's size; arrays start on 64-byte boundaries
+_ALIGN = 64
+
+
+class SharedFrames:
+    """One connection's ring: the server :meth:`put` s arrays in it, the client :meth:`get` s them."""
+
+    def __init__(self, name: str, fd: int, size: int):
+        self.name = name
+        self.size = size
+        self._map = mmap.mmap(fd, _DATA + size)
+        os.close(fd)
+        self._written = 0  # the server's count of bytes written (the ring's position)
+        self._linked = True
+
+    @classmethod
+    def create(cls, size: int = DEFAULT_SIZE) -> SharedFrames | None:
+        """A new ring (the server's side); ``None`` where shared memory cannot be made here."""
+        name = f"openenv-gym-{secrets.token_hex(16)}"
+        try:
+            fd = os.open(os.path.join(_DIRECTORY, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            os.ftruncate(fd, _DATA + size)
+        except OSError:
+            logger.warning("no shared memory for this connection: frames travel in the socket", exc_info=True)
+            return None
+        return cls(name, fd, size)
+
+    @classmethod
+    def attach(cls, name: str, size: int) -> SharedFrames:
+        """The server's ring, by the name it sent (the client's side); raises ``OSError``."""
+        if not name.startswith("openenv-gym-") or "/" in name or not 0 < size <= 1 << 34:
+            raise OSError(f"not a shared-memory ring of ours: {name[:60]!r} ({size} bytes)")
+        fd = os.open(os.path.join(_DIRECTORY, name), os.O_RDWR)
+        if os.fstat(fd).st_size != _DATA + size:
+            os.close(fd)
+            raise OSError(f"shared-memory ring {name} is not {size} bytes long")
+        return cls(name, fd, size)
+
+    def put(self, array: np.ndarray) -> msgpack.ExtType | None:
+        """Write ``array`` into the ring; its reference, or ``None`` if it should travel in the frame."""
+        nbytes = array.nbytes
+        if nbytes < SHARED_MIN_BYTES or nbytes > self.size // 4 or array.dtype.hasobject:
+            return None
+        start = -(-self._written // _ALIGN) * _ALIGN
+        if start % self.size + nbytes > self.size:  # would run past the end: start again at the front
+            start += self.size - start % self.size
+        self._written = start + nbytes
+        self._map[:_HEAD.size] = _HEAD.pack(self._written)  # before the bytes: see the module docstring
+        offset = _DATA + start % self.size
+        np.copyto(np.ndarray(array.shape, array.dtype, self._map, offset), array)
+        return msgpack.ExtType(SHARED_NDARRAY, msgpack.packb([array.dtype.str, list(array.shape), start]))
+
+    def get(self, payload: bytes) -> np.ndarray:
+        """The array a reference points at, copied out of the ring; raises ``ValueError``."""
+        dtype_str, shape, start = msgpack.unpackb(payload)
+        dtype = np.dtype(dtype_str)
+        count = int(np.prod(shape, dtype=np.int64))
+        nbytes = count * dtype.itemsize
+        if dtype.hasobject or not 0 <= start % self.size + nbytes <= self.size:
+            raise ValueError(f"a shared-memory reference out of the ring: {nbytes} bytes at {start}")
+        array = np.frombuffer(self._map, dtype, count, _DATA + start % self.size).reshape(shape).copy()
+        (written,) = _HEAD.unpack_from(self._map)
+        if written > start + self.size:
+            raise ValueError(f"the server wrote over a frame in shared memory before this client read "
+                             f"it (more than {self.size >> 20} MiB of unread replies)")
+        return array
+
+    def unlink(self) -> None:
+        """Remove the name (the mappings stay): the client does it once attached."""
+        if self._linked:
+            self._linked = False
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(_DIRECTORY, self.name))
+
+    def close(self) -> None:
+        """Unlink (if the client did not) and unmap."""
+        self.unlink()
+        with contextlib.suppress(BufferError):  # an array still viewing it: unmapped when freed
+            self._map.close()

@@ -1,0 +1,109 @@
+"""Frames through shared memory between a client and a server on one machine, on a real server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from openenv_gym import client_base
+from openenv_gym.providers import ProcessProvider
+from openenv_gym.shared_frames import SHARED_MEMORY_HEADER, SharedFrames
+from openenv_gym.sync_client import SyncEnvClient
+
+APP = "openenv_gym.envs.atari.app:app"
+
+
+@pytest.fixture(scope="module")
+def pong() -> Iterator[ProcessProvider]:
+    provider = ProcessProvider(APP, env_kwargs={"repeat_action_probability": 0.0})
+    provider.start()
+    yield provider
+    provider.stop()
+
+
+def rings() -> set[str]:
+    return {name for name in os.listdir("/dev/shm") if name.startswith("openenv-gym-")}
+
+
+def rollout(client: SyncEnvClient, steps: int = 20) -> list[np.ndarray]:
+    frames = [client.reset(seed=1).observation["screen"]]
+    frames += [client.step({"action_id": t % 6}).observation["screen"] for t in range(steps)]
+    return frames
+
+
+def test_frames_through_shared_memory_are_the_frames_of_the_socket_and_leave_no_name(pong):
+    before = rings()
+    with SyncEnvClient(pong.base_url, shared_memory=False) as plain:
+        assert plain.codec.frames is None
+        expected = rollout(plain)
+    with SyncEnvClient(pong.base_url) as shared:  # msgpack on loopback: asked by default
+        assert shared.codec.frames is not None
+        assert rings() == before, "the client unlinked the ring's name once it had it mapped"
+        got = rollout(shared)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+    assert got[-1].flags.owndata, "a frame is the client's own copy, not a view of the ring"
+    assert rings() == before
+
+
+def test_a_client_that_cannot_open_the_ring_connects_again_without_it(pong, monkeypatch):
+    """As a client of another user (the ring is 0600) or in another container: simulated by
+    failing the open; the server's first session is closed, its ring unlinked."""
+    def refused(name: str, size: int) -> SharedFrames:
+        raise PermissionError(13, "Permission denied", f"/dev/shm/{name}")
+
+    monkeypatch.setattr(client_base.SharedFrames, "attach", refused)
+    before = rings()
+    with SyncEnvClient(pong.base_url) as client:
+        assert client.codec.frames is None and client.codec.binary
+        assert rollout(client, steps=3)[-1].shape == (210, 160, 3)
+        assert rings() == before, "the server unlinked the ring nobody attached"
+
+
+@pytest.mark.parametrize("subprotocols", [["openenv-gym.v1"], None], ids=["json", "upstream-baseline"])
+def test_only_msgpack_clients_that_ask_are_offered_a_ring(pong, subprotocols):
+    from websockets.sync.client import connect
+
+    before = rings()
+    with connect(pong.base_url.replace("http", "ws") + "/ws", subprotocols=subprotocols,
+                 additional_headers={SHARED_MEMORY_HEADER: "1"}) as ws:
+        assert SHARED_MEMORY_HEADER not in ws.response.headers and rings() == before
+    with connect(pong.base_url.replace("http", "ws") + "/ws", subprotocols=["openenv-gym.v1.msgpack"]) as ws:
+        assert SHARED_MEMORY_HEADER not in ws.response.headers, "not asked: not offered"
+    with SyncEnvClient(pong.base_url, shared_memory=False) as client:
+        assert client.codec.frames is None
+
+
+def test_a_frame_the_server_wrote_over_before_it_was_read_is_an_error_not_a_torn_frame():
+    server = SharedFrames.create(1 << 20)
+    assert server is not None
+    client = SharedFrames.attach(server.name, server.size)
+    client.unlink()
+    frame = np.full((200, 400), 7, np.uint8)  # 80 kB
+    first = server.put(frame)
+    assert first is not None
+    for _ in range(13):  # 13 x 80 kB more: the 14th frame goes round the 1 MiB ring, over the first
+        server.put(np.zeros((200, 400), np.uint8))
+    with pytest.raises(ValueError, match="wrote over a frame in shared memory"):
+        client.get(first.data)
+    latest = server.put(frame)
+    assert latest is not None and np.array_equal(client.get(latest.data), frame)
+    server.close()
+    client.close()
+
+
+@pytest.mark.parametrize("reference", [
+    ["|u1", [2_000_000], 0],   # longer than the ring
+    ["|u1", [100], -64],       # before it
+    ["|O", [10], 0],           # objects are never in a ring
+])
+def test_a_reference_outside_the_ring_is_refused(reference):
+    import msgpack
+
+    server = SharedFrames.create(1 << 20)
+    assert server is not None
+    with pytest.raises(ValueError):
+        server.get(msgpack.packb(reference))
+    server.close()
