@@ -1,26 +1,32 @@
 """Atari (Pong) frames per second: ale-py natively, next to ours in-process, served and vectorized.
 
-    python bench/atari.py                  # about a minute on 2 cores
-    python bench/atari.py --seconds 1 --rounds 3 --servers 1 2
+    python bench/atari.py                  # about two minutes on 2 cores
+    python bench/atari.py --seconds 1 --rounds 3 --servers 1 --plot docs/atari.png
 
 Every configuration steps ``ALE/Pong-v5``'s game with v5 settings (frameskip 4, sticky actions
-0.25, raw 210x160x3 RGB frames, random actions, episodes reset as they end) for ``--seconds``
-per round; the rounds are interleaved (A B C ... A B C ...) so that the machine's drift hits
-every configuration alike, and the median round is reported. frames/s = env-steps/s x 4.
+0.25, random actions, episodes reset as they end) for ``--seconds`` per round; the rounds are
+interleaved (A B C ... A B C ...) so that the machine's drift hits every configuration alike,
+and the median round is reported. frames/s = env-steps/s x 4.
 
-Configurations:
+Configurations (raw: 210x160x3 RGB frames; preprocessed: AtariVectorEnv's defaults, 84x84
+grayscale, frame stack 4, max-pool, up to 30 no-ops, FIRE on reset, clipped rewards):
     native ALE/Pong-v5            gym.make, one env (the reference for single-env paths)
-    native AsyncVectorEnv(8)      gym.make_vec(..., vectorization_mode="async") (vector reference)
-    ale-py AtariVectorEnv(8)      C++ thread pool, raw RGB, no preprocessing (like for like)
+    native AsyncVectorEnv(8)      gym.make_vec(..., vectorization_mode="async")
+    ale-py AtariVectorEnv(8)      C++ thread pool, raw, and preprocessed (the vector references)
     ours in-process               gym.make("openenv/atari-pong-v0", provider="inprocess")
-    ours 1 server, msgpack        gym.make("openenv/atari-pong-v0"): frames as raw bytes
-    ours make_vec(8), K servers   gym.make_vec(..., num_envs=8, num_servers=K), msgpack batches
+    ours 1 server                 gym.make("openenv/atari-pong-v0"): default provider
+    ours make_vec(8), vector      gym.make_vec(..., num_envs=8, engine="vector"): raw and
+                                  preprocessed, default provider (frames in shared memory), and
+                                  raw with OPENENV_SHARED_MEMORY=0 (frames in the socket)
+    ours make_vec(8), K servers   the default engine="python" on K server processes
     ours 1 server, JSON lists     encoding="json": frames as JSON int lists, upstream's way
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -84,13 +90,36 @@ class Vector:
         self.envs.close()
 
 
-def ale_vector() -> Vector:
+RAW = {"img_height": 210, "img_width": 160, "grayscale": False, "stack_num": 1, "maxpool": False,
+       "noop_max": 0, "reward_clipping": False, "use_fire_reset": False, "episodic_life": False}
+PREPROCESSED = {"img_height": 84, "img_width": 84, "grayscale": True, "stack_num": 4, "maxpool": True,
+                "noop_max": 30, "reward_clipping": True, "use_fire_reset": True, "episodic_life": False}
+"""AtariVectorEnv's own defaults (what its users train on)."""
+
+
+def ale_vector(options: dict[str, Any]) -> Vector:
     from ale_py.vector_env import AtariVectorEnv
 
-    return Vector(AtariVectorEnv("pong", NUM_ENVS, img_height=210, img_width=160, grayscale=False,
-                                 stack_num=1, maxpool=False, noop_max=0, reward_clipping=False,
-                                 use_fire_reset=False, episodic_life=False, frameskip=FRAMESKIP,
-                                 repeat_action_probability=0.25))
+    return Vector(AtariVectorEnv("pong", NUM_ENVS, frameskip=FRAMESKIP, repeat_action_probability=0.25,
+                                 **options))
+
+
+def ours_vector(options: dict[str, Any], shared_memory: bool = True) -> Vector:
+    """make_vec on the C++ vector engine with AtariVectorEnv's options, default provider."""
+    kwargs = {key: value for key, value in options.items() if key != "grayscale"}
+    with _shared_memory(shared_memory):
+        return Vector(gym.make_vec("openenv/atari-pong-v0", num_envs=NUM_ENVS, engine="vector",
+                                   obs_type="grayscale" if options["grayscale"] else "rgb", **kwargs))
+
+
+@contextlib.contextmanager
+def _shared_memory(on: bool) -> Any:
+    """Clients made inside ask for shared memory (the default) or not (``OPENENV_SHARED_MEMORY=0``)."""
+    os.environ["OPENENV_SHARED_MEMORY"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        del os.environ["OPENENV_SHARED_MEMORY"]
 
 
 def configurations(servers: list[int]) -> dict[str, Callable[[], Single | Vector]]:
@@ -98,15 +127,24 @@ def configurations(servers: list[int]) -> dict[str, Callable[[], Single | Vector
         "native ALE/Pong-v5": lambda: Single(gym.make("ALE/Pong-v5")),
         f"native AsyncVectorEnv({NUM_ENVS})": lambda: Vector(
             gym.make_vec("ALE/Pong-v5", num_envs=NUM_ENVS, vectorization_mode="async")),
-        f"ale-py AtariVectorEnv({NUM_ENVS}), raw RGB": ale_vector,
+        RAW_REFERENCE: lambda: ale_vector(RAW),
+        PRE_REFERENCE: lambda: ale_vector(PREPROCESSED),
         "ours in-process": lambda: Single(gym.make("openenv/atari-pong-v0", provider="inprocess")),
-        "ours 1 server, msgpack": lambda: Single(gym.make("openenv/atari-pong-v0")),
+        "ours 1 server": lambda: Single(gym.make("openenv/atari-pong-v0")),
+        f"ours make_vec({NUM_ENVS}), vector engine, raw": lambda: ours_vector(RAW),
+        f"ours make_vec({NUM_ENVS}), vector engine, preprocessed": lambda: ours_vector(PREPROCESSED),
+        f"ours make_vec({NUM_ENVS}), vector engine, raw, frames in the socket": (
+            lambda: ours_vector(RAW, shared_memory=False)),
     }
     for k in servers:
-        made[f"ours make_vec({NUM_ENVS}), {k} server{'s' * (k > 1)}, msgpack"] = (
+        made[f"ours make_vec({NUM_ENVS}), python engine, {k} server{'s' * (k > 1)}"] = (
             lambda k=k: Vector(gym.make_vec("openenv/atari-pong-v0", num_envs=NUM_ENVS, num_servers=k)))
     made["ours 1 server, JSON int lists"] = lambda: Single(gym.make("openenv/atari-pong-v0", encoding="json"))
     return made
+
+
+RAW_REFERENCE = f"ale-py AtariVectorEnv({NUM_ENVS}), raw"
+PRE_REFERENCE = f"ale-py AtariVectorEnv({NUM_ENVS}), preprocessed"
 
 
 def measure(seconds: float, rounds: int, servers: list[int]) -> dict[str, list[float]]:
@@ -125,26 +163,48 @@ def measure(seconds: float, rounds: int, servers: list[int]) -> dict[str, list[f
     return results
 
 
-def ratio(results: dict[str, float], name: str, reference: str) -> str:
-    return f"{results[name] / results[reference]:.0%} of {reference}"
+def reference_of(name: str) -> str | None:
+    """The configuration ``name`` is compared with (None: it is a reference)."""
+    if name.startswith(("native", "ale-py")):
+        return None
+    if "preprocessed" in name:
+        return PRE_REFERENCE
+    if name.startswith("ours make_vec"):
+        return RAW_REFERENCE
+    return "ours 1 server" if "JSON" in name else "native ALE/Pong-v5"
 
 
 def report(results: dict[str, list[float]]) -> str:
     median = {name: statistics.median(rounds) for name, rounds in results.items()}
-    single, vector = "native ALE/Pong-v5", f"native AsyncVectorEnv({NUM_ENVS})"
-    lines = ["| configuration | env-steps/s | frames/s | compared |", "|---|---:|---:|---|"]
+    lines = ["| configuration | env-steps/s (min-max) | frames/s | compared |", "|---|---:|---:|---|"]
     for name, steps in median.items():
-        if name.startswith("ours make_vec") or name.startswith("ale-py"):
-            compared = ratio(median, name, vector)
-        elif name.startswith("ours") and "JSON" not in name:
-            compared = ratio(median, name, single)
-        elif "JSON" in name:
-            compared = f"binary is {median['ours 1 server, msgpack'] / steps:.0f}x faster"
-        else:
-            compared = "reference"
-        spread = f" (rounds {min(results[name]):,.0f}-{max(results[name]):,.0f})"
+        reference = reference_of(name)
+        compared = "reference" if reference is None else f"{steps / median[reference]:.2f}x of {reference}"
+        spread = f" ({min(results[name]):,.0f}-{max(results[name]):,.0f})"
         lines.append(f"| {name} | {steps:,.0f}{spread} | {steps * FRAMESKIP:,.0f} | {compared} |")
     return "\n".join(lines)
+
+
+def plot(results: dict[str, list[float]], path: str) -> None:
+    """Each of ours as a ratio of its reference, every round's ratio a dot, the median a bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ours = [name for name in results if reference_of(name) is not None and "JSON" not in name]
+    ratios = [[r / ref for r, ref in zip(results[name], results[reference_of(name) or name], strict=True)]
+              for name in ours]
+    figure, axes = plt.subplots(figsize=(9, 0.45 * len(ours) + 1.2))
+    axes.barh(range(len(ours)), [statistics.median(r) for r in ratios], color="#4c72b0")
+    for y, r in enumerate(ratios):
+        axes.plot(r, [y] * len(r), "k.", markersize=4)
+    axes.axvline(1.0, color="gray", linewidth=1)
+    axes.set_yticks(range(len(ours)), [f"{name}\n(vs {reference_of(name)})" for name in ours], fontsize=7)
+    axes.invert_yaxis()
+    axes.set_xlabel("env-steps/s as a ratio of the reference (rounds interleaved; dots: rounds)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,9 +212,13 @@ def main(argv: list[str] | None = None) -> None:
     args.add_argument("--seconds", type=float, default=1.5, help="seconds per configuration per round")
     args.add_argument("--rounds", type=int, default=5)
     args.add_argument("--servers", type=int, nargs="+", default=[1, 2],
-                      help="server processes for make_vec (one row each)")
+                      help="server processes for make_vec on the python engine (one row each)")
+    args.add_argument("--plot", help="write a chart of the ratios to this PNG")
     ns = args.parse_args(argv)
-    print(report(measure(ns.seconds, ns.rounds, ns.servers)))
+    results = measure(ns.seconds, ns.rounds, ns.servers)
+    print(report(results))
+    if ns.plot:
+        plot(results, ns.plot)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ from .errors import (
     ServerError,
     TransportError,
 )
-from .shared_frames import SHARED_MEMORY_HEADER, SharedFrames
 from .protocol import RESUME_HEADER, Call, Dropped, RequestIds, ResumePlan, check_reply, may_resume
+from .shared_frames import SHARED_MEMORY_HEADER, SHARED_MEMORY_VARIABLE, SharedFrames
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +126,8 @@ class ClientBase:
             that was cut off; the server answers it once, never twice. 0: give up at once.
         shared_memory: ask a server on this machine to send big arrays (frames) through shared
             memory instead of the socket (:mod:`~openenv_gym.shared_frames`); by default yes
-            for msgpack on a loopback address. Where the ring cannot be opened, the client
-            connects again without it.
+            for msgpack on a loopback address, unless ``$OPENENV_SHARED_MEMORY`` is ``0``.
+            Where the ring cannot be opened, the client connects again without it.
     """
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
@@ -153,8 +153,9 @@ class ClientBase:
         self.offered = list(dict.fromkeys(
             [ENCODINGS[encoding].subprotocol, JSON.subprotocol] if extensions else []))
         self.loopback = is_loopback(urlsplit(self.ws_url).hostname)
-        self._share = bool(self.loopback if shared_memory is None else shared_memory) and (
-            extensions and ENCODINGS[encoding].binary)
+        if shared_memory is None:
+            shared_memory = self.loopback and os.environ.get(SHARED_MEMORY_VARIABLE) != "0"
+        self._share = shared_memory and extensions and ENCODINGS[encoding].binary
         self.codec: Codec = JSON
         self.subprotocol: str | None = None
         self._ids = RequestIds()

@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 SHARED_MEMORY_HEADER = "X-OpenEnv-Gym-Shared-Memory"
 """Handshake header: ``1`` from the client asks for a ring; the server answers ``<name> <size>``."""
+SHARED_MEMORY_VARIABLE = "OPENENV_SHARED_MEMORY"
+"""``0`` in the environment: clients do not ask (as ``shared_memory=False``)."""
 SHARED_MIN_BYTES = 16 * 1024
 """Smaller arrays travel in the frame: copying them costs less than finding them a place."""
 DEFAULT_SIZE = 32 * 1024 * 1024

@@ -119,7 +119,7 @@ class WebSocketEndpoint:
         try:
             headers = [] if session.resume_token is None else [
                 (RESUME_HEADER.encode(), session.resume_token.encode())]
-            if frames is not None:
+            if frames is not None and codec is not None:
                 headers.append((SHARED_MEMORY_HEADER.encode(), f"{frames.name} {frames.size}".encode()))
                 codec = dataclasses.replace(codec, frames=frames)
             await websocket.accept(subprotocol=subprotocol, headers=headers)

@@ -28,7 +28,8 @@ Box(0, 255, (4, 84, 84), uint8)
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Literal
 
 import ale_py
 import numpy as np
@@ -36,6 +37,7 @@ from ale_py import roms
 from ale_py.env import AtariEnv
 from gymnasium.spaces import Box, Discrete
 
+ObsType = Literal["rgb", "grayscale", "ram"]
 Step = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 SEED_LIMIT = 2**31
 """The vector engine's seeds are C ints: 0 <= seed < 2**31."""
@@ -50,10 +52,17 @@ def _plain_info(info: dict[str, Any]) -> dict[str, Any]:
             for key, value in info.items()}
 
 
+def _rom_path(game: str) -> os.PathLike[str]:
+    path = roms.get_rom_path(game)
+    if path is None:
+        raise ValueError(f"ale-py has no ROM {game!r}")
+    return path
+
+
 class PythonEngine:
     """ale-py's ``AtariEnv``: ``ALE/<Game>-v5`` exactly (the step runs in :meth:`recv`)."""
 
-    def __init__(self, game: str, *, obs_type: str, frameskip: int | tuple[int, int],
+    def __init__(self, game: str, *, obs_type: ObsType, frameskip: int | tuple[int, int],
                  repeat_action_probability: float, full_action_space: bool,
                  mode: int | None, difficulty: int | None, max_num_frames_per_episode: int | None):
         self.env = AtariEnv(game, obs_type=obs_type, frameskip=frameskip,
@@ -78,6 +87,10 @@ class PythonEngine:
         frame, reward, terminated, truncated, info = self.env.step(self._action)
         return frame, float(reward), terminated, truncated, _plain_info(dict(info))
 
+    def screen_rgb(self) -> np.ndarray:
+        """ALE's RGB screen now."""
+        return self.env.ale.getScreenRGB()
+
     def close(self) -> None:
         self.env.close()
 
@@ -96,7 +109,7 @@ class VectorEngine:
                  use_fire_reset: bool = False, episodic_life: bool = False,
                  reward_clipping: bool = False):
         self._ale = ale_py.ALEVectorInterface(
-            roms.get_rom_path(game), 1, frameskip, stack_num, img_height, img_width, grayscale,
+            _rom_path(game), 1, frameskip, stack_num, img_height, img_width, grayscale,
             maxpool, noop_max, use_fire_reset, episodic_life, False, reward_clipping,
             max_num_frames_per_episode or 2**31 - 1, repeat_action_probability, full_action_space,
             0, 1, -1, "NextStep")
@@ -134,7 +147,7 @@ class VectorEngine:
         self._newest = frames[0, -1]
         return frames[0, 0] if self._squeeze else frames[0]
 
-    def last_frame_rgb(self) -> np.ndarray:
+    def screen_rgb(self) -> np.ndarray:
         """The newest frame of the last observation, as RGB (a grayscale frame in three channels)."""
         frame = self._newest
         return np.repeat(frame[..., None], 3, axis=-1) if frame.ndim == 2 else frame

@@ -15,11 +15,10 @@ from gymnasium.spaces import Space
 from openenv_gym.server import Environment, tool
 from openenv_gym.types import EnvironmentMetadata
 
-from .engines import PREPROCESSING, PythonEngine, VectorEngine
+from .engines import PREPROCESSING, ObsType, PythonEngine, VectorEngine
 from .models import AtariAction, AtariObservation, AtariState
 from .roms import rom_id
 
-ObsType = Literal["rgb", "grayscale", "ram"]
 Engine = Literal["python", "vector"]
 V5_FRAMESKIP = 4
 V5_REPEAT_ACTION_PROBABILITY = 0.25
@@ -95,24 +94,26 @@ class AtariEnvironment(Environment[AtariAction, AtariObservation, AtariState]):
         self.frameskip = list(frameskip) if isinstance(frameskip, tuple | list) else frameskip
         if obs_type not in ("rgb", "grayscale", "ram"):
             raise ValueError(f"obs_type must be 'rgb', 'grayscale' or 'ram', got {obs_type!r}")
-        common = {"repeat_action_probability": repeat_action_probability,
-                  "full_action_space": full_action_space,
-                  "max_num_frames_per_episode": max_num_frames_per_episode}
         self._engine: PythonEngine | VectorEngine
         if engine == "vector":
             _check_vector(obs_type, frameskip, mode, difficulty, preprocessing)
             self._engine = VectorEngine(self.game, frameskip=int(frameskip),  # type: ignore[arg-type]
-                                        grayscale=obs_type == "grayscale", **common, **preprocessing)
+                                        repeat_action_probability=repeat_action_probability,
+                                        full_action_space=full_action_space,
+                                        max_num_frames_per_episode=max_num_frames_per_episode,
+                                        grayscale=obs_type == "grayscale", **preprocessing)
         elif engine == "python":
             if preprocessing:
                 raise TypeError(f"{', '.join(sorted(preprocessing))}: preprocessing runs in ale-py's "
                                 f"vector engine: pass engine='vector' (options: {', '.join(PREPROCESSING)})")
             self._engine = PythonEngine(self.game, obs_type=obs_type, frameskip=_frameskip(frameskip),
-                                        mode=mode, difficulty=difficulty, **common)
+                                        repeat_action_probability=repeat_action_probability,
+                                        full_action_space=full_action_space, mode=mode, difficulty=difficulty,
+                                        max_num_frames_per_episode=max_num_frames_per_episode)
         else:
             raise ValueError(f"engine must be 'python' or 'vector', got {engine!r}")
         self.engine = engine
-        self._actions = int(self._engine.action_space.n)  # type: ignore[attr-defined]  # Discrete
+        self._actions = len(self._engine.action_meanings)
         self._episode_id = str(uuid.uuid4())
         self._steps = 0
         self._episode_reward = 0.0
@@ -186,9 +187,7 @@ class AtariEnvironment(Environment[AtariAction, AtariObservation, AtariState]):
         if mode == "ansi":
             return (f"{self.game}: step {self._steps}, lives {self._status()['lives']}, "
                     f"episode reward {self._episode_reward:g}")
-        if self._engine.ale is not None:
-            return self._engine.ale.getScreenRGB()
-        return self._engine.last_frame_rgb()
+        return self._engine.screen_rgb()
 
     def _ale(self, what: str) -> ALEInterface:
         """The session's ALEInterface (the Python engine's); the vector engine has none to reach."""

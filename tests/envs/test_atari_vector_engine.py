@@ -37,7 +37,8 @@ def assert_same_rollout(mine: gym.vector.VectorEnv, reference: AtariVectorEnv, s
     ends = 0
     for t, action in enumerate(actions):
         step, ref_step = mine.step(action), reference.step(action)
-        for name, got, want in zip(("frame", "reward", "terminated", "truncated"), step[:4], ref_step[:4]):
+        fields = ("frame", "reward", "terminated", "truncated")
+        for name, got, want in zip(fields, step[:4], ref_step[:4], strict=True):
             assert np.array_equal(got, want.reshape(got.shape)), f"step {t}: {name} differs"
         for key in ("lives", "episode_frame_number", "frame_number"):
             assert step[4][key].tolist() == ref_step[4][key].tolist(), f"step {t}: {key} differs"

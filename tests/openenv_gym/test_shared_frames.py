@@ -63,7 +63,7 @@ def test_a_client_that_cannot_open_the_ring_connects_again_without_it(pong, monk
 
 
 @pytest.mark.parametrize("subprotocols", [["openenv-gym.v1"], None], ids=["json", "upstream-baseline"])
-def test_only_msgpack_clients_that_ask_are_offered_a_ring(pong, subprotocols):
+def test_only_msgpack_clients_that_ask_are_offered_a_ring(pong, subprotocols, monkeypatch):
     from websockets.sync.client import connect
 
     before = rings()
@@ -72,8 +72,9 @@ def test_only_msgpack_clients_that_ask_are_offered_a_ring(pong, subprotocols):
         assert SHARED_MEMORY_HEADER not in ws.response.headers and rings() == before
     with connect(pong.base_url.replace("http", "ws") + "/ws", subprotocols=["openenv-gym.v1.msgpack"]) as ws:
         assert SHARED_MEMORY_HEADER not in ws.response.headers, "not asked: not offered"
-    with SyncEnvClient(pong.base_url, shared_memory=False) as client:
-        assert client.codec.frames is None
+    monkeypatch.setenv("OPENENV_SHARED_MEMORY", "0")
+    with SyncEnvClient(pong.base_url) as client:
+        assert client.codec.frames is None, "$OPENENV_SHARED_MEMORY=0: the client does not ask"
 
 
 def test_a_frame_the_server_wrote_over_before_it_was_read_is_an_error_not_a_torn_frame():
