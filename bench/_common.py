@@ -85,3 +85,25 @@ def start_uvicorn(stack: contextlib.ExitStack, app: str, *, factory: bool = Fals
 def start_upstream_server(stack: contextlib.ExitStack) -> str:
     """``uvicorn upstream_echo:app`` in a child process (uvicorn defaults); returns its URL."""
     return start_uvicorn(stack, UPSTREAM_APP)[0]
+
+
+def loopback_round_trip_us(round_trips: int = 5000) -> float:
+    """Mean microseconds of a 64-byte TCP round trip to another process on this machine: the
+    floor under any served step (a request out, a reply back, each side woken once)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        child = os.fork()
+        if child == 0:  # the echoing peer
+            peer, _ = listener.accept()
+            peer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while data := peer.recv(64):
+                peer.sendall(data)
+            os._exit(0)
+        with socket.create_connection(listener.getsockname()) as client:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            start = time.perf_counter()
+            for _ in range(round_trips):
+                client.sendall(b"x" * 64)
+                client.recv(64)
+            elapsed = time.perf_counter() - start
+        os.waitpid(child, 0)
+    return elapsed / round_trips * 1e6

@@ -37,6 +37,7 @@ import gymnasium as gym
 import numpy as np
 
 import openenv_gym  # noqa: F401  (registers openenv/*)
+from _common import loopback_round_trip_us
 
 gym.register_envs(ale_py)
 FRAMESKIP = 4
@@ -217,6 +218,9 @@ def main(argv: list[str] | None = None) -> None:
     ns = args.parse_args(argv)
     results = measure(ns.seconds, ns.rounds, ns.servers)
     print(report(results))
+    native_us = 1e6 / statistics.median(results["native ALE/Pong-v5"])
+    print(f"\nA bare 64-byte TCP round trip between two processes here: {loopback_round_trip_us():.0f} µs "
+          f"(a native Pong step: {native_us:.0f} µs)")
     if ns.plot:
         plot(results, ns.plot)
 

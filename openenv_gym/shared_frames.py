@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import mmap
 import os
 import secrets
@@ -114,7 +115,9 @@ class SharedFrames:
         """The array a reference points at, copied out of the ring; raises ``ValueError``."""
         dtype_str, shape, start = msgpack.unpackb(payload)
         dtype = np.dtype(dtype_str)
-        count = int(np.prod(shape, dtype=np.int64))
+        if not all(isinstance(n, int) and n >= 0 for n in shape) or not isinstance(start, int):
+            raise ValueError(f"a shared-memory reference with a bad shape or place: {shape!r:.60}")
+        count = math.prod(shape)
         nbytes = count * dtype.itemsize
         if dtype.hasobject or not 0 <= start % self.size + nbytes <= self.size:
             raise ValueError(f"a shared-memory reference out of the ring: {nbytes} bytes at {start}")

@@ -99,6 +99,8 @@ def test_a_frame_the_server_wrote_over_before_it_was_read_is_an_error_not_a_torn
     ["|u1", [2_000_000], 0],   # longer than the ring
     ["|u1", [100], -64],       # before it
     ["|O", [10], 0],           # objects are never in a ring
+    ["|u1", [-1], 0],          # a negative size
+    ["|u1", ["10"], 0],        # not a shape
 ])
 def test_a_reference_outside_the_ring_is_refused(reference):
     import msgpack
