@@ -80,6 +80,8 @@ class Codec:
 
     def encode(self, value: Any) -> str | bytes:
         if self.binary:
+            if self.frames is not None:
+                self.frames.new_reply()
             return msgpack.packb(value, default=self._default, use_bin_type=True)
         return json_dumps(value)
 

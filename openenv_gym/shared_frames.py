@@ -15,7 +15,9 @@ The ring is written in order and wraps around; ``position`` counts bytes since t
 made. The header's first 8 bytes say how far the server has written (set before it writes), so
 the client, after copying, checks that the server has not come round to its array meanwhile
 (it would have had to write a whole ring, 32 MiB by default, of replies the client had not yet
-read): if it has, decoding fails with a clear error instead of returning a torn frame.
+read): if it has, decoding fails with a clear error instead of returning a torn frame. One
+reply fills at most half the ring (its further arrays travel in the frame), so a client with
+two replies in flight never sees that error.
 
 >>> import numpy as np
 >>> server = SharedFrames.create(1 << 20)
@@ -72,6 +74,7 @@ class SharedFrames:
         self._map = mmap.mmap(fd, _DATA + size)
         os.close(fd)
         self._written = 0  # the server's count of bytes written (the ring's position)
+        self._reply_bytes = 0  # written for the reply being encoded
         self._linked = True
 
     @classmethod
@@ -97,11 +100,16 @@ class SharedFrames:
             raise OSError(f"shared-memory ring {name} is not {size} bytes long")
         return cls(name, fd, size)
 
+    def new_reply(self) -> None:
+        """A new reply starts: it may fill up to half the ring (so two in flight never overlap)."""
+        self._reply_bytes = 0
+
     def put(self, array: np.ndarray) -> msgpack.ExtType | None:
         """Write ``array`` into the ring; its reference, or ``None`` if it should travel in the frame."""
         nbytes = array.nbytes
-        if nbytes < SHARED_MIN_BYTES or nbytes > self.size // 4 or array.dtype.hasobject:
+        if nbytes < SHARED_MIN_BYTES or array.dtype.hasobject or self._reply_bytes + nbytes > self.size // 2:
             return None
+        self._reply_bytes += nbytes + _ALIGN
         start = -(-self._written // _ALIGN) * _ALIGN
         if start % self.size + nbytes > self.size:  # would run past the end: start again at the front
             start += self.size - start % self.size

@@ -11,11 +11,15 @@ variable                               ``create_app`` keyword              defau
 ``OPENENV_RATE_LIMIT``                 ``rate_limit`` (messages/s)         off
 ``OPENENV_RATE_BURST``                 ``rate_burst`` (messages)           one second's worth
 ``OPENENV_MAX_MESSAGE_BYTES``          ``max_message_bytes``               16 MiB
+``OPENENV_SHARED_MEMORY_BYTES``        (variable only)                     1 GiB of frame rings
 =====================================  ==================================  ======================
 
 By default clients on this machine (loopback addresses) are limited only by the server's
 capacity, so a vector environment or a load test with a thousand sessions works out of the
-box; an explicit per-client limit applies to every address.
+box; an explicit per-client limit applies to every address. Clients on this machine get
+their frames through a shared-memory ring each (32 MiB, :mod:`openenv_gym.shared_frames`)
+while the server's rings stay within ``OPENENV_SHARED_MEMORY_BYTES`` (tmpfs pages); further
+connections get theirs through the socket.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ SESSIONS_PER_CLIENT_VARIABLE = "OPENENV_MAX_SESSIONS_PER_CLIENT"
 RATE_VARIABLE = "OPENENV_RATE_LIMIT"
 BURST_VARIABLE = "OPENENV_RATE_BURST"
 MESSAGE_BYTES_VARIABLE = "OPENENV_MAX_MESSAGE_BYTES"
+SHARED_MEMORY_BYTES_VARIABLE = "OPENENV_SHARED_MEMORY_BYTES"
+DEFAULT_SHARED_MEMORY_BYTES = 1 << 30
 
 
 def setting(given: float | None, variable: str, kind: Callable[[str], Any] = int) -> Any:

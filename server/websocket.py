@@ -22,10 +22,17 @@ from openenv_gym.client_base import is_loopback
 from openenv_gym.codecs import JSON, Codec, negotiate
 from openenv_gym.errors import ErrorCode, MessageTooLargeError, ServerError
 from openenv_gym.protocol import RESUME_HEADER, error_frame
-from openenv_gym.shared_frames import SHARED_MEMORY_HEADER, SharedFrames
+from openenv_gym.shared_frames import DEFAULT_SIZE, SHARED_MEMORY_HEADER, SharedFrames
 
 from .connection import Connection
-from .limits import MAX_CONTAINERS_PER_MESSAGE, ClientSessions, RateLimit
+from .limits import (
+    DEFAULT_SHARED_MEMORY_BYTES,
+    MAX_CONTAINERS_PER_MESSAGE,
+    SHARED_MEMORY_BYTES_VARIABLE,
+    ClientSessions,
+    RateLimit,
+    setting,
+)
 from .session import Session
 from .sessions import SessionManager
 
@@ -60,6 +67,8 @@ class WebSocketEndpoint:
         self.max_message_bytes = max_message_bytes
         self.clients = clients or ClientSessions(None)
         self.rate = rate
+        budget = setting(None, SHARED_MEMORY_BYTES_VARIABLE)
+        self.shared_memory_left: int = DEFAULT_SHARED_MEMORY_BYTES if budget is None else budget
 
     async def __call__(self, websocket: WebSocket) -> None:
         codec = self._codec(websocket)
@@ -115,7 +124,7 @@ class WebSocketEndpoint:
             await websocket.close(code=1000)
             return
         dropped = True
-        frames = _shared_frames(websocket, codec, client)
+        frames = self._shared_frames(websocket, codec, client)
         try:
             headers = [] if session.resume_token is None else [
                 (RESUME_HEADER.encode(), session.resume_token.encode())]
@@ -132,6 +141,19 @@ class WebSocketEndpoint:
             await _close(websocket, 1000)
             if frames is not None:
                 frames.close()
+                self.shared_memory_left += frames.size
+
+    def _shared_frames(self, websocket: WebSocket, codec: Codec | None, client: str) -> SharedFrames | None:
+        """A shared-memory ring for a msgpack client on this machine that asked for one, while
+        the server's rings stay within ``$OPENENV_SHARED_MEMORY_BYTES`` (then: the socket)."""
+        if codec is None or not codec.binary or websocket.headers.get(SHARED_MEMORY_HEADER) != "1":
+            return None
+        if not is_loopback(client) or self.shared_memory_left < DEFAULT_SIZE:
+            return None
+        frames = SharedFrames.create()
+        if frames is not None:
+            self.shared_memory_left -= frames.size
+        return frames
 
     async def _serve(self, websocket: WebSocket, connection: Connection, codec: Codec) -> int | None:
         """Answer frames until the client leaves: its close code; ``None`` if it sent ``close``
@@ -188,13 +210,6 @@ class WebSocketEndpoint:
             await websocket.send_bytes(data)
         else:
             await websocket.send_text(data)
-
-
-def _shared_frames(websocket: WebSocket, codec: Codec | None, client: str) -> SharedFrames | None:
-    """A shared-memory ring for a msgpack client on this machine that asked for one."""
-    if codec is None or not codec.binary or websocket.headers.get(SHARED_MEMORY_HEADER) != "1":
-        return None
-    return SharedFrames.create() if is_loopback(client) else None
 
 
 def _dropped(close_code: int | None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -85,14 +86,27 @@ def test_a_frame_the_server_wrote_over_before_it_was_read_is_an_error_not_a_torn
     frame = np.full((200, 400), 7, np.uint8)  # 80 kB
     first = server.put(frame)
     assert first is not None
-    for _ in range(13):  # 13 x 80 kB more: the 14th frame goes round the 1 MiB ring, over the first
+    for _ in range(13):  # 13 replies of 80 kB more: the 14th frame goes round the 1 MiB ring, over the first
+        server.new_reply()
         server.put(np.zeros((200, 400), np.uint8))
     with pytest.raises(ValueError, match="wrote over a frame in shared memory"):
         client.get(first.data)
+    server.new_reply()
     latest = server.put(frame)
     assert latest is not None and np.array_equal(client.get(latest.data), frame)
     server.close()
     client.close()
+
+
+def test_one_reply_fills_at_most_half_the_ring_and_its_other_arrays_travel_in_the_frame():
+    server = SharedFrames.create(1 << 20)
+    assert server is not None
+    server.new_reply()
+    placed = [server.put(np.zeros((200, 400), np.uint8)) is not None for _ in range(10)]  # 10 x 80 kB
+    assert placed == [True] * 6 + [False] * 4, "512 kB of a 1 MiB ring: two replies in flight never overlap"
+    server.new_reply()
+    assert server.put(np.zeros((200, 400), np.uint8)) is not None
+    server.close()
 
 
 @pytest.mark.parametrize("reference", [
@@ -110,3 +124,24 @@ def test_a_reference_outside_the_ring_is_refused(reference):
     with pytest.raises(ValueError):
         server.get(msgpack.packb(reference))
     server.close()
+
+
+def test_a_server_makes_rings_within_its_budget_and_then_uses_the_socket(monkeypatch):
+    """Each ring may fill 32 MiB of tmpfs: a client opening connection after connection on this
+    machine cannot make the server fill /dev/shm beyond OPENENV_SHARED_MEMORY_BYTES."""
+    monkeypatch.setenv("OPENENV_SHARED_MEMORY_BYTES", str(40 << 20))  # room for one ring
+    provider = ProcessProvider(APP)
+    provider.start()
+    try:
+        with SyncEnvClient(provider.base_url) as first, SyncEnvClient(provider.base_url) as second:
+            assert first.codec.frames is not None and second.codec.frames is None
+            assert np.array_equal(rollout(first, 2)[-1], rollout(second, 2)[-1])
+        deadline = time.monotonic() + 10
+        while True:  # the server frees the room once it has closed the connection, just after
+            with SyncEnvClient(provider.base_url) as third:
+                if third.codec.frames is not None or time.monotonic() > deadline:
+                    break
+            time.sleep(0.05)
+        assert third.codec.frames is not None, "a closed connection gives its ring's room back"
+    finally:
+        provider.stop()
