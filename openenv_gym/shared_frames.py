@@ -43,6 +43,8 @@ import mmap
 import os
 import secrets
 import struct
+import sys
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -65,6 +67,46 @@ _DATA = 64  # the header's size; arrays start on 64-byte boundaries
 _ALIGN = 64
 
 
+class Buffers:
+    """Arrays to copy frames into, each used again once nothing but this pool holds it.
+
+    A frame the caller dropped (a vector env stacks its sub-envs' frames and lets them go) is
+    the next frame's buffer: no allocation, and no page faults of fresh memory (~1.8 µs per 4 kB
+    page on a VM, 45 per Atari frame), while a frame the caller keeps is never written again.
+
+    >>> pool = Buffers()
+    >>> first = pool.take(np.dtype(np.uint8), (2, 3))
+    >>> pool.take(np.dtype(np.uint8), (2, 3)) is first     # still held here: a new one
+    False
+    >>> address = first.ctypes.data
+    >>> del first
+    >>> pool.take(np.dtype(np.uint8), (2, 3)).ctypes.data == address
+    True
+    """
+
+    KEPT = 64
+    """Most buffers kept per dtype and shape."""
+
+    def __init__(self) -> None:
+        self._pools: dict[tuple[np.dtype[Any], tuple[int, ...]], list[np.ndarray]] = {}
+
+    def take(self, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray:
+        """A free buffer of this dtype and shape, else a new one (kept for later if there is room)."""
+        pool = self._pools.setdefault((dtype, shape), [])
+        for buffer in pool:
+            if sys.getrefcount(buffer) == _ONLY_HERE:
+                return buffer
+        buffer = np.empty(shape, dtype)
+        if len(pool) < self.KEPT:
+            pool.append(buffer)
+        return buffer
+
+
+_ONLY_HERE = 3
+"""``sys.getrefcount`` of a pooled buffer nobody else holds: the pool's list, the loop's name
+and the call's own argument."""
+
+
 class SharedFrames:
     """One connection's ring: the server :meth:`put` s arrays in it, the client :meth:`get` s them."""
 
@@ -75,6 +117,7 @@ class SharedFrames:
         os.close(fd)
         self._written = 0  # the server's count of bytes written (the ring's position)
         self._reply_bytes = 0  # written for the reply being encoded
+        self._buffers = Buffers()  # the client's arrays for what it copies out
         self._linked = True
 
     @classmethod
@@ -129,7 +172,8 @@ class SharedFrames:
         nbytes = count * dtype.itemsize
         if dtype.hasobject or not 0 <= start % self.size + nbytes <= self.size:
             raise ValueError(f"a shared-memory reference out of the ring: {nbytes} bytes at {start}")
-        array = np.frombuffer(self._map, dtype, count, _DATA + start % self.size).reshape(shape).copy()
+        array = self._buffers.take(dtype, tuple(shape))
+        np.copyto(array, np.frombuffer(self._map, dtype, count, _DATA + start % self.size).reshape(shape))
         (written,) = _HEAD.unpack_from(self._map)
         if written > start + self.size:
             raise ValueError(f"the server wrote over a frame in shared memory before this client read "

@@ -365,11 +365,15 @@ def space_codec(space: spaces.Space[Any]) -> FieldCodec:
     if isinstance(space, spaces.Box | spaces.MultiBinary | spaces.MultiDiscrete):
         dtype, shape = space.dtype, space.shape
 
-        def to_array(value: Any) -> np.ndarray:  # a writable copy (msgpack arrays are read-only views)
-            return np.array(value, dtype=dtype).reshape(shape)
+        def to_array(value: Any) -> np.ndarray:
+            """Writable: a copy of a read-only array (msgpack's views of a frame), else the array."""
+            array = np.asarray(value, dtype=dtype).reshape(shape)
+            return array if array.flags.writeable else array.copy()
 
-        def to_batch(values: list[Any]) -> np.ndarray:
-            return np.stack([to_array(v) for v in values]) if values else np.empty((0, *shape), dtype)
+        def to_batch(values: list[Any]) -> np.ndarray:  # one copy: the stack
+            if not values:
+                return np.empty((0, *shape), dtype)
+            return np.stack([np.asarray(v, dtype=dtype).reshape(shape) for v in values])
 
         return FieldCodec(space, to_array, lambda v: np.asarray(v).tolist(), to_batch)
     raise TypeError(f"no codec for declared space {space!r}")
