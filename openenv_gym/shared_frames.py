@@ -14,7 +14,7 @@ again without asking. Upstream peers never ask and are never asked.
 The ring is written in order and wraps around; ``position`` counts bytes since the ring was
 made. The header's first 8 bytes say how far the server has written (set before it writes), so
 the client, after copying, checks that the server has not come round to its array meanwhile
-(it would have had to write a whole ring, 32 MiB by default, of replies the client had not yet
+(it would have had to write a whole ring, 16 MiB by default, of replies the client had not yet
 read): if it has, decoding fails with a clear error instead of returning a torn frame. One
 reply fills at most half the ring (its further arrays travel in the frame), so a client with
 two replies in flight never sees that error.
@@ -59,12 +59,26 @@ SHARED_MEMORY_VARIABLE = "OPENENV_SHARED_MEMORY"
 """``0`` in the environment: clients do not ask (as ``shared_memory=False``)."""
 SHARED_MIN_BYTES = 16 * 1024
 """Smaller arrays travel in the frame: copying them costs less than finding them a place."""
-DEFAULT_SIZE = 32 * 1024 * 1024
-"""Bytes of a connection's ring (tmpfs pages: only the ones written are used)."""
+DEFAULT_SIZE = 16 * 1024 * 1024
+"""Bytes of a connection's ring (tmpfs, allocated when the ring is made): a reply may fill half,
+e.g. 80 raw Atari frames."""
 _DIRECTORY = "/dev/shm"
 _HEAD = struct.Struct("<Q")
 _DATA = 64  # the header's size; arrays start on 64-byte boundaries
 _ALIGN = 64
+
+
+def _allocated(path: str, size: int) -> int:
+    """A new file of ``size`` bytes with its pages allocated now (a full tmpfs fails here, not with
+    SIGBUS on a later write); its descriptor. Raises ``OSError``, leaving nothing behind."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    return fd
 
 
 class Buffers:
@@ -125,12 +139,10 @@ class SharedFrames:
         """A new ring (the server's side); ``None`` where shared memory cannot be made here."""
         name = f"openenv-gym-{secrets.token_hex(16)}"
         try:
-            fd = os.open(os.path.join(_DIRECTORY, name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            os.ftruncate(fd, _DATA + size)
+            return cls(name, _allocated(os.path.join(_DIRECTORY, name), _DATA + size), size)
         except OSError:
             logger.warning("no shared memory for this connection: frames travel in the socket", exc_info=True)
             return None
-        return cls(name, fd, size)
 
     @classmethod
     def attach(cls, name: str, size: int) -> SharedFrames:

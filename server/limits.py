@@ -17,7 +17,7 @@ variable                               ``create_app`` keyword              defau
 By default clients on this machine (loopback addresses) are limited only by the server's
 capacity, so a vector environment or a load test with a thousand sessions works out of the
 box; an explicit per-client limit applies to every address. Clients on this machine get
-their frames through a shared-memory ring each (32 MiB, :mod:`openenv_gym.shared_frames`)
+their frames through a shared-memory ring each (16 MiB, :mod:`openenv_gym.shared_frames`)
 while the server's rings stay within ``OPENENV_SHARED_MEMORY_BYTES`` (tmpfs pages); further
 connections get theirs through the socket.
 """

@@ -127,9 +127,9 @@ def test_a_reference_outside_the_ring_is_refused(reference):
 
 
 def test_a_server_makes_rings_within_its_budget_and_then_uses_the_socket(monkeypatch):
-    """Each ring may fill 32 MiB of tmpfs: a client opening connection after connection on this
+    """Each ring takes 16 MiB of tmpfs: a client opening connection after connection on this
     machine cannot make the server fill /dev/shm beyond OPENENV_SHARED_MEMORY_BYTES."""
-    monkeypatch.setenv("OPENENV_SHARED_MEMORY_BYTES", str(40 << 20))  # room for one ring
+    monkeypatch.setenv("OPENENV_SHARED_MEMORY_BYTES", str(20 << 20))  # room for one ring of 16 MiB
     provider = ProcessProvider(APP)
     provider.start()
     try:
@@ -145,3 +145,14 @@ def test_a_server_makes_rings_within_its_budget_and_then_uses_the_socket(monkeyp
         assert third.codec.frames is not None, "a closed connection gives its ring's room back"
     finally:
         provider.stop()
+
+
+def test_no_room_in_dev_shm_means_no_ring_and_nothing_left_behind(monkeypatch):
+    """A full tmpfs fails when the ring is made (its pages are allocated then), not with a SIGBUS
+    that would kill the server at a later write."""
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    before = rings()
+    assert SharedFrames.create() is None and rings() == before
