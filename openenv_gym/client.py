@@ -37,7 +37,7 @@ from .client_base import (
 )
 from .errors import OpenEnvGymError, TransportError
 from .mcp_types import Tool
-from .protocol import CLOSE, Dropped, RequestIds, calls
+from .protocol import CLOSE, Dropped, RequestIds, calls, outcome
 from .sync_client import SyncEnvClient
 from .tool_calls import TOOLS_CALL, TOOLS_LIST, tool_value, tools_of
 from .types import StepResult
@@ -129,6 +129,18 @@ class EnvClient(ClientBase):
         """
         return await self.call(calls.batch(requests))
 
+    async def pipeline(self, requests: list[calls.Call[T]]) -> list[T | OpenEnvGymError]:
+        """Send ``requests`` back to back, then read their replies: the server answers one while
+        this client still sends or reads the others (a connection's frames are answered in order).
+
+        Returns each request's parsed reply or the server's error (an error fails only its own
+        request); a lost connection or a timeout is raised, as by :meth:`call`.
+        """
+        for call in requests:
+            self._check_extension(call)
+        replies = await self._request_all([call.message for call in requests])
+        return [outcome(call, reply) for call, reply in zip(requests, replies, strict=True)]
+
     async def mcp(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """One JSON-RPC request to the session's environment; its ``result``."""
         self._mcp_id += 1
@@ -181,7 +193,31 @@ class EnvClient(ClientBase):
         """
         if self._ws is None:
             raise self._not_connected()
-        request_id = self._stamp(message)
+        return await self._answered(message, self._stamp(message))
+
+    async def _request_all(self, messages: list[dict[str, Any]]) -> list[Any]:
+        """Send ``messages`` back to back, then return the server's raw replies, in order.
+
+        As :meth:`request` for each: where the connection drops, the session is resumed (if the
+        server allows it) and the messages not yet answered are sent again.
+        """
+        if self._ws is None:
+            raise self._not_connected()
+        sent = [(message, self._stamp(message)) for message in messages]
+        replies: list[Any] = []
+        try:
+            for message, _ in sent:
+                await self._send(message)
+            for message, request_id in sent:
+                replies.append(await self._receive(message, request_id))
+        except Dropped as dropped:
+            (message, request_id), *rest = sent[len(replies):]
+            replies.append(await self._resume(message, request_id, dropped.error))
+            replies += [await self._answered(m, request_id) for m, request_id in rest]
+        return replies
+
+    async def _answered(self, message: dict[str, Any], request_id: int | None) -> Any:
+        """The reply to ``message`` (already stamped), resuming a dropped session once."""
         try:
             return await self._exchange(message, request_id)
         except Dropped as dropped:
@@ -197,18 +233,36 @@ class EnvClient(ClientBase):
                 await asyncio.sleep(plan.retry_after(exc))
 
     async def _exchange(self, message: dict[str, Any], request_id: int | None) -> Any:
+        await self._send(message)
+        return await self._receive(message, request_id)
+
+    async def _send(self, message: dict[str, Any]) -> None:
         ws = self._ws
-        assert ws is not None
+        if ws is None:  # lost while an earlier message of a pipeline was sent
+            raise self._not_connected()
         try:
             await ws.send(self.codec.encode(message))
+        except ConnectionClosed as exc:
+            raise await self._lost(ws, exc) from exc
+
+    async def _receive(self, message: dict[str, Any], request_id: int | None) -> Any:
+        """The reply to ``message`` (sent before), late replies to earlier requests dropped."""
+        ws = self._ws
+        if ws is None:
+            raise self._not_connected()
+        try:
             return await _within(self.timeout, self._reply(ws, request_id))
         except (TimeoutError, asyncio.TimeoutError) as exc:
             if request_id is None:  # upstream cannot match replies: drop the connection
                 self._abandon()
             raise self._timeout_error(message, self.timeout) from exc
         except ConnectionClosed as exc:
-            self._ws = None
-            raise self._dropped(await self._closed(ws, exc), exc.rcvd.code if exc.rcvd else None) from exc
+            raise await self._lost(ws, exc) from exc
+
+    async def _lost(self, ws: ClientConnection, exc: ConnectionClosed) -> Exception:
+        """What to raise for a connection that closed: :class:`Dropped` where resuming may help."""
+        self._ws = None
+        return self._dropped(await self._closed(ws, exc), exc.rcvd.code if exc.rcvd else None)
 
     async def _reply(self, ws: ClientConnection, request_id: int | None) -> Any:
         while True:
