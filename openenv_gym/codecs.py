@@ -1,7 +1,10 @@
 """Frame encodings: JSON text (upstream's) and msgpack binary frames (ours).
 
 With msgpack, numpy arrays travel as raw bytes with their dtype and shape, so an Atari frame
-costs a memcpy instead of ~10 ms of JSON integer lists.
+costs a memcpy instead of ~10 ms of JSON integer lists: one copy into the frame when encoded,
+one out of it when decoded (msgpack hands an extension its own ``bytes``; a large array is a
+view of those). Decoded arrays are read-only, as ``np.frombuffer`` makes them: copy one to
+write into it (the Gym face does: its observations are writable arrays of the declared space).
 
 >>> import numpy as np
 >>> frame = MSGPACK.encode({"screen": np.arange(6, dtype=np.uint8).reshape(2, 3)})
@@ -14,6 +17,8 @@ array([[0, 1, 2],
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +31,16 @@ from .errors import MessageTooLargeError
 
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _NDARRAY = 42
-"""msgpack extension type of a numpy array: ``[dtype.str, shape, raw bytes]``."""
+"""msgpack extension type of a numpy array: its payload is ``packb([dtype.str, shape, raw bytes])``."""
+_ARRAY_OF_3 = b"\x93"
+_BIN_HEADERS = {b"\xc4": 1, b"\xc5": 2, b"\xc6": 4}
+"""msgpack's ``bin`` markers, by the bytes of their length field."""
+_BIN8, _BIN16, _BIN32 = (struct.Struct(">B" + length).pack for length in "BHI")
+_IN_PLACE_FROM = 64 * 1024
+"""Payload bytes from which an array is decoded as a view of the payload: reading its header in
+place costs ~1.5 us more than copying the raw bytes of a smaller one (measured, issue 17)."""
+_MAX_HEADER = 1024
+"""More than the header of any array (dtype string, up to 64 dimensions, ``bin`` header)."""
 
 
 def _plain(value: Any) -> Any:
@@ -41,17 +55,58 @@ def _plain(value: Any) -> Any:
 
 def _msgpack_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
-        array = np.ascontiguousarray(value)
-        payload = msgpack.packb([array.dtype.str, list(array.shape), array.tobytes()])
-        return msgpack.ExtType(_NDARRAY, payload)
+        return msgpack.ExtType(_NDARRAY, _array_payload(value))
     return _plain(value)
+
+
+def _array_payload(array: np.ndarray) -> bytes:
+    """``packb([dtype.str, shape, raw bytes])`` byte for byte, with one copy of the data (the join).
+
+    >>> array = np.arange(3, dtype=">i2")
+    >>> _array_payload(array) == msgpack.packb([array.dtype.str, list(array.shape), array.tobytes()])
+    True
+    """
+    if array.dtype.hasobject:
+        raise TypeError("a numpy array of Python objects cannot be sent in a frame")
+    if not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array)
+    header = msgpack.packb((array.dtype.str, array.shape))  # a 2-array: its marker becomes a 3-array's
+    return b"".join((_ARRAY_OF_3, memoryview(header)[1:], _bin_header(array.nbytes), array))
+
+
+def _bin_header(size: int) -> bytes:
+    """msgpack's ``bin`` header of ``size`` bytes (bin 8, 16 or 32: the shortest that fits)."""
+    if size < 1 << 8:
+        return _BIN8(0xC4, size)
+    if size < 1 << 16:
+        return _BIN16(0xC5, size)
+    return _BIN32(0xC6, size)
 
 
 def _msgpack_ext(code: int, data: bytes) -> Any:
     if code != _NDARRAY:
         return msgpack.ExtType(code, data)
-    dtype, shape, raw = msgpack.unpackb(data)
-    return np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape)
+    if len(data) < _IN_PLACE_FROM:
+        dtype, shape, raw = msgpack.unpackb(data)
+        return np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape)
+    return _array_in_place(data)
+
+
+def _array_in_place(data: bytes) -> np.ndarray:
+    """The array of an extension payload as a view of it (read-only, as ``data``): no copy."""
+    header = msgpack.Unpacker(max_buffer_size=_MAX_HEADER)
+    header.feed(memoryview(data)[:_MAX_HEADER])
+    if header.read_array_header() != 3:
+        raise ValueError("a numpy array payload is not [dtype, shape, data]")
+    dtype, shape, start = np.dtype(header.unpack()), header.unpack(), header.tell()
+    width = _BIN_HEADERS.get(data[start:start + 1])
+    if width is None:
+        raise ValueError("a numpy array payload does not end in its raw bytes")
+    offset = start + 1 + width
+    if int.from_bytes(data[start + 1:offset], "big") != len(data) - offset:
+        raise ValueError("a numpy array payload's length does not match its raw bytes")
+    count = math.prod(shape)
+    return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
 def json_dumps(value: Any) -> str:
