@@ -21,20 +21,25 @@ import asyncio
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 
 from .client import EnvClient
 from .client_base import auth_headers
 from .errors import OpenEnvGymError, TransportError
-from .protocol import by_kind, outcome
+from .protocol import Call, by_kind, outcome
+from .protocol.calls import batch
 
 if TYPE_CHECKING:
     from .providers.base import ServerProvider
 
 Starter = Callable[[], Awaitable[str]]
 """Starts a server if needed and returns its base URL (a provider's ``astart``)."""
+T = TypeVar("T")
+PIPELINED_FROM = 16
+"""Calls of a batched group from which they travel as two half-batches in flight at once
+(measured in ``docs/benchmarks.md``, issue 17: below, the second frame costs more than it saves)."""
 Request = tuple[str, Any]
 """``("reset", kwargs)``, ``("step", action fields)``, ``("state", None)`` or ``("render", {"mode": m})``."""
 
@@ -98,14 +103,18 @@ class BatchedGroup(SessionGroup):
         if self._client is None:
             error = TransportError(f"the sessions at {self.label} were lost; reset them to reopen")
             return dict.fromkeys(requests, error)
-        calls = {i: by_kind(kind, payload) for i, (kind, payload) in requests.items()}
+        parts = halves([(i, by_kind(kind, payload)) for i, (kind, payload) in requests.items()])
         try:
-            replies = await self._client.batch([{"session": i, **call.message} for i, call in calls.items()])
+            answers = await self._client.pipeline([batch([{"session": i, **call.message} for i, call in part])
+                                                   for part in parts])
         except OpenEnvGymError as exc:
             if isinstance(exc, TransportError):
                 self._client = None
             return dict.fromkeys(requests, exc)
-        return {i: outcome(call, reply) for (i, call), reply in zip(calls.items(), replies, strict=True)}
+        results: dict[int, Any] = {}
+        for part, answer in zip(parts, answers, strict=True):
+            results.update(_outcomes(part, answer))
+        return results
 
     async def reopen(self) -> None:
         if self._client is None:
@@ -119,6 +128,29 @@ class BatchedGroup(SessionGroup):
         client, self._client = self._client, None
         if client is not None:
             await client.close()
+
+
+def halves(calls: list[T]) -> list[list[T]]:
+    """A group's calls as the batch frames that carry them: two halves sent back to back from
+    :data:`PIPELINED_FROM` calls on (the server steps one while the client encodes or decodes
+    the other), one frame below.
+
+    >>> [len(part) for part in halves(list(range(PIPELINED_FROM + 1)))]
+    [9, 8]
+    >>> halves([0, 1])
+    [[0, 1]]
+    """
+    if len(calls) < PIPELINED_FROM:
+        return [calls]
+    first = split(len(calls), 2)[0]
+    return [calls[:first], calls[first:]]
+
+
+def _outcomes(part: list[tuple[int, Call[Any]]], answer: list[Any] | OpenEnvGymError) -> dict[int, Any]:
+    """Each call's outcome from its batch frame's reply; an error of the frame fails all its calls."""
+    if isinstance(answer, OpenEnvGymError):
+        return dict.fromkeys((i for i, _ in part), answer)
+    return {i: outcome(call, reply) for (i, call), reply in zip(part, answer, strict=True)}
 
 
 class ConcurrentGroup(SessionGroup):
