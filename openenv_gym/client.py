@@ -69,6 +69,8 @@ class EnvClient(ClientBase):
         super().__init__(base_url, **options)
         self._ws: ClientConnection | None = None
         self._mcp_id = 0
+        self.received_bytes = 0
+        """Bytes of the frames read from the server so far (all connections of this client)."""
 
     @property
     def connected(self) -> bool:
@@ -130,16 +132,32 @@ class EnvClient(ClientBase):
         return await self.call(calls.batch(requests))
 
     async def pipeline(self, requests: list[calls.Call[T]]) -> list[T | OpenEnvGymError]:
-        """Send ``requests`` back to back, then read their replies: the server answers one while
-        this client still sends or reads the others (a connection's frames are answered in order).
+        """Send ``requests`` back to back, then read and parse their replies one by one: the
+        server answers one while this client still sends, reads or parses the others (a
+        connection's frames are answered in order).
 
         Returns each request's parsed reply or the server's error (an error fails only its own
-        request); a lost connection or a timeout is raised, as by :meth:`call`.
+        request); a lost connection or a timeout is raised, as by :meth:`call`. Where the
+        connection drops, the session is resumed (if the server allows it) and the requests not
+        yet answered are sent again.
         """
         for call in requests:
             self._check_extension(call)
-        replies = await self._request_all([call.message for call in requests])
-        return [outcome(call, reply) for call, reply in zip(requests, replies, strict=True)]
+        if self._ws is None:
+            raise self._not_connected()
+        sent = [(call, self._stamp(call.message)) for call in requests]
+        results: list[T | OpenEnvGymError] = []
+        try:
+            for call, _ in sent:
+                await self._send(call.message)
+            for call, request_id in sent:
+                results.append(outcome(call, await self._receive(call.message, request_id)))
+        except Dropped as dropped:
+            (call, request_id), *rest = sent[len(results):]
+            results.append(outcome(call, await self._resume(call.message, request_id, dropped.error)))
+            for call, request_id in rest:
+                results.append(outcome(call, await self._answered(call.message, request_id)))
+        return results
 
     async def mcp(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """One JSON-RPC request to the session's environment; its ``result``."""
@@ -195,27 +213,6 @@ class EnvClient(ClientBase):
             raise self._not_connected()
         return await self._answered(message, self._stamp(message))
 
-    async def _request_all(self, messages: list[dict[str, Any]]) -> list[Any]:
-        """Send ``messages`` back to back, then return the server's raw replies, in order.
-
-        As :meth:`request` for each: where the connection drops, the session is resumed (if the
-        server allows it) and the messages not yet answered are sent again.
-        """
-        if self._ws is None:
-            raise self._not_connected()
-        sent = [(message, self._stamp(message)) for message in messages]
-        replies: list[Any] = []
-        try:
-            for message, _ in sent:
-                await self._send(message)
-            for message, request_id in sent:
-                replies.append(await self._receive(message, request_id))
-        except Dropped as dropped:
-            (message, request_id), *rest = sent[len(replies):]
-            replies.append(await self._resume(message, request_id, dropped.error))
-            replies += [await self._answered(m, request_id) for m, request_id in rest]
-        return replies
-
     async def _answered(self, message: dict[str, Any], request_id: int | None) -> Any:
         """The reply to ``message`` (already stamped), resuming a dropped session once."""
         try:
@@ -266,7 +263,9 @@ class EnvClient(ClientBase):
 
     async def _reply(self, ws: ClientConnection, request_id: int | None) -> Any:
         while True:
-            reply = self._decode(await ws.recv())
+            data = await ws.recv()
+            self.received_bytes += len(data)
+            reply = self._decode(data)
             if RequestIds.answers(reply, request_id):
                 return reply
 

@@ -37,9 +37,12 @@ if TYPE_CHECKING:
 Starter = Callable[[], Awaitable[str]]
 """Starts a server if needed and returns its base URL (a provider's ``astart``)."""
 T = TypeVar("T")
-PIPELINED_FROM = 16
-"""Calls of a batched group from which they travel as two half-batches in flight at once
-(measured in ``docs/benchmarks.md``, issue 17: below, the second frame costs more than it saves)."""
+PIPELINED_FROM_BYTES = 256 * 1024
+"""Reply bytes of a batched group's step from which its next step travels as two half-batches in
+flight at once. Measured (``docs/benchmarks.md``, issue 17): the second frame costs the server a
+frame's overhead, which small replies do not win back (echo, 64 sessions: 0.96x); large replies
+do, the transfer of one half overlapping the server's stepping of the other (Atari, 8 sessions:
+1.12x; echo of 64 KiB texts, 8 sessions: 1.06x)."""
 Request = tuple[str, Any]
 """``("reset", kwargs)``, ``("step", action fields)``, ``("state", None)`` or ``("render", {"mode": m})``."""
 
@@ -76,6 +79,7 @@ class BatchedGroup(SessionGroup):
         self._restart = restart
         self._options = client_options
         self._client: EnvClient | None = None
+        self._reply_bytes = 0  # of the last step: decides whether the next one is pipelined
 
     async def open(self, client: EnvClient | None = None) -> BatchedGroup:
         """Open the group's sessions, on ``client`` if it is already connected to the server."""
@@ -103,17 +107,21 @@ class BatchedGroup(SessionGroup):
         if self._client is None:
             error = TransportError(f"the sessions at {self.label} were lost; reset them to reopen")
             return dict.fromkeys(requests, error)
-        parts = halves([(i, by_kind(kind, payload)) for i, (kind, payload) in requests.items()])
+        client = self._client
+        parts = halves([(i, by_kind(kind, payload)) for i, (kind, payload) in requests.items()],
+                       self._reply_bytes)
+        received = client.received_bytes
         try:
-            answers = await self._client.pipeline([batch([{"session": i, **call.message} for i, call in part])
-                                                   for part in parts])
+            answers = await client.pipeline([_batch_of(part) for part in parts])
         except OpenEnvGymError as exc:
             if isinstance(exc, TransportError):
                 self._client = None
             return dict.fromkeys(requests, exc)
+        self._reply_bytes = client.received_bytes - received
         results: dict[int, Any] = {}
-        for part, answer in zip(parts, answers, strict=True):
-            results.update(_outcomes(part, answer))
+        for part, answer in zip(parts, answers, strict=True):  # a frame's error fails its part only
+            results.update(dict.fromkeys((i for i, _ in part), answer)
+                           if isinstance(answer, OpenEnvGymError) else answer)
         return results
 
     async def reopen(self) -> None:
@@ -130,27 +138,31 @@ class BatchedGroup(SessionGroup):
             await client.close()
 
 
-def halves(calls: list[T]) -> list[list[T]]:
-    """A group's calls as the batch frames that carry them: two halves sent back to back from
-    :data:`PIPELINED_FROM` calls on (the server steps one while the client encodes or decodes
-    the other), one frame below.
+def halves(calls: list[T], reply_bytes: int) -> list[list[T]]:
+    """A group's calls as the batch frames that carry them: two halves sent back to back when
+    the group's last step brought :data:`PIPELINED_FROM_BYTES` or more (the server steps one
+    while the other travels and is read), one frame otherwise.
 
-    >>> [len(part) for part in halves(list(range(PIPELINED_FROM + 1)))]
-    [9, 8]
-    >>> halves([0, 1])
+    >>> [len(part) for part in halves(list(range(5)), reply_bytes=PIPELINED_FROM_BYTES)]
+    [3, 2]
+    >>> halves([0, 1], reply_bytes=100)
     [[0, 1]]
     """
-    if len(calls) < PIPELINED_FROM:
+    if reply_bytes < PIPELINED_FROM_BYTES or len(calls) < 2:
         return [calls]
     first = split(len(calls), 2)[0]
     return [calls[:first], calls[first:]]
 
 
-def _outcomes(part: list[tuple[int, Call[Any]]], answer: list[Any] | OpenEnvGymError) -> dict[int, Any]:
-    """Each call's outcome from its batch frame's reply; an error of the frame fails all its calls."""
-    if isinstance(answer, OpenEnvGymError):
-        return dict.fromkeys((i for i, _ in part), answer)
-    return {i: outcome(call, reply) for (i, call), reply in zip(part, answer, strict=True)}
+def _batch_of(part: list[tuple[int, Call[Any]]]) -> Call[dict[int, Any]]:
+    """One batch frame carrying the calls of ``part`` (by session index); its reply read into
+    each call's outcome (parsed as soon as it comes, while the server answers the next frame)."""
+    frame = batch([{"session": i, **call.message} for i, call in part])
+
+    def parse(reply: Any) -> dict[int, Any]:
+        return {i: outcome(call, item) for (i, call), item in zip(part, frame.parse(reply), strict=True)}
+
+    return Call(frame.message, parse, frame.extension)
 
 
 class ConcurrentGroup(SessionGroup):
