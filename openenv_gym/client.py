@@ -146,7 +146,7 @@ class EnvClient(ClientBase):
         if self._ws is None:
             raise self._not_connected()
         sent = [(call, self._stamp(call.message)) for call in requests]
-        results: list[T | OpenEnvGymError] = []
+        results: list[Any] = []  # each a T or an OpenEnvGymError
         try:
             for call, _ in sent:
                 await self._send(call.message)

@@ -71,7 +71,8 @@ def _array_payload(array: np.ndarray) -> bytes:
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array)
     header = msgpack.packb((array.dtype.str, array.shape))  # a 2-array: its marker becomes a 3-array's
-    return b"".join((_ARRAY_OF_3, memoryview(header)[1:], _bin_header(array.nbytes), array))
+    # the array itself, not memoryview(array): a buffer of any dtype (datetime64 has no PEP 3118 format)
+    return b"".join((_ARRAY_OF_3, memoryview(header)[1:], _bin_header(array.nbytes), array))  # type: ignore[arg-type]
 
 
 def _bin_header(size: int) -> bytes:
