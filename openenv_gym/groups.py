@@ -3,7 +3,8 @@
 A group is the unit that talks to one place:
 
 - :class:`BatchedGroup`: many sessions on one connection to one of our servers; a step of
-  the whole group is one ``batch`` frame (the fast path).
+  the whole group is one ``batch`` frame (the fast path), or two half-batches in flight at once
+  where the replies are large (:func:`halves`).
 - :class:`ConcurrentGroup`: one connection per session, stepped concurrently; how we talk to
   upstream servers, which have no batches.
 - ``InProcessGroup`` (:mod:`.providers.inprocess`): sessions held in this process, no socket.
