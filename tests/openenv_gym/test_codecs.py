@@ -118,3 +118,9 @@ def test_a_truncated_large_array_payload_is_a_value_error(cut):
     frame = msgpack.packb(msgpack.ExtType(42, payload[:-cut]))
     with pytest.raises(ValueError):
         MSGPACK.decode(frame)
+
+
+def test_a_frame_that_cannot_be_encoded_leaves_nothing_behind_for_the_next():
+    with pytest.raises(TypeError):  # fails half-way, after the array went into the buffer
+        MSGPACK.encode([ATARI_FRAME, object()])
+    assert MSGPACK.encode({"x": 1}) == msgpack.packb({"x": 1})
