@@ -1,10 +1,12 @@
 """Frame encodings: JSON text (upstream's) and msgpack binary frames (ours).
 
 With msgpack, numpy arrays travel as raw bytes with their dtype and shape, so an Atari frame
-costs a memcpy instead of ~10 ms of JSON integer lists: one copy into the frame when encoded,
-one out of it when decoded (msgpack hands an extension its own ``bytes``; a large array is a
-view of those). Decoded arrays are read-only, as ``np.frombuffer`` makes them: copy one to
-write into it (the Gym face does: its observations are writable arrays of the declared space).
+costs a few memcpys instead of ~10 ms of JSON integer lists. Encoding copies an array's bytes
+once into its extension payload (which msgpack then copies into the frame); decoding, msgpack
+hands the extension its own ``bytes``, and an array from 64 KiB is a view of those (a smaller
+one is copied once more: cheaper than reading its header in place). Decoded arrays are
+read-only, as ``np.frombuffer`` makes them: copy one to write into it (the Gym face does: its
+observations are writable arrays of the declared space).
 
 >>> import numpy as np
 >>> frame = MSGPACK.encode({"screen": np.arange(6, dtype=np.uint8).reshape(2, 3)})
