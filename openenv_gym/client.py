@@ -138,8 +138,9 @@ class EnvClient(ClientBase):
 
         Returns each request's parsed reply or the server's error (an error fails only its own
         request); a lost connection or a timeout is raised, as by :meth:`call`. Where the
-        connection drops, the session is resumed (if the server allows it) and the requests not
-        yet answered are sent again.
+        connection drops with one request left unanswered, the session is resumed (if the server
+        allows it) and that request sent again; with more, the loss is raised (a server
+        remembers only its last reply, so resending an earlier request could run it twice).
         """
         for call in requests:
             self._check_extension(call)
@@ -153,10 +154,11 @@ class EnvClient(ClientBase):
             for call, request_id in sent:
                 results.append(outcome(call, await self._receive(call.message, request_id)))
         except Dropped as dropped:
-            (call, request_id), *rest = sent[len(results):]
+            unanswered = sent[len(results):]
+            if len(unanswered) > 1:
+                raise dropped.error from dropped
+            [(call, request_id)] = unanswered
             results.append(outcome(call, await self._resume(call.message, request_id, dropped.error)))
-            for call, request_id in rest:
-                results.append(outcome(call, await self._answered(call.message, request_id)))
         return results
 
     async def mcp(self, method: str, params: dict[str, Any] | None = None) -> Any:
@@ -211,10 +213,7 @@ class EnvClient(ClientBase):
         """
         if self._ws is None:
             raise self._not_connected()
-        return await self._answered(message, self._stamp(message))
-
-    async def _answered(self, message: dict[str, Any], request_id: int | None) -> Any:
-        """The reply to ``message`` (already stamped), resuming a dropped session once."""
+        request_id = self._stamp(message)
         try:
             return await self._exchange(message, request_id)
         except Dropped as dropped:
