@@ -37,7 +37,7 @@ from .client_base import (
 )
 from .errors import OpenEnvGymError, TransportError
 from .mcp_types import Tool
-from .protocol import CLOSE, Dropped, RequestIds, calls
+from .protocol import CLOSE, Dropped, RequestIds, calls, outcome
 from .sync_client import SyncEnvClient
 from .tool_calls import TOOLS_CALL, TOOLS_LIST, tool_value, tools_of
 from .types import StepResult
@@ -69,6 +69,8 @@ class EnvClient(ClientBase):
         super().__init__(base_url, **options)
         self._ws: ClientConnection | None = None
         self._mcp_id = 0
+        self.received_bytes = 0
+        """Bytes of the frames read from the server so far (all connections of this client)."""
 
     @property
     def connected(self) -> bool:
@@ -130,6 +132,36 @@ class EnvClient(ClientBase):
         (read each with :func:`~openenv_gym.protocol.outcome`).
         """
         return await self.call(calls.batch(requests))
+
+    async def pipeline(self, requests: list[calls.Call[T]]) -> list[T | OpenEnvGymError]:
+        """Send ``requests`` back to back, then read and parse their replies one by one: the
+        server answers one while this client still sends, reads or parses the others (a
+        connection's frames are answered in order).
+
+        Returns each request's parsed reply or the server's error (an error fails only its own
+        request); a lost connection or a timeout is raised, as by :meth:`call`. Where the
+        connection drops with one request left unanswered, the session is resumed (if the server
+        allows it) and that request sent again; with more, the loss is raised (a server
+        remembers only its last reply, so resending an earlier request could run it twice).
+        """
+        for call in requests:
+            self._check_extension(call)
+        if self._ws is None:
+            raise self._not_connected()
+        sent = [(call, self._stamp(call.message)) for call in requests]
+        results: list[Any] = []  # each a T or an OpenEnvGymError
+        try:
+            for call, _ in sent:
+                await self._send(call.message)
+            for call, request_id in sent:
+                results.append(outcome(call, await self._receive(call.message, request_id)))
+        except Dropped as dropped:
+            unanswered = sent[len(results):]
+            if len(unanswered) > 1:
+                raise dropped.error from dropped
+            [(call, request_id)] = unanswered
+            results.append(outcome(call, await self._resume(call.message, request_id, dropped.error)))
+        return results
 
     async def mcp(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """One JSON-RPC request to the session's environment; its ``result``."""
@@ -199,22 +231,42 @@ class EnvClient(ClientBase):
                 await asyncio.sleep(plan.retry_after(exc))
 
     async def _exchange(self, message: dict[str, Any], request_id: int | None) -> Any:
+        await self._send(message)
+        return await self._receive(message, request_id)
+
+    async def _send(self, message: dict[str, Any]) -> None:
         ws = self._ws
-        assert ws is not None
+        if ws is None:  # lost while an earlier message of a pipeline was sent
+            raise self._not_connected()
         try:
             await ws.send(self.codec.encode(message))
+        except ConnectionClosed as exc:
+            raise await self._lost(ws, exc) from exc
+
+    async def _receive(self, message: dict[str, Any], request_id: int | None) -> Any:
+        """The reply to ``message`` (sent before), late replies to earlier requests dropped."""
+        ws = self._ws
+        if ws is None:
+            raise self._not_connected()
+        try:
             return await _within(self.timeout, self._reply(ws, request_id))
         except (TimeoutError, asyncio.TimeoutError) as exc:
             if request_id is None:  # upstream cannot match replies: drop the connection
                 self._abandon()
             raise self._timeout_error(message, self.timeout) from exc
         except ConnectionClosed as exc:
-            self._ws = None
-            raise self._dropped(await self._closed(ws, exc), exc.rcvd.code if exc.rcvd else None) from exc
+            raise await self._lost(ws, exc) from exc
+
+    async def _lost(self, ws: ClientConnection, exc: ConnectionClosed) -> Exception:
+        """What to raise for a connection that closed: :class:`Dropped` where resuming may help."""
+        self._ws = None
+        return self._dropped(await self._closed(ws, exc), exc.rcvd.code if exc.rcvd else None)
 
     async def _reply(self, ws: ClientConnection, request_id: int | None) -> Any:
         while True:
-            reply = self._decode(await ws.recv())
+            data = await ws.recv()
+            self.received_bytes += len(data)
+            reply = self._decode(data)
             if RequestIds.answers(reply, request_id):
                 return reply
 

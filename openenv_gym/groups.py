@@ -3,7 +3,8 @@
 A group is the unit that talks to one place:
 
 - :class:`BatchedGroup`: many sessions on one connection to one of our servers; a step of
-  the whole group is one ``batch`` frame (the fast path).
+  the whole group is one ``batch`` frame (the fast path), or two half-batches in flight at once
+  where the replies are large (:func:`halves`).
 - :class:`ConcurrentGroup`: one connection per session, stepped concurrently; how we talk to
   upstream servers, which have no batches.
 - ``InProcessGroup`` (:mod:`.providers.inprocess`): sessions held in this process, no socket.
@@ -21,20 +22,28 @@ import asyncio
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 
 from .client import EnvClient
 from .client_base import auth_headers
 from .errors import OpenEnvGymError, TransportError
-from .protocol import by_kind, outcome
+from .protocol import Call, by_kind, outcome
+from .protocol.calls import batch
 
 if TYPE_CHECKING:
     from .providers.base import ServerProvider
 
 Starter = Callable[[], Awaitable[str]]
 """Starts a server if needed and returns its base URL (a provider's ``astart``)."""
+T = TypeVar("T")
+PIPELINED_FROM_BYTES = 256 * 1024
+"""Reply bytes of a batched group's step from which its next step travels as two half-batches in
+flight at once. Measured (``docs/benchmarks.md``, issue 17): the second frame costs the server a
+frame's overhead, which small replies do not win back (echo, 64 sessions: 0.96x); large replies
+do, the transfer of one half overlapping the server's stepping of the other (Atari, 8 sessions:
+1.12x; echo of 64 KiB texts, 8 sessions: 1.06x)."""
 Request = tuple[str, Any]
 """``("reset", kwargs)``, ``("step", action fields)``, ``("state", None)`` or ``("render", {"mode": m})``."""
 
@@ -71,6 +80,7 @@ class BatchedGroup(SessionGroup):
         self._restart = restart
         self._options = client_options
         self._client: EnvClient | None = None
+        self._reply_bytes = 0  # of the last step: decides whether the next one is pipelined
 
     async def open(self, client: EnvClient | None = None) -> BatchedGroup:
         """Open the group's sessions, on ``client`` if it is already connected to the server."""
@@ -98,14 +108,22 @@ class BatchedGroup(SessionGroup):
         if self._client is None:
             error = TransportError(f"the sessions at {self.label} were lost; reset them to reopen")
             return dict.fromkeys(requests, error)
-        calls = {i: by_kind(kind, payload) for i, (kind, payload) in requests.items()}
+        client = self._client
+        parts = halves([(i, by_kind(kind, payload)) for i, (kind, payload) in requests.items()],
+                       self._reply_bytes)
+        received = client.received_bytes
         try:
-            replies = await self._client.batch([{"session": i, **call.message} for i, call in calls.items()])
+            answers = await client.pipeline([_batch_of(part) for part in parts])
         except OpenEnvGymError as exc:
             if isinstance(exc, TransportError):
                 self._client = None
             return dict.fromkeys(requests, exc)
-        return {i: outcome(call, reply) for (i, call), reply in zip(calls.items(), replies, strict=True)}
+        self._reply_bytes = client.received_bytes - received
+        results: dict[int, Any] = {}
+        for part, answer in zip(parts, answers, strict=True):  # a frame's error fails its part only
+            results.update(dict.fromkeys((i for i, _ in part), answer)
+                           if isinstance(answer, OpenEnvGymError) else answer)
+        return results
 
     async def reopen(self) -> None:
         if self._client is None:
@@ -119,6 +137,33 @@ class BatchedGroup(SessionGroup):
         client, self._client = self._client, None
         if client is not None:
             await client.close()
+
+
+def halves(calls: list[T], reply_bytes: int) -> list[list[T]]:
+    """A group's calls as the batch frames that carry them: two halves sent back to back when
+    the group's last step brought :data:`PIPELINED_FROM_BYTES` or more (the server steps one
+    while the other travels and is read), one frame otherwise.
+
+    >>> [len(part) for part in halves(list(range(5)), reply_bytes=PIPELINED_FROM_BYTES)]
+    [3, 2]
+    >>> halves([0, 1], reply_bytes=100)
+    [[0, 1]]
+    """
+    if reply_bytes < PIPELINED_FROM_BYTES or len(calls) < 2:
+        return [calls]
+    first = split(len(calls), 2)[0]
+    return [calls[:first], calls[first:]]
+
+
+def _batch_of(part: list[tuple[int, Call[Any]]]) -> Call[dict[int, Any]]:
+    """One batch frame carrying the calls of ``part`` (by session index); its reply read into
+    each call's outcome (parsed as soon as it comes, while the server answers the next frame)."""
+    frame = batch([{"session": i, **call.message} for i, call in part])
+
+    def parse(reply: Any) -> dict[int, Any]:
+        return {i: outcome(call, item) for (i, call), item in zip(part, frame.parse(reply), strict=True)}
+
+    return Call(frame.message, parse, frame.extension)
 
 
 class ConcurrentGroup(SessionGroup):
