@@ -196,7 +196,7 @@ def plot(results: dict[str, list[float]], path: str) -> None:
     ours = [name for name in results if reference_of(name) is not None and "JSON" not in name]
     ratios = [[r / ref for r, ref in zip(results[name], results[reference_of(name) or name], strict=True)]
               for name in ours]
-    figure, axes = plt.subplots(figsize=(9, 0.45 * len(ours) + 1.2))
+    figure, axes = plt.subplots(figsize=(11, 0.45 * len(ours) + 1.2))
     axes.barh(range(len(ours)), [statistics.median(r) for r in ratios], color="#4c72b0")
     for y, r in enumerate(ratios):
         axes.plot(r, [y] * len(r), "k.", markersize=4)
