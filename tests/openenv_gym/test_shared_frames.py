@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
 from openenv_gym import client_base
+from openenv_gym.client import EnvClient
 from openenv_gym.providers import ProcessProvider
 from openenv_gym.shared_frames import SHARED_MEMORY_HEADER, SharedFrames
 from openenv_gym.sync_client import SyncEnvClient
@@ -61,6 +64,13 @@ def test_a_client_that_cannot_open_the_ring_connects_again_without_it(pong, monk
         assert client.codec.frames is None and client.codec.binary
         assert rollout(client, steps=3)[-1].shape == (210, 160, 3)
         assert rings() == before, "the server unlinked the ring nobody attached"
+
+    async def asynchronously() -> tuple[Any, ...]:
+        async with EnvClient(pong.base_url) as client:
+            return client.codec.frames, (await client.reset(seed=0)).observation["screen"].shape
+
+    assert asyncio.run(asynchronously()) == (None, (210, 160, 3))
+    assert rings() == before
 
 
 @pytest.mark.parametrize("subprotocols", [["openenv-gym.v1"], None], ids=["json", "upstream-baseline"])
