@@ -60,20 +60,22 @@ SHARED_MEMORY_VARIABLE = "OPENENV_SHARED_MEMORY"
 SHARED_MIN_BYTES = 16 * 1024
 """Smaller arrays travel in the frame: copying them costs less than finding them a place."""
 DEFAULT_SIZE = 16 * 1024 * 1024
-"""Bytes of a connection's ring (tmpfs, allocated when the ring is made): a reply may fill half,
-e.g. 80 raw Atari frames."""
+"""Bytes of a connection's ring (tmpfs pages, allocated as it first fills): a reply may fill
+half, e.g. 80 raw Atari frames."""
 _DIRECTORY = "/dev/shm"
 _HEAD = struct.Struct("<Q")
 _DATA = 64  # the header's size; arrays start on 64-byte boundaries
 _ALIGN = 64
+_GROWTH = 1 << 20  # pages allocated at a time while the ring first fills
 
 
-def _allocated(path: str, size: int) -> int:
-    """A new file of ``size`` bytes with its pages allocated now (a full tmpfs fails here, not with
-    SIGBUS on a later write); its descriptor. Raises ``OSError``, leaving nothing behind."""
+def _new_file(path: str, size: int) -> int:
+    """A new sparse file of ``size`` bytes, its header's pages allocated; its descriptor. Raises
+    ``OSError``, leaving nothing behind."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.posix_fallocate(fd, 0, size)
+        os.ftruncate(fd, size)
+        os.posix_fallocate(fd, 0, _DATA)
     except OSError:
         os.close(fd)
         os.unlink(path)
@@ -124,14 +126,17 @@ and the call's own argument."""
 class SharedFrames:
     """One connection's ring: the server :meth:`put` s arrays in it, the client :meth:`get` s them."""
 
-    def __init__(self, name: str, fd: int, size: int):
+    def __init__(self, name: str, fd: int, size: int, *, writer: bool):
         self.name = name
         self.size = size
         self._map = mmap.mmap(fd, _DATA + size)
-        os.close(fd)
-        self._written = 0  # the server's count of bytes written (the ring's position)
+        self._fd = fd if writer else None  # the writer allocates pages as the ring first fills
+        if not writer:
+            os.close(fd)
+        self._allocated = 0  # bytes of the ring with pages (the writer's)
+        self._written = 0  # the writer's count of bytes written (the ring's position)
         self._reply_bytes = 0  # written for the reply being encoded
-        self._buffers = Buffers()  # the client's arrays for what it copies out
+        self._buffers = Buffers()  # the reader's arrays for what it copies out
         self._linked = True
 
     @classmethod
@@ -139,7 +144,7 @@ class SharedFrames:
         """A new ring (the server's side); ``None`` where shared memory cannot be made here."""
         name = f"openenv-gym-{secrets.token_hex(16)}"
         try:
-            return cls(name, _allocated(os.path.join(_DIRECTORY, name), _DATA + size), size)
+            return cls(name, _new_file(os.path.join(_DIRECTORY, name), _DATA + size), size, writer=True)
         except OSError:
             logger.warning("no shared memory for this connection: frames travel in the socket", exc_info=True)
             return None
@@ -153,7 +158,7 @@ class SharedFrames:
         if os.fstat(fd).st_size != _DATA + size:
             os.close(fd)
             raise OSError(f"shared-memory ring {name} is not {size} bytes long")
-        return cls(name, fd, size)
+        return cls(name, fd, size, writer=False)
 
     def new_reply(self) -> None:
         """A new reply starts: it may fill up to half the ring (so two in flight never overlap)."""
@@ -168,11 +173,33 @@ class SharedFrames:
         start = -(-self._written // _ALIGN) * _ALIGN
         if start % self.size + nbytes > self.size:  # would run past the end: start again at the front
             start += self.size - start % self.size
+        if not self._has_pages(start % self.size + nbytes):
+            return None
         self._written = start + nbytes
         self._map[:_HEAD.size] = _HEAD.pack(self._written)  # before the bytes: see the module docstring
         offset = _DATA + start % self.size
         np.copyto(np.ndarray(array.shape, array.dtype, self._map, offset), array)
         return msgpack.ExtType(SHARED_NDARRAY, msgpack.packb([array.dtype.str, list(array.shape), start]))
+
+    def _has_pages(self, end: int) -> bool:
+        """Are the ring's first ``end`` bytes backed by memory? Allocated as the ring first fills
+        (a connection that sends no frames costs nothing); a full tmpfs says no here rather than
+        with a SIGBUS at the write."""
+        if end <= self._allocated:
+            return True
+        if self._fd is None:  # a reader, or a writer that found tmpfs full: no more pages
+            return False
+        grown = min(self.size, max(end, self._allocated + _GROWTH))
+        try:
+            os.posix_fallocate(self._fd, _DATA + self._allocated, grown - self._allocated)
+        except OSError:
+            logger.warning("shared memory is full: this connection's frames travel in the socket",
+                           exc_info=True)
+            os.close(self._fd)
+            self._fd = None
+            return False
+        self._allocated = grown
+        return True
 
     def get(self, payload: bytes) -> np.ndarray:
         """The array a reference points at, copied out of the ring; raises ``ValueError``."""
@@ -202,5 +229,8 @@ class SharedFrames:
     def close(self) -> None:
         """Unlink (if the client did not) and unmap."""
         self.unlink()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         with contextlib.suppress(BufferError):  # an array still viewing it: unmapped when freed
             self._map.close()

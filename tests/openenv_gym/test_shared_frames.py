@@ -157,12 +157,24 @@ def test_a_server_makes_rings_within_its_budget_and_then_uses_the_socket(monkeyp
         provider.stop()
 
 
-def test_no_room_in_dev_shm_means_no_ring_and_nothing_left_behind(monkeypatch):
-    """A full tmpfs fails when the ring is made (its pages are allocated then), not with a SIGBUS
-    that would kill the server at a later write."""
+def test_no_room_in_dev_shm_means_frames_in_the_socket_not_a_crash(monkeypatch):
+    """Pages are allocated as the ring first fills: a full tmpfs is an error there, after which
+    the arrays travel in the frame, not a SIGBUS that would kill the server at a write."""
+    server = SharedFrames.create(4 << 20)
+    assert server is not None
+    frame = np.ones((200, 400), np.uint8)
+    server.new_reply()
+    assert server.put(frame) is not None  # the first MiB is allocated
+
     def full(fd: int, offset: int, length: int) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "posix_fallocate", full)
+    placed = []
+    for _ in range(30):  # 2.4 MB: past the first MiB
+        server.new_reply()
+        placed.append(server.put(frame) is not None)
+    assert placed[:11] == [True] * 11 and not any(placed[12:]), "in the socket once the ring is full"
+    server.close()
     before = rings()
-    assert SharedFrames.create() is None and rings() == before
+    assert SharedFrames.create() is None and rings() == before, "no ring at all: nothing left behind"
