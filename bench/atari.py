@@ -35,9 +35,9 @@ from typing import Any
 import ale_py
 import gymnasium as gym
 import numpy as np
+from _common import loopback_round_trip_us
 
 import openenv_gym  # noqa: F401  (registers openenv/*)
-from _common import loopback_round_trip_us
 
 gym.register_envs(ale_py)
 FRAMESKIP = 4

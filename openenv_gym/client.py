@@ -196,6 +196,7 @@ class EnvClient(ClientBase):
         except (ConnectionClosed, TimeoutError, asyncio.TimeoutError, OSError):
             pass  # the server is gone or stuck: closing our end below is all that is left
         await ws.close()
+        self._release_frames()
 
     async def __aenter__(self) -> EnvClient:
         return await self.connect()
@@ -260,7 +261,9 @@ class EnvClient(ClientBase):
     async def _lost(self, ws: ClientConnection, exc: ConnectionClosed) -> Exception:
         """What to raise for a connection that closed: :class:`Dropped` where resuming may help."""
         self._ws = None
-        return self._dropped(await self._closed(ws, exc), exc.rcvd.code if exc.rcvd else None)
+        closed = await self._closed(ws, exc)  # its last frame may point into the ring: read first
+        self._release_frames()
+        return self._dropped(closed, exc.rcvd.code if exc.rcvd else None)
 
     async def _reply(self, ws: ClientConnection, request_id: int | None) -> Any:
         while True:
@@ -280,5 +283,6 @@ class EnvClient(ClientBase):
 
     def _abandon(self) -> None:
         ws, self._ws = self._ws, None
+        self._release_frames()
         if ws is not None:
             ws.transport.abort()

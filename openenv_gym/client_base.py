@@ -170,9 +170,17 @@ class ClientBase:
         """``headers``, plus the request for shared memory where this client makes it."""
         return {**headers, SHARED_MEMORY_HEADER: "1"} if self._share else headers
 
+    def _release_frames(self) -> None:
+        """The connection is over: unmap its shared-memory ring (and its descriptor)."""
+        frames = self.codec.frames
+        if frames is not None:
+            self.codec = dataclasses.replace(self.codec, frames=None)
+            frames.close()
+
     def _opened(self, subprotocol: str | None, headers: Mapping[str, str], *, resumed: bool = False) -> bool:
         """A handshake succeeded; a resumed session goes on numbering its requests. False when
         the server's shared memory cannot be opened here: connect again (it is not asked twice)."""
+        self._release_frames()
         self.subprotocol = subprotocol
         self.codec = CODECS.get(subprotocol or "", JSON)
         self._resume_token = headers.get(RESUME_HEADER) if self.extended else None

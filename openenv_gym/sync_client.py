@@ -241,6 +241,7 @@ class SyncEnvClient(ClientBase, BlockingSession):
 
     def _abandon(self) -> None:
         sock, self._sock, self._protocol = self._sock, None, None
+        self._release_frames()
         self._inbox.clear()
         self._fragments = []
         if sock is not None:

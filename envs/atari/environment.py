@@ -7,7 +7,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import numpy as np
 from ale_py import Action as AleAction
 from ale_py import ALEInterface, ALEState
 from gymnasium.spaces import Space
@@ -249,7 +248,8 @@ def _check_vector(obs_type: str, frameskip: Any, mode: int | None, difficulty: i
         raise TypeError(f"unknown option{'s' * (len(unknown) > 1)} {', '.join(unknown)} for "
                         f"engine='vector': it takes {', '.join(PREPROCESSING)}")
     if obs_type == "ram":
-        raise ValueError("engine='vector' gives screens ('rgb' or 'grayscale'), not 'ram': use engine='python'")
+        raise ValueError("engine='vector' gives screens ('rgb' or 'grayscale'), not 'ram': "
+                         "use engine='python'")
     if not isinstance(frameskip, int):
         raise ValueError(f"engine='vector' takes a fixed frameskip (an int), got {frameskip!r}")
     if mode is not None or difficulty is not None:
