@@ -41,9 +41,10 @@ ObsType = Literal["rgb", "grayscale", "ram"]
 Step = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
 SEED_LIMIT = 2**31
 """The vector engine's seeds are C ints: 0 <= seed < 2**31."""
-PREPROCESSING = {"img_height": 210, "img_width": 160, "stack_num": 1, "maxpool": False, "noop_max": 0,
-                 "use_fire_reset": False, "episodic_life": False, "reward_clipping": False}
-"""The vector engine's preprocessing options and their defaults (raw frames, as ``ALE/<Game>-v5``)."""
+PREPROCESSING = ("img_height", "img_width", "stack_num", "maxpool", "noop_max", "use_fire_reset",
+                 "episodic_life", "reward_clipping")
+"""The vector engine's preprocessing options (:class:`VectorEngine`'s keywords; their defaults
+give raw frames, as ``ALE/<Game>-v5``)."""
 
 
 def _plain_info(info: dict[str, Any]) -> dict[str, Any]:

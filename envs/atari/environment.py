@@ -168,7 +168,7 @@ class AtariEnvironment(Environment[AtariAction, AtariObservation, AtariState]):
         """Lives and frame counters now (the last step's, on the vector engine)."""
         ale = self._engine.ale
         if ale is None:
-            return {key: self._info[key] for key in ("lives", "episode_frame_number", "frame_number")}
+            return dict(self._info)  # the vector engine's info is exactly these
         return {"lives": ale.lives(), "episode_frame_number": ale.getEpisodeFrameNumber(),
                 "frame_number": ale.getFrameNumber()}
 
