@@ -18,6 +18,8 @@ grayscale, frame stack 4, max-pool, up to 30 no-ops, FIRE on reset, clipped rewa
     ours make_vec(8), vector      gym.make_vec(..., num_envs=8, engine="vector"): raw and
                                   preprocessed, default provider (frames in shared memory), and
                                   raw with OPENENV_SHARED_MEMORY=0 (frames in the socket)
+    ours make_vec(8), default     gym.make_vec(..., num_envs=8): what a user gets (the python
+                                  engine on a server per core: Atari is compute_bound)
     ours make_vec(8), K servers   the default engine="python" on K server processes
     ours 1 server, JSON lists     encoding="json": frames as JSON int lists, upstream's way
 """
@@ -38,6 +40,7 @@ import numpy as np
 from _common import loopback_round_trip_us
 
 import openenv_gym  # noqa: F401  (registers openenv/*)
+from openenv_gym.providers import make_provider
 
 gym.register_envs(ale_py)
 FRAMESKIP = 4
@@ -137,6 +140,9 @@ def configurations(servers: list[int]) -> dict[str, Callable[[], Single | Vector
         f"ours make_vec({NUM_ENVS}), vector engine, raw, frames in the socket": (
             lambda: ours_vector(RAW, shared_memory=False)),
     }
+    default = min(NUM_ENVS, make_provider("atari").servers_by_default())
+    made[f"ours make_vec({NUM_ENVS}), default (python engine, {default} server{'s' * (default > 1)})"] = (
+        lambda: Vector(gym.make_vec("openenv/atari-pong-v0", num_envs=NUM_ENVS)))
     for k in servers:
         made[f"ours make_vec({NUM_ENVS}), python engine, {k} server{'s' * (k > 1)}"] = (
             lambda k=k: Vector(gym.make_vec("openenv/atari-pong-v0", num_envs=NUM_ENVS, num_servers=k)))

@@ -7,7 +7,8 @@ them; unknown keys are kept, so an upstream manifest loads unchanged. Ours:
 - ``environment``: the ``Environment`` class's name (with ``action`` and ``observation``,
   importable from the environment's package), for the in-process provider;
 - ``gym``: how the environment is registered with Gymnasium (``id``, ``max_episode_steps``,
-  ``kwargs``, ``nondeterministic``, ``entry_point``).
+  ``kwargs``, ``nondeterministic``, ``entry_point``), and ``compute_bound`` (how many servers
+  a vector env starts by default).
 
 Upstream's ``validation:`` block (what ``openenv validate --level static`` requires: the
 reward's range and margins, the resources, how the reward is verified, type tags) is checked
@@ -57,6 +58,9 @@ class GymSection(BaseModel):
                                    description="True if a seed does not fix the episode")
     entry_point: str | None = Field(default=None, description="the Gym class as 'module:Class' "
                                     "(default: openenv_gym.wrappers.env:GymEnv)")
+    compute_bound: bool = Field(default=False, description="True if a step's time is the environment's "
+                                "own computation (an emulator): a vector env then starts one server "
+                                "per core instead of leaving one core to its client")
 
     @field_validator("id")
     @classmethod

@@ -70,7 +70,8 @@ class GymVectorEnv(VectorEnv[Any, Any, Any]):
         base_url: one running server, or a list of servers to spread the sessions over.
         num_servers: with ``provider="process"``, ``"docker"`` or ``"ray"``, how many servers
             share the sessions (default: process and docker one per core but one, left to the
-            client; ray one per node; more if the environment allows fewer sessions per server).
+            client, or one per core if the manifest says ``gym.compute_bound``, as Atari's; ray
+            one per node; more if the environment allows fewer sessions per server).
         encoding: ``"msgpack"`` (default) or ``"json"`` frames (with our servers).
         autoreset_mode: Gymnasium's ``AutoresetMode`` (``NEXT_STEP`` by default).
         max_episode_steps: truncate each sub-environment's episode after this many steps.

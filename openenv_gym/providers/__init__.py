@@ -17,6 +17,7 @@ import inspect
 from typing import Any
 
 from ..catalog import bundled
+from ..registration import gym_section
 from .base import Provider, ServerProvider, SessionClient
 from .docker import DockerProvider
 from .images import build_image
@@ -50,7 +51,11 @@ def make_provider(env: str | None, provider: str | Provider = "process", *,
     if env is None:
         raise ValueError("this environment has no bundled server: pass base_url=... "
                          "(e.g. base_url='http://127.0.0.1:8000')")
-    return PROVIDERS[provider].from_catalog(bundled(env), env_kwargs=env_kwargs or {}, token=token, **options)
+    catalog_env = bundled(env)
+    made = PROVIDERS[provider].from_catalog(catalog_env, env_kwargs=env_kwargs or {}, token=token, **options)
+    if isinstance(made, ServerProvider):
+        made.compute_bound = gym_section(catalog_env).compute_bound
+    return made
 
 
 def check_provider_options(provider: str | Provider, options: dict[str, Any] | None,

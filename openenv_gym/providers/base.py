@@ -85,9 +85,12 @@ class ServerProvider(Provider):
 
     Attributes:
         token: the bearer token its sessions send (``None``: none).
+        compute_bound: the environment's steps are its own computation (its manifest's
+            ``gym.compute_bound``): a vector env takes a server per core by default.
     """
 
     token: str | None = None
+    compute_bound: bool = False
 
     @abstractmethod
     def start(self) -> str:
@@ -107,8 +110,19 @@ class ServerProvider(Provider):
 
     def servers_by_default(self) -> int:
         """How many servers a vector env spreads over when ``num_servers`` is not given: one
-        per core but one, left to the client that steps them."""
-        return max(1, (os.cpu_count() or 1) - 1)
+        per core but one, left to the client that steps them; one per core where the steps are
+        the environment's own computation (:attr:`compute_bound`: the servers' share of the work
+        is then far larger than the client's).
+
+        >>> from openenv_gym.providers import make_provider
+        >>> cores = os.cpu_count() or 1
+        >>> make_provider("echo").servers_by_default() == max(1, cores - 1)
+        True
+        >>> make_provider("atari").servers_by_default() == cores
+        True
+        """
+        cores = os.cpu_count() or 1
+        return cores if self.compute_bound else max(1, cores - 1)
 
     def sibling(self) -> ServerProvider | None:
         """Another server like this one, for a vector env's sessions beyond this one's share

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -139,6 +140,18 @@ def test_make_vec_steps_and_autoresets_with_binary_frames():
     assert frames[9] == [40] * 4 and frames[10] == [0] * 4 and frames[11] == [4] * 4
     assert envs.observation_space.contains(obs)
     envs.close()
+
+
+def test_make_vec_starts_a_server_per_core_for_atari_and_leaves_echo_one_core_short():
+    """Emulation is most of an Atari step (its manifest says ``compute_bound``): by default
+    every core runs a server; echo's servers leave a core to the client."""
+    cores = os.cpu_count() or 1
+    for env_id, servers in [("openenv/atari-pong-v0", cores), ("openenv/echo-v0", max(1, cores - 1))]:
+        envs = gym.make_vec(env_id, num_envs=2)
+        try:
+            assert len(envs.unwrapped._pool.providers) == min(2, servers), env_id
+        finally:
+            envs.close()
 
 
 def test_async_vector_env_runs_served_sessions():
