@@ -17,7 +17,8 @@ grayscale, frame stack 4, max-pool, up to 30 no-ops, FIRE on reset, clipped rewa
     ours 1 server                 gym.make("openenv/atari-pong-v0"): default provider
     ours make_vec(8), vector      gym.make_vec(..., num_envs=8, engine="vector"): raw and
                                   preprocessed, default provider (frames in shared memory), and
-                                  raw with OPENENV_SHARED_MEMORY=0 (frames in the socket)
+                                  raw with OPENENV_SHARED_MEMORY=0 (frames in the socket), and
+                                  both with provider="inprocess" (no server, no socket)
     ours make_vec(8), default     gym.make_vec(..., num_envs=8): what a user gets (the python
                                   engine on a server per core: Atari is compute_bound)
     ours make_vec(8), K servers   the default engine="python" on K server processes
@@ -108,12 +109,13 @@ def ale_vector(options: dict[str, Any]) -> Vector:
                                  **options))
 
 
-def ours_vector(options: dict[str, Any], shared_memory: bool = True) -> Vector:
-    """make_vec on the C++ vector engine with AtariVectorEnv's options, default provider."""
+def ours_vector(options: dict[str, Any], shared_memory: bool = True, provider: str = "process") -> Vector:
+    """make_vec on the C++ vector engine with AtariVectorEnv's options (default provider)."""
     kwargs = {key: value for key, value in options.items() if key != "grayscale"}
     with _shared_memory(shared_memory):
         return Vector(gym.make_vec("openenv/atari-pong-v0", num_envs=NUM_ENVS, engine="vector",
-                                   obs_type="grayscale" if options["grayscale"] else "rgb", **kwargs))
+                                   provider=provider, obs_type="grayscale" if options["grayscale"] else "rgb",
+                                   **kwargs))
 
 
 @contextlib.contextmanager
@@ -139,6 +141,10 @@ def configurations(servers: list[int]) -> dict[str, Callable[[], Single | Vector
         f"ours make_vec({NUM_ENVS}), vector engine, preprocessed": lambda: ours_vector(PREPROCESSED),
         f"ours make_vec({NUM_ENVS}), vector engine, raw, frames in the socket": (
             lambda: ours_vector(RAW, shared_memory=False)),
+        f"ours make_vec({NUM_ENVS}), vector engine, raw, in-process": (
+            lambda: ours_vector(RAW, provider="inprocess")),
+        f"ours make_vec({NUM_ENVS}), vector engine, preprocessed, in-process": (
+            lambda: ours_vector(PREPROCESSED, provider="inprocess")),
     }
     default = min(NUM_ENVS, make_provider("atari").servers_by_default())
     made[f"ours make_vec({NUM_ENVS}), default (python engine, {default} server{'s' * (default > 1)})"] = (
