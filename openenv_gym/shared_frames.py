@@ -7,9 +7,9 @@ it); the client maps it and unlinks the name at once, so no other process can op
 and nothing is left behind if either side dies. From then on the server writes every numpy
 array of at least :data:`SHARED_MIN_BYTES` into the ring and sends only its place
 (msgpack extension 43: ``[dtype, shape, position]``); the client copies it out while decoding
-the frame. Everything else, and arrays over a quarter of the ring, travel as before (extension
-42, the bytes). A client that cannot open the ring (another user, another container) connects
-again without asking. Upstream peers never ask and are never asked.
+the frame. Everything else, and the arrays that would take a reply past half the ring, travel
+as before (extension 42, the bytes). A client that cannot open the ring (another user, another
+container) connects again without asking. Upstream peers never ask and are never asked.
 
 The ring is written in order and wraps around; ``position`` counts bytes since the ring was
 made. The header's first 8 bytes say how far the server has written (set before it writes), so
@@ -167,14 +167,15 @@ class SharedFrames:
     def put(self, array: np.ndarray) -> msgpack.ExtType | None:
         """Write ``array`` into the ring; its reference, or ``None`` if it should travel in the frame."""
         nbytes = array.nbytes
-        if nbytes < SHARED_MIN_BYTES or array.dtype.hasobject or self._reply_bytes + nbytes > self.size // 2:
+        if nbytes < SHARED_MIN_BYTES or array.dtype.hasobject:
             return None
-        self._reply_bytes += nbytes + _ALIGN
         start = -(-self._written // _ALIGN) * _ALIGN
         if start % self.size + nbytes > self.size:  # would run past the end: start again at the front
             start += self.size - start % self.size
-        if not self._has_pages(start % self.size + nbytes):
+        advance = start + nbytes - self._written  # the bytes skipped to get there count too
+        if self._reply_bytes + advance > self.size // 2 or not self._has_pages(start % self.size + nbytes):
             return None
+        self._reply_bytes += advance
         self._written = start + nbytes
         self._map[:_HEAD.size] = _HEAD.pack(self._written)  # before the bytes: see the module docstring
         offset = _DATA + start % self.size

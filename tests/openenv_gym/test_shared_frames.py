@@ -120,6 +120,24 @@ def test_one_reply_fills_at_most_half_the_ring_and_its_other_arrays_travel_in_th
     server.close()
 
 
+def test_two_replies_in_flight_never_overlap_where_the_second_goes_round_the_ring():
+    server = SharedFrames.create(1 << 20)
+    assert server is not None
+    client = SharedFrames.attach(server.name, server.size)
+    client.unlink()
+    server.new_reply()
+    server.put(np.zeros(100_000, np.uint8))
+    server.new_reply()
+    first = server.put(np.full(500_000, 1, np.uint8))
+    server.new_reply()  # the second reply, sent before the client read the first
+    assert server.put(np.full(400_000, 2, np.uint8)) is not None
+    # the next would start again at the ring's front, over the first reply: it travels in the frame
+    assert server.put(np.full(120_000, 3, np.uint8)) is None
+    assert first is not None and np.array_equal(client.get(first.data), np.full(500_000, 1, np.uint8))
+    server.close()
+    client.close()
+
+
 @pytest.mark.parametrize("reference", [
     ["|u1", [2_000_000], 0],   # longer than the ring
     ["|u1", [100], -64],       # before it
