@@ -1,8 +1,9 @@
-"""Fixtures that start real servers on real sockets."""
+"""Fixtures that start real servers on real sockets, and the ``fast`` selection's guard."""
 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,21 @@ from tests.support.system_parts import missing_parts_message, register_markers
 
 def pytest_configure(config: pytest.Config) -> None:
     register_markers(config)
+    config.addinivalue_line("markers", "fast: starts no server (no listening socket, no server "
+                                       "process): `python -m pytest -m fast` runs these in under 2 minutes")
+
+
+def _no_server(*args: object, **kwargs: object) -> None:
+    raise AssertionError("a test marked `fast` starts no server: drop the marker, or the server")
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_start_no_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keeps the ``fast`` marker honest: in such a test, listening on a socket or starting a
+    server process fails the test."""
+    if request.node.get_closest_marker("fast") is not None:
+        monkeypatch.setattr(socket.socket, "listen", _no_server)
+        monkeypatch.setattr(ProcessProvider, "start", _no_server)
 
 
 @pytest.hookimpl(trylast=True)  # after -m and -k have deselected what the user left out

@@ -20,6 +20,11 @@ MODULES = sorted(
        for info in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
        if not info.name.endswith("__main__")}
 )
+STARTS_A_SERVER = {"openenv_gym.providers.process", "openenv_gym.sync_client"}
+"""Modules whose examples start a server process: outside the ``fast`` selection."""
+
+
+@pytest.mark.fast
 
 
 def test_the_layers_are_all_found():
@@ -27,7 +32,8 @@ def test_the_layers_are_all_found():
             "openenv_gym.wrappers.spaces"} <= set(MODULES)
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=() if name in STARTS_A_SERVER else pytest.mark.fast)
+                                  for name in MODULES])
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0

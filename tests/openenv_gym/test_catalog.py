@@ -14,6 +14,8 @@ from openenv_gym.catalog import bundled, installed, known
 from openenv_gym.cli.init import scaffold
 from openenv_gym.registration import register_envs
 
+pytestmark = pytest.mark.fast
+
 
 def install(site: Path, name: str, package: str) -> None:
     """What ``pip install`` leaves of a distribution with the entry point ``name = package``."""

@@ -14,6 +14,8 @@ import pytest
 
 from openenv_gym.codecs import MSGPACK
 
+pytestmark = pytest.mark.fast
+
 ATARI_FRAME = np.arange(210 * 160 * 3, dtype=np.uint8).reshape(210, 160, 3)  # over 64 KiB: decoded in place
 ARRAYS = {
     "0-d float": np.array(3.5, dtype=np.float32),

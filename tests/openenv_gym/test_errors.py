@@ -16,6 +16,8 @@ from openenv_gym.errors import (
     server_error_from_frame,
 )
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize("code", list(ErrorCode))
 def test_every_error_code_has_its_own_class(code):

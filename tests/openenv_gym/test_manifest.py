@@ -12,6 +12,8 @@ from openenv_gym.errors import ManifestError
 from openenv_gym.manifest import load_manifest
 from openenv_gym.registration import ENTRY_POINT
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_every_bundled_manifest_matches_the_catalog_and_the_registry(name):

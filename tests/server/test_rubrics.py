@@ -22,6 +22,8 @@ from openenv_gym.server.rubrics import (
 )
 from openenv_gym.types import Observation
 
+pytestmark = pytest.mark.fast
+
 
 class Fixed(Rubric):
     def __init__(self, score, log=None):

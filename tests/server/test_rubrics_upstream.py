@@ -15,6 +15,8 @@ import pytest
 
 import openenv_gym.server.rubrics as ours
 
+pytestmark = pytest.mark.fast
+
 
 def leaves(m: ModuleType) -> SimpleNamespace:
     """The leaf rubrics a test tree is made of, subclassing ``m.Rubric``."""

@@ -9,6 +9,8 @@ import pytest
 
 from openenv_gym.server.workers import Workers
 
+pytestmark = pytest.mark.fast
+
 
 def test_calls_never_wait_for_busy_threads_and_idle_threads_end():
     workers = Workers(idle_timeout=0.2)

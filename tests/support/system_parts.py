@@ -70,4 +70,4 @@ def missing_parts_message(items: Iterable[pytest.Item]) -> str | None:
     lines = [f"- {part.what}: {part.how} ({needed[part.marker]} tests, marker {part.marker})" for part in missing]
     leave_out = " and ".join(f"not {part.marker}" for part in missing)
     return ("Some of the selected tests need parts this machine lacks:\n" + "\n".join(lines)
-            + f"\nInstall them (.ci/run does all of it), or leave those tests out: -m \"{leave_out}\"")
+            + f"\nInstall them (bash tests/run.sh does all of it, then runs the tests), or leave those tests out: -m \"{leave_out}\"")

@@ -13,6 +13,8 @@ from openenv_gym import InvalidActionError
 from openenv_gym.types import Action, Observation
 from openenv_gym.wrappers.spaces import JsonText, SpaceCodec, UnicodeText
 
+pytestmark = pytest.mark.fast
+
 
 class Inner(BaseModel):
     x: float

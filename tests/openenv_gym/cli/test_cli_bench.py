@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from openenv_gym.cli import EXIT_USAGE
+
+pytestmark = pytest.mark.fast
 
 
 def test_bench_measures_each_size_and_writes_a_plot_and_json(cli, tmp_path):

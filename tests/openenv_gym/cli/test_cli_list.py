@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from openenv_gym.catalog import BUNDLED
+
+pytestmark = pytest.mark.fast
 
 
 def test_lists_every_bundled_id_and_the_remote_one(cli):

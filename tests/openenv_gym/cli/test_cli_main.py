@@ -8,6 +8,8 @@ import pytest
 
 from openenv_gym.cli import COMMANDS, EXIT_USAGE
 
+pytestmark = pytest.mark.fast
+
 NAMES = ["init", "serve", "validate", "build", "list", "bench"]
 
 
