@@ -29,7 +29,7 @@ STARTS_A_SERVER = {"openenv_gym.providers.process", "openenv_gym.sync_client"}
 
 def test_the_layers_are_all_found():
     assert {"openenv_gym.server.app", "openenv_gym.envs.echo.environment",
-            "openenv_gym.wrappers.spaces"} <= set(MODULES)
+            "openenv_gym.wrappers.schema"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=() if name in STARTS_A_SERVER else pytest.mark.fast)

@@ -1,7 +1,8 @@
 """The Gymnasium face of OpenEnv environments: ``GymEnv`` and spaces from pydantic models."""
 
 from .env import GymEnv
-from .spaces import SpaceCodec, UnicodeText
+from .space_codec import SpaceCodec
+from .spaces import UnicodeText
 from .vector import GymVectorEnv
 
 __all__ = ["GymEnv", "GymVectorEnv", "SpaceCodec", "UnicodeText"]

@@ -16,7 +16,7 @@ from openenv_gym.mcp_types import Tool
 from openenv_gym.protocol import summarize_errors
 from openenv_gym.providers import Provider, make_provider
 
-from .spaces import SpaceCodec
+from .space_codec import SpaceCodec
 from .tool_actions import calls_tools
 
 

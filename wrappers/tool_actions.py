@@ -49,7 +49,7 @@ from gymnasium import spaces
 from openenv_gym.errors import InvalidActionError, did_you_mean
 from openenv_gym.mcp_types import Tool
 
-from .spaces import FieldCodec, dict_codec, model_fields
+from .schema import FieldCodec, dict_codec, model_fields
 
 CALL_TOOL = "call_tool"
 _CALL_KEYS = frozenset({"tool_name", "name", "arguments", "type", "metadata"})

@@ -33,7 +33,7 @@ from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST, rpc_request, tool_val
 from openenv_gym.types import StepResult
 
 from .env import offered_render_mode
-from .spaces import SpaceCodec
+from .space_codec import SpaceCodec
 from .tool_actions import calls_tools
 
 Outcome = StepResult[dict[str, Any]] | OpenEnvGymError

@@ -65,7 +65,7 @@ def _ids_by_env() -> dict[str, list[str]]:
 def _spaces(env: CatalogEnv) -> str:
     """The environment's action and observation spaces, or why they could not be built."""
     from openenv_gym.providers import InProcessProvider
-    from openenv_gym.wrappers.spaces import SpaceCodec
+    from openenv_gym.wrappers import SpaceCodec
 
     try:
         client = InProcessProvider(env).connect()

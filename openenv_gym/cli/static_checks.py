@@ -118,7 +118,7 @@ def _classes(target: Target) -> Check:
 def _spaces(target: Target) -> Check:
     def body() -> str:
         from openenv_gym.providers import InProcessProvider
-        from openenv_gym.wrappers.spaces import SpaceCodec
+        from openenv_gym.wrappers import SpaceCodec
 
         client = InProcessProvider(target.entry()).connect()
         try:
@@ -139,7 +139,7 @@ def _served_spaces(target: Target) -> Check:
         from starlette.testclient import TestClient
         from uvicorn.importer import import_from_string
 
-        from openenv_gym.wrappers.spaces import SpaceCodec
+        from openenv_gym.wrappers import SpaceCodec
 
         target.make_importable()
         with TestClient(import_from_string(target.app)) as client:

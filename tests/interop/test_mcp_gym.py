@@ -17,7 +17,7 @@ from gymnasium import spaces
 
 import openenv_gym  # noqa: F401  (registers the ids)
 from openenv_gym import InvalidActionError
-from openenv_gym.wrappers.nullable import Nullable
+from openenv_gym.wrappers.spaces import Nullable
 from tests.support.checks import check_env_warnings
 from tests.support.upstream import Peer
 

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from openenv_gym import InvalidActionError
 from openenv_gym.types import Action, Observation
-from openenv_gym.wrappers.spaces import JsonText, SpaceCodec, UnicodeText
+from openenv_gym.wrappers import SpaceCodec
+from openenv_gym.wrappers.spaces import JsonText, UnicodeText
 
 pytestmark = pytest.mark.fast
 

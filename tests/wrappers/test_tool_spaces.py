@@ -16,8 +16,8 @@ from gymnasium import spaces
 import openenv_gym  # noqa: F401  (registers the ids)
 from openenv_gym import InvalidActionError
 from openenv_gym.mcp_types import CallToolAction, CallToolObservation, Tool
-from openenv_gym.wrappers.nullable import Nullable
-from openenv_gym.wrappers.spaces import JsonText, SpaceCodec
+from openenv_gym.wrappers import SpaceCodec
+from openenv_gym.wrappers.spaces import JsonText, Nullable
 from openenv_gym.wrappers.tool_actions import tool_call_codec
 from tests.support.checks import check_env_warnings
 

@@ -1,7 +1,7 @@
 """Our envs under Gymnasium's SyncVectorEnv and AsyncVectorEnv (default shared memory).
 
 Gymnasium's own ``Text`` shared memory returns stale ``'000…'`` strings; the ``UnicodeText``
-implementation in :mod:`openenv_gym.wrappers.shared_memory` must give back exactly what
+implementation in :mod:`openenv_gym.wrappers.spaces.shared_memory` must give back exactly what
 ``SyncVectorEnv`` gives, in every start method.
 """
 
@@ -22,8 +22,8 @@ from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory
 
 import openenv_gym
 from openenv_gym import InvalidActionError, errors
-from openenv_gym.wrappers.shared_memory import SharedTexts
 from openenv_gym.wrappers.spaces import MAX_TEXT_LENGTH, UnicodeText
+from openenv_gym.wrappers.spaces.shared_memory import SharedTexts
 
 # Workers started by spawn/forkserver do not import this module, only what an env_fn refers to;
 # the "module:" prefix makes gym.make import openenv_gym (which registers the ids) there.
@@ -111,7 +111,7 @@ def test_over_long_and_non_text_values_get_a_clear_error():
 
 def test_gymnasium_text_keeps_its_own_implementation():
     ours = read_from_shared_memory.dispatch(UnicodeText)
-    assert ours.__module__ == "openenv_gym.wrappers.shared_memory"
+    assert ours.__module__ == "openenv_gym.wrappers.spaces.shared_memory"
     assert read_from_shared_memory.dispatch(spaces.Text) is not ours
 
 
@@ -122,7 +122,7 @@ def test_unpickling_a_space_registers_the_implementation():
             "print(r.dispatch(type(space)).__module__)")
     result = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(UnicodeText(8)),
                             capture_output=True, check=True)
-    assert result.stdout.decode().strip() == "openenv_gym.wrappers.shared_memory"
+    assert result.stdout.decode().strip() == "openenv_gym.wrappers.spaces.shared_memory"
 
 
 # -- real vector envs ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory, write_to_shared_memory
 
-from .spaces import UnicodeText
+from .unicode_text import UnicodeText
 
 _CODE = np.dtype("<u4")  # one UTF-32-LE code unit
 _ENCODING = "utf-32-le"
