@@ -26,7 +26,7 @@ WARMUP_STEPS = 10
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    from ..providers import PROVIDERS
+    from ..providers import providers
 
     parser = commands.add_parser(
         "bench", help="measure env-steps/s of a Gym id",
@@ -36,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--num-envs", default="64",
                         help="number(s) of sub-environments, comma-separated (default 64; e.g. 1,8,64)")
     parser.add_argument("--steps", type=int, default=1000, help="timed vector steps per size (default 1000)")
-    parser.add_argument("--provider", default="process", choices=PROVIDERS,
+    parser.add_argument("--provider", default="process", choices=sorted(providers()),
                         help="where the servers run (default process)")
     parser.add_argument("--action", help="step every sub-environment with this action (JSON, or plain text) "
                         "instead of one seeded random batch")

@@ -7,13 +7,23 @@
 - :class:`RayProvider`: servers as Ray actors, placed over a Ray cluster (the ``[ray]`` extra).
 - :class:`RemoteProvider`: any running server, ours or upstream.
 
+Other packages add providers through the entry-point group ``openenv_gym.providers`` (name =
+the ``provider=`` name, value = ``module:Class``, a :class:`Provider` subclass with a
+``from_catalog`` classmethod), as environments are added through ``openenv_gym.envs``::
+
+    [project.entry-points."openenv_gym.providers"]
+    k8s = "my_package.k8s:KubernetesProvider"
+
 >>> make_provider("echo", "inprocess")  # doctest: +ELLIPSIS
 <openenv_gym.providers.inprocess.InProcessProvider object at ...>
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import warnings
+from importlib.metadata import entry_points
 from typing import Any
 
 from ..catalog import bundled
@@ -30,9 +40,46 @@ from .swarm import SwarmProvider
 PROVIDERS: dict[str, type[Provider]] = {"process": ProcessProvider, "inprocess": InProcessProvider,
                                         "docker": DockerProvider, "swarm": SwarmProvider,
                                         "ray": RayProvider}
-"""The providers ``gym.make(..., provider=name)`` knows; a new one is one entry here."""
+"""The bundled providers, by the name ``gym.make(..., provider=name)`` takes."""
+ENTRY_POINT_GROUP = "openenv_gym.providers"
 SET_BY_GYM = ("env", "app", "env_kwargs", "token")
 """Constructor arguments that come from ``gym.make``'s own arguments, not ``provider_options``."""
+
+
+@functools.cache
+def installed_providers() -> dict[str, type[Provider]]:
+    """The providers other packages install (entry point group ``openenv_gym.providers``).
+
+    A broken one, or one whose name is taken, is left out with a warning, so that it cannot
+    break ``import openenv_gym``.
+    """
+    found: dict[str, type[Provider]] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.name in PROVIDERS or point.name in found:
+            warnings.warn(f"provider {point.name!r} of {point.value} is left out: the name is taken; "
+                          "rename its entry point", stacklevel=2)
+            continue
+        try:
+            cls = point.load()
+        except Exception as exc:  # any import error of a third-party package: warn, go on
+            warnings.warn(f"provider {point.name!r} ({point.value}) is left out: it does not import: "
+                          f"{type(exc).__name__}: {exc}", stacklevel=2)
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Provider)):
+            warnings.warn(f"provider {point.name!r} ({point.value}) is left out: it is not a Provider "
+                          "subclass", stacklevel=2)
+            continue
+        found[point.name] = cls
+    return found
+
+
+def providers() -> dict[str, type[Provider]]:
+    """Every provider by name: the bundled ones, then the installed ones.
+
+    >>> sorted(providers())[:3]
+    ['docker', 'inprocess', 'process']
+    """
+    return {**PROVIDERS, **installed_providers()}
 
 
 def make_provider(env: str | None, provider: str | Provider = "process", *,
@@ -52,7 +99,8 @@ def make_provider(env: str | None, provider: str | Provider = "process", *,
         raise ValueError("this environment has no bundled server: pass base_url=... "
                          "(e.g. base_url='http://127.0.0.1:8000')")
     catalog_env = bundled(env)
-    made = PROVIDERS[provider].from_catalog(catalog_env, env_kwargs=env_kwargs or {}, token=token, **options)
+    made = providers()[provider].from_catalog(catalog_env, env_kwargs=env_kwargs or {}, token=token,
+                                              **options)
     if isinstance(made, ServerProvider):
         made.compute_bound = gym_section(catalog_env).compute_bound
     return made
@@ -72,10 +120,11 @@ def check_provider_options(provider: str | Provider, options: dict[str, Any] | N
                          "them to the Provider you construct instead")
     if isinstance(provider, Provider):
         return {}
-    if provider not in PROVIDERS:
-        raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}, "
+    known = providers()
+    if provider not in known:
+        raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(known)}, "
                          "pass a Provider instance, or pass base_url=...")
-    parameters = inspect.signature(PROVIDERS[provider]).parameters
+    parameters = inspect.signature(known[provider]).parameters
     takes = sorted(name for name, p in parameters.items()
                    if p.kind is p.KEYWORD_ONLY and name not in SET_BY_GYM)
     unknown = sorted(set(options or {}) - set(takes))
@@ -87,4 +136,4 @@ def check_provider_options(provider: str | Provider, options: dict[str, Any] | N
 
 __all__ = ["PROVIDERS", "DockerProvider", "InProcessClient", "InProcessProvider", "ProcessProvider",
            "Provider", "RayProvider", "RemoteProvider", "ServerProvider", "SessionClient", "SwarmProvider",
-           "build_image", "check_provider_options", "make_provider"]
+           "build_image", "check_provider_options", "installed_providers", "make_provider", "providers"]

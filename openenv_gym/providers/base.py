@@ -46,8 +46,9 @@ class Provider(ABC):
     for ``gym.make``) or N at once (:meth:`open_sessions`, for ``gym.make_vec``).
 
     Providers are context managers: leaving the block stops what they started. A new kind of
-    provider is one subclass: with :meth:`from_catalog` and a name in
-    ``openenv_gym.providers.PROVIDERS``, ``gym.make(..., provider="name")`` finds it.
+    provider is one subclass: with :meth:`from_catalog` and a name (in
+    ``openenv_gym.providers.PROVIDERS``, or another package's entry point in the group
+    ``openenv_gym.providers``), ``gym.make(..., provider="name")`` finds it.
     """
 
     @classmethod
