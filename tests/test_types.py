@@ -12,11 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_packaging import package_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.timeout(600)  # mypy over every layer takes minutes on a loaded 2-core machine
 def test_mypy_is_clean_from_the_checkout(tmp_path):
     mypy = shutil.which("mypy")
     assert mypy, "mypy is a test dependency: pip install -e '.[test]'"
