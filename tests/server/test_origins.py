@@ -279,3 +279,48 @@ def test_a_server_on_every_address_checks_the_host_of_loopback_requests(hosts, m
         assert network.handshake("/ws", {"Host": f"{address}:{port}", "Origin": EVIL})[0] == 403
         with SyncEnvClient(url) as client:  # the provider's own URL, http://0.0.0.0:port
             assert client.reset().done is False
+
+
+ATTACK = """async ([target, create]) => {
+    for (let i = 0; i < 20; i++)  // the probe's "simple" request: the browser sends it without asking
+        await fetch(target + "/mcp", {method: "POST", mode: "no-cors", body: create,
+                                      headers: {"Content-Type": "text/plain"}}).catch(() => null);
+    const schema = await fetch(target + "/schema").then((r) => r.status, () => "failed");
+    const socket = await new Promise((resolve) => {
+        const ws = new WebSocket(target.replace("http", "ws") + "/ws");
+        ws.onopen = () => { ws.send(JSON.stringify({type: "reset", data: {}})); };
+        ws.onmessage = (event) => { ws.close(); resolve(JSON.parse(event.data).type); };
+        ws.onerror = () => resolve("refused");
+    });
+    return {schema, socket};
+}"""
+
+
+@pytest.mark.needs_chromium
+@pytest.mark.parametrize("attack", ["cross-site", "dns-rebinding"])
+def test_a_page_in_a_real_browser_cannot_drive_the_server(echo, attack):
+    """Chromium opens an attacker's page (served by Playwright's router: no network) that
+    drives the echo server: from another origin, or from a name resolved to 127.0.0.1 (the
+    page is then same-origin with the server: only the Host check stands). Chromium's own
+    local-network checks are off, as in browsers that have none."""
+    from playwright.sync_api import sync_playwright
+
+    port = echo.address[1]
+    page_url = {"cross-site": "http://localhost:1/attack", "dns-rebinding": f"http://rebind.test:{port}/attack"}[attack]
+    target = {"cross-site": echo.url, "dns-rebinding": f"http://rebind.test:{port}"}[attack]
+    before = echo.sessions()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--host-resolver-rules=MAP rebind.test 127.0.0.1",
+            "--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessRespectPreflightResults"])
+        try:
+            page = browser.new_page()
+            page.route(page_url, lambda route: route.fulfill(body="<html><body>cute cats</body></html>",
+                                                             content_type="text/html"))
+            page.goto(page_url)
+            outcome = page.evaluate(ATTACK, [target, CREATE.decode()])
+        finally:
+            browser.close()
+    assert echo.sessions() == before
+    assert outcome["socket"] == "refused"
+    assert outcome["schema"] in ("failed", 400)  # cross-site: unreadable anyway; rebinding: refused
