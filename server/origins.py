@@ -52,6 +52,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -111,6 +112,7 @@ def hostname(authority: str) -> str:
     return authority.split(":", 1)[0].rstrip(".")
 
 
+@functools.lru_cache(maxsize=1024)  # few names per server; parsing costs more than the rest of the check
 def _address(name: str | None) -> IPAddress | None:
     """``name`` as an IP address (an IPv4-mapped IPv6 address as its IPv4 one), else ``None``."""
     try:
@@ -158,9 +160,21 @@ def _entries(given: Names, variable: str) -> frozenset[str] | None:
     return frozenset(part.strip().lower() for part in parts if part.strip())
 
 
-def _header(scope: Scope, name: bytes) -> list[str]:
-    """The values of header ``name`` (lower case) of the request."""
-    return [value.decode("latin-1") for key, value in scope["headers"] if key == name]
+Headers = dict[bytes, list[str]]
+_CHECKED = frozenset({b"host", b"origin", b"content-type", b"content-length", b"transfer-encoding"})
+
+
+def _headers(scope: Scope) -> Headers:
+    """The values of the headers the checks read, by name, in one pass over the request's."""
+    found: Headers = {}
+    for key, value in scope["headers"]:
+        if key in _CHECKED:
+            found.setdefault(key, []).append(value.decode("latin-1"))
+    return found
+
+
+def _first(headers: Headers, name: bytes, default: str) -> str:
+    return headers[name][0] if name in headers else default
 
 
 @dataclass(frozen=True)
@@ -182,8 +196,9 @@ class OriginPolicy:
     def configured(cls, hosts: Names, origins: Names) -> OriginPolicy:
         """From the keywords, else ``$OPENENV_ALLOWED_HOSTS`` and ``$OPENENV_ALLOWED_ORIGINS``.
 
-        >>> OriginPolicy.configured("Envs.Example.com:8000, .lab.example", "https://app.example/").hosts
-        frozenset({'.lab.example', 'envs.example.com'})
+        >>> policy = OriginPolicy.configured("Envs.Example.com:8000, .lab.example", "https://app.example/")
+        >>> sorted(policy.hosts), sorted(policy.origins)
+        (['.lab.example', 'envs.example.com'], ['https://app.example'])
         """
         listed = _entries(hosts, ALLOWED_HOSTS_VARIABLE)
         pages = _entries(origins, ALLOWED_ORIGINS_VARIABLE) or frozenset()
@@ -192,15 +207,16 @@ class OriginPolicy:
 
     def refusal(self, scope: Scope) -> Refusal | None:
         """Why the request (an HTTP or WebSocket scope) is refused, or ``None``."""
-        host = next(iter(_header(scope, b"host")), None)
+        headers = _headers(scope)
+        host = headers[b"host"][0] if b"host" in headers else None
         server = scope.get("server")
         local = str(server[0]) if server else None
         if host is not None and not self.allows_host(hostname(host), local):
             return Refusal(400, _host_detail(hostname(host)))
-        for origin in _header(scope, b"origin"):
+        for origin in headers.get(b"origin", ()):
             if not self.allows_origin(origin, host):
                 return Refusal(403, _origin_detail(origin))
-        return _body_refusal(scope)
+        return _body_refusal(scope, headers)
 
     def allows_host(self, name: str, local: str | None) -> bool:
         """May a request naming ``name`` in its ``Host``, that reached address ``local``, be served?
@@ -234,14 +250,13 @@ class OriginPolicy:
                 and host is not None and parts.netloc == host.strip().lower())
 
 
-def _body_refusal(scope: Scope) -> Refusal | None:
+def _body_refusal(scope: Scope, headers: Headers) -> Refusal | None:
     """A body that is not declared JSON (what a browser may send across sites unasked)."""
     if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
         return None
-    length = next(iter(_header(scope, b"content-length")), "0").strip()
-    if not _header(scope, b"transfer-encoding") and length in ("", "0"):
+    if b"transfer-encoding" not in headers and _first(headers, b"content-length", "0").strip() in ("", "0"):
         return None
-    media = next(iter(_header(scope, b"content-type")), "").split(";", 1)[0].strip().lower()
+    media = _first(headers, b"content-type", "").split(";", 1)[0].strip().lower()
     if media == JSON:
         return None
     return Refusal(415, f"this server takes JSON bodies only: send the body with 'Content-Type: {JSON}' "
