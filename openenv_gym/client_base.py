@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -48,6 +49,9 @@ TOKEN_VARIABLE = "OPENENV_TOKEN"
 ENV_KWARGS_VARIABLE = "OPENENV_ENV_KWARGS"
 """Environment variable holding a JSON object of keyword arguments for a server's env factory
 (how providers configure the servers they start)."""
+ALLOWED_HOSTS_VARIABLE = "OPENENV_ALLOWED_HOSTS"
+"""Environment variable listing the ``Host`` names a server answers to besides this machine's
+(read by servers, ``server/origins.py``; set by the Docker provider)."""
 AUTH_REFUSED = (401, 403)
 """HTTP statuses of a refused token: 401 from HTTP routes, 403 from a refused ``/ws`` upgrade."""
 
@@ -61,6 +65,20 @@ def resolve_token(token: str | None) -> str | None:
     if token is None:
         token = os.environ.get(TOKEN_VARIABLE)
     return token or None
+
+
+def refusal_detail(body: bytes | bytearray | None) -> str | None:
+    """The ``detail`` of a refused handshake's JSON body (e.g. a ``Host`` the server does not
+    answer to), else ``None`` (a refused token's handshake has no body).
+
+    >>> refusal_detail(b'{"detail": "set X"}'), refusal_detail(b""), refusal_detail(b"<p>")
+    ('set X', None, None)
+    """
+    try:
+        detail = json.loads(body or b"null")
+    except ValueError:
+        return None
+    return str(detail["detail"])[:500] if isinstance(detail, dict) and "detail" in detail else None
 
 
 def auth_headers(token: str | None) -> dict[str, str]:
@@ -242,6 +260,9 @@ class ClientBase:
         return AuthenticationError(f"{where} refused the request (HTTP {status}): {why}")
 
     def _connect_error(self, exc: BaseException) -> TransportError:
+        if isinstance(exc, InvalidStatus) and (detail := refusal_detail(exc.response.body)):
+            status = exc.response.status_code
+            return TransportError(f"{self.ws_url} refused the session (HTTP {status}): {detail}")
         if isinstance(exc, InvalidStatus) and exc.response.status_code in AUTH_REFUSED:
             return self._auth_error(self.ws_url, exc.response.status_code)
         if isinstance(exc, TimeoutError):

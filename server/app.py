@@ -7,7 +7,7 @@ import functools
 import hmac
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,6 +21,7 @@ from .environment import Environment
 from .limits import MESSAGE_BYTES_VARIABLE, ClientSessions, RateLimit, setting
 from .mcp_websocket import McpWebSocketEndpoint
 from .modes import ServerMode, resolve_mode
+from .origins import guard_origins
 from .routes import build_router
 from .sessions import DEFAULT_RESUME_GRACE, SessionManager
 from .web import is_web_asset, mount_web, token_subprotocol, web_enabled, without_token_subprotocols
@@ -156,6 +157,8 @@ def create_app(
     token: str | None = None,
     web: bool | None = None,
     mode: ServerMode | str | None = None,
+    allowed_hosts: str | Sequence[str] | None = None,
+    allowed_origins: str | Sequence[str] | None = None,
 ) -> FastAPI:
     """Serve an environment over OpenEnv's protocol (HTTP routes and ``/ws``).
 
@@ -190,6 +193,10 @@ def create_app(
             when ``ENABLE_WEB_INTERFACE`` is ``true``, ``1`` or ``yes``, as upstream.
         mode: ``"simulation"`` (default) or ``"production"``, which has no ``/reset``, ``/step``
             and ``/state`` (see :mod:`openenv_gym.server.modes`); by default ``$OPENENV_MODE``.
+        allowed_hosts, allowed_origins: the ``Host`` names and page origins served besides this
+            machine's names and the server's own origin (``"*"``: any; see
+            :mod:`openenv_gym.server.origins`); by default ``$OPENENV_ALLOWED_HOSTS`` (unset:
+            requests reaching a non-loopback address are not checked) and ``$OPENENV_ALLOWED_ORIGINS``.
 
     >>> from openenv_gym.envs.echo import EchoAction, EchoEnvironment, EchoObservation
     >>> app = create_app(EchoEnvironment, EchoAction, EchoObservation, env_name="echo")
@@ -236,4 +243,5 @@ def create_app(
     app.state.requires_token = required is not None
     if required is not None:
         app.add_middleware(BearerAuth, token=required)
+    guard_origins(app, allowed_hosts, allowed_origins)  # outermost: before the token is checked
     return app

@@ -197,7 +197,8 @@ def parser(description: str) -> argparse.ArgumentParser:
         epilog="Set OPENENV_TOKEN to require 'Authorization: Bearer <token>' on every route but /health. "
                "Limits: OPENENV_MAX_SESSIONS_PER_CLIENT, OPENENV_RATE_LIMIT (messages/s per connection), "
                "OPENENV_RATE_BURST, OPENENV_MAX_MESSAGE_BYTES, OPENENV_SESSION_TIMEOUT, "
-               "OPENENV_HANDSHAKE_TIMEOUT, OPENENV_MAX_CONNECTIONS (see docs/reliability.md).")
+               "OPENENV_HANDSHAKE_TIMEOUT, OPENENV_MAX_CONNECTIONS. Web pages: OPENENV_ALLOWED_HOSTS, "
+               "OPENENV_ALLOWED_ORIGINS (see docs/reliability.md).")
     args.add_argument("--host", default="127.0.0.1",
                       help="address to bind (default 127.0.0.1; use 0.0.0.0 to serve a network)")
     args.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")

@@ -10,6 +10,7 @@ import copy
 import os
 from typing import Any
 
+from ..client_base import ALLOWED_HOSTS_VARIABLE
 from ..errors import ProviderError
 from .engine import docker_sdk, labels, wait_healthy
 from .images import DEFAULT_BASE_IMAGE, ImageProvider
@@ -21,6 +22,11 @@ SERVER_PORT = 8000
 ISOLATED_NETWORK = "openenv-gym-isolated"
 """The network of containers without internet: internal (no route out), no traffic between
 containers; the engine's host reaches each container at its address on it."""
+CONTAINER_HOSTS = "localhost"
+"""``OPENENV_ALLOWED_HOSTS`` of a container's server: set, it checks the ``Host`` of requests
+reaching the container's address too (not only loopback ones), so a DNS-rebinding web page on
+this host cannot drive it; clients here name the container by its address or a loopback one,
+which are always allowed (``server/origins.py``)."""
 
 
 class DockerProvider(ImageProvider):
@@ -111,7 +117,8 @@ class DockerProvider(ImageProvider):
     def _run_options(self, client: Any) -> dict[str, Any]:
         network = ({"ports": {f"{SERVER_PORT}/tcp": ("127.0.0.1", None)}} if self.internet
                    else {"network": isolated_network(client)})
-        return {"environment": self.server_environment(), "labels": labels(self.name), "read_only": True,
+        environment = {**self.server_environment(), ALLOWED_HOSTS_VARIABLE: CONTAINER_HOSTS}
+        return {"environment": environment, "labels": labels(self.name), "read_only": True,
                 "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={self.tmpfs_size}"},
                 "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "init": True,
                 **self.limits, **network, **sandbox_options(image_sandbox(client, self.image))}

@@ -40,7 +40,7 @@ async def test_production_mode_lists_and_calls_tools_over_http(echo_url: str) ->
 
 def ask(url: str, body: Any) -> dict[str, Any]:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = httpx.post(url + "/mcp", content=content, timeout=10)
+    response = httpx.post(url + "/mcp", content=content, headers={"Content-Type": "application/json"}, timeout=10)
     assert response.status_code == 200
     return response.json()
 

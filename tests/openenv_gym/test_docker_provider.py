@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import gymnasium as gym
+import httpx
 import numpy as np
 import pytest
 
@@ -53,6 +54,22 @@ def test_a_container_serves_locked_down_and_is_removed_on_stop(echo_image, inter
     provider.stop()
     provider.stop()
     assert not exists(engine(), container.id)
+
+
+@pytest.mark.needs_docker
+@pytest.mark.parametrize("internet", [False, True])
+def test_a_container_refuses_a_dns_rebinding_host(echo_image, internet):
+    """A page on this host whose site's name resolves to the container's address (or to the
+    loopback port it is published on) sends its own name as ``Host``: refused, 400."""
+    provider = DockerProvider("echo", image=echo_image, internet=internet)
+    try:
+        url = provider.start()
+        with httpx.Client(trust_env=False) as http:
+            refused = http.get(url + "/schema", headers={"Host": "evil.example"})
+            assert refused.status_code == 400 and "OPENENV_ALLOWED_HOSTS" in refused.json()["detail"]
+            assert http.get(url + "/schema").status_code == 200  # the address the provider gave
+    finally:
+        provider.stop()
 
 
 @pytest.mark.needs_docker

@@ -16,6 +16,7 @@ from openenv_gym.types import State
 from tests.support.servers import active_sessions
 
 ECHO_LENGTH = {"message": "ab", "length": 2}
+JSON_BODY = {"Content-Type": "application/json"}  # raw bytes, declared JSON as MCP clients do
 
 
 def rpc(method: str, params: dict[str, Any] | None = None, request_id: Any = 1) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def rpc(method: str, params: dict[str, Any] | None = None, request_id: Any = 1) 
 def post(server, body: Any) -> dict[str, Any]:
     """POST a request (bytes as they are); every answer is HTTP 200 and JSON-RPC."""
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = httpx.post(server.start() + "/mcp", content=content, timeout=10)
+    response = httpx.post(server.start() + "/mcp", content=content, headers=JSON_BODY, timeout=10)
     assert response.status_code == 200
     answer = response.json()
     assert answer["jsonrpc"] == "2.0"

@@ -62,6 +62,9 @@ crowded = create_app(SleepyEnvironment, SleepAction, EchoObservation, max_concur
 single = create_app(SingleSessionEcho, EchoAction, EchoObservation)
 small_frames = create_app(EchoEnvironment, EchoAction, EchoObservation, max_message_bytes=4096)
 idle = create_app(EchoEnvironment, EchoAction, EchoObservation, session_timeout=0.3)
+behind_a_name = create_app(EchoEnvironment, EchoAction, EchoObservation, allowed_hosts=["envs.example"],
+                           allowed_origins="https://app.example")
+"""Answers to ``Host: envs.example`` too; pages of https://app.example may use it (test_origins.py)."""
 one_per_client = create_app(EchoEnvironment, EchoAction, EchoObservation, max_sessions_per_client=1,
                             rate_limit=1, rate_burst=2)
 
