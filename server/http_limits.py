@@ -15,7 +15,9 @@ Each refusal's ``detail`` is the ``data`` of the error frame a WebSocket client 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -24,7 +26,13 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openenv_gym.errors import ErrorCode, MessageTooLargeError, ServerError
+from openenv_gym.errors import (
+    CapacityReachedError,
+    ErrorCode,
+    FactoryError,
+    MessageTooLargeError,
+    ServerError,
+)
 
 from .limits import MESSAGE_BYTES_VARIABLE
 
@@ -54,6 +62,25 @@ def refusal(exc: ServerError) -> HTTPException:
     (503, {'message': 'Server at capacity', 'code': 'CAPACITY_REACHED', 'max_sessions': 2})
     """
     return HTTPException(STATUS_OF_REFUSAL.get(exc.code, 500), detail=exc.to_frame()["data"])
+
+
+@contextlib.contextmanager
+def http_errors() -> Iterator[None]:
+    """Around building an environment for a request: a refusal becomes its HTTP error (503, 429),
+    an environment that cannot be built a 500 that says why.
+
+    >>> from openenv_gym.errors import TooManySessionsError
+    >>> with http_errors():
+    ...     raise TooManySessionsError("over the limit")
+    Traceback (most recent call last):
+    fastapi.exceptions.HTTPException: 429: ...
+    """
+    try:
+        yield
+    except CapacityReachedError as exc:  # TOO_MANY_SESSIONS too
+        raise refusal(exc) from exc
+    except FactoryError as exc:  # a misconfigured server: say why instead of a bare 500
+        raise HTTPException(500, detail=exc.message) from exc
 
 
 def too_large(size: int, limit: int) -> MessageTooLargeError:

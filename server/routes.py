@@ -16,12 +16,11 @@ from typing import Any
 from fastapi import APIRouter, Body, HTTPException, Request
 from pydantic import BaseModel
 
-from openenv_gym.errors import CapacityReachedError, FactoryError
 from openenv_gym.protocol import CAPABILITIES, SUBPROTOCOL
 from openenv_gym.types import EnvironmentMetadata
 
 from .description import Description
-from .http_limits import REFUSALS, client_of, refusal
+from .http_limits import REFUSALS, client_of, http_errors
 from .mcp import HttpMcp
 from .modes import ServerMode
 from .requests import ResetRequest, StepRequest
@@ -46,12 +45,8 @@ def build_router(description: Description, manager: SessionManager, *,
     router = APIRouter()
 
     async def described(request: Request) -> dict[str, Any]:
-        try:
+        with http_errors():
             return await description.get(manager, client_of(request))
-        except CapacityReachedError as exc:
-            raise refusal(exc) from exc
-        except FactoryError as exc:  # a misconfigured server: say why instead of a bare 500
-            raise HTTPException(500, detail=exc.message) from exc
 
     @router.get("/health")
     async def health() -> dict[str, str]:
@@ -90,13 +85,9 @@ def _simulation_router(manager: SessionManager) -> APIRouter:
 
     async def one_shot(message: dict[str, Any], request: Request) -> Any:
         """The reply to ``message`` from an environment built for it, within the limits."""
-        try:
+        with http_errors():
             async with manager.temporary(client_of(request)) as session:  # calls run off the event loop
                 reply = await session.handle(message)
-        except CapacityReachedError as exc:  # TOO_MANY_SESSIONS too: 503 or 429
-            raise refusal(exc) from exc
-        except FactoryError as exc:
-            raise HTTPException(500, detail=exc.message) from exc
         assert reply is not None
         if reply["type"] == "error":
             data = reply["data"]

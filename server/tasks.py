@@ -34,9 +34,10 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from openenv_gym.errors import CapacityReachedError, FactoryError, did_you_mean
+from openenv_gym.errors import did_you_mean
 
-from .http_limits import REFUSALS, client_of, refusal
+from .environment import Environment
+from .http_limits import REFUSALS, client_of, http_errors
 
 if TYPE_CHECKING:
     from .sessions import SessionManager
@@ -158,13 +159,9 @@ def task_router(manager: SessionManager, served: str) -> APIRouter:
     async def call(request: Request, name: str, requested: str, *args: Any) -> Any:
         if requested.lower() != served.lower():
             raise HTTPException(404, detail=f"unknown environment {requested!r}")
-        try:
+        with http_errors():
             async with manager.temporary_env(client_of(request)) as env:
                 return await _call_task_method(env, name, *args)
-        except CapacityReachedError as exc:
-            raise refusal(exc) from exc
-        except FactoryError as exc:
-            raise HTTPException(500, detail=exc.message) from exc
 
     @router.get("/list_environments")
     async def list_environments() -> list[str]:
@@ -194,7 +191,7 @@ def task_router(manager: SessionManager, served: str) -> APIRouter:
     return router
 
 
-async def _call_task_method(env: Any, name: str, *args: Any) -> Any:
+async def _call_task_method(env: Environment, name: str, *args: Any) -> Any:
     """``name(*args)`` on ``env`` (a fresh environment); errors as upstream's statuses."""
     try:
         method = getattr(env, name, None)

@@ -36,13 +36,12 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from openenv_gym.codecs import json_dumps
-from openenv_gym.errors import CapacityReachedError, FactoryError
 from openenv_gym.mcp_types import MCP_ACTION_TYPES, CallToolAction, ListToolsAction
 from openenv_gym.types import Action, EnvironmentMetadata
 
 from ..description import Description
 from ..environment import Environment
-from ..http_limits import REFUSALS, client_of, refusal
+from ..http_limits import REFUSALS, client_of, http_errors
 from ..session import Reply, Session
 from ..sessions import SessionManager
 from .channel import UiChannel
@@ -66,12 +65,8 @@ class WebApi:
 
     async def metadata(self, client: str = "") -> dict[str, Any]:
         """The environment's metadata, as ``/metadata`` has it (read once per server)."""
-        try:
+        with http_errors():
             described = await self._description.get(self._manager, client)
-        except CapacityReachedError as exc:
-            raise refusal(exc) from exc
-        except FactoryError as exc:  # a misconfigured server: say why instead of a bare 500
-            raise HTTPException(500, detail=exc.message) from exc
         return EnvironmentMetadata.model_validate(described["metadata"]).model_dump()
 
     async def reset(self, arguments: dict[str, Any], client: str = "") -> dict[str, Any]:
@@ -117,12 +112,8 @@ class WebApi:
         """The web's session, opened for ``client`` on first use (again after the idle timeout
         closed it)."""
         if self._session is None:
-            try:
+            with http_errors():
                 self._session = await self._manager.open_loose(client, on_reap=self._reaped)
-            except CapacityReachedError as exc:
-                raise refusal(exc) from exc
-            except FactoryError as exc:
-                raise HTTPException(500, detail=exc.message) from exc
         return self._session
 
     async def _reaped(self, session: Session) -> None:
