@@ -124,9 +124,9 @@ class BodyLimit:
 
 
 class _CountedBody:
-    """A body without a length (chunked), counted as it is read: past the limit, ``receive``
-    raises the 413 (FastAPI lets an ``HTTPException`` from the body through to its handler) and
-    the response closes the connection."""
+    """A body counted as it is read (one without a length, chunked, can grow past the limit):
+    past the limit, ``receive`` raises the 413 (FastAPI lets an ``HTTPException`` from the body
+    through to its handler) and the response closes the connection."""
 
     def __init__(self, receive: Receive, send: Send, limit: int):
         self._receive, self._send, self._limit = receive, send, limit
