@@ -4,8 +4,8 @@
 """
 
 from .app import create_app
+from .description import schema_of
 from .environment import Environment
-from .routes import schema_of
 from .serve import serve
 from .session import Session
 from .sessions import SessionManager

@@ -17,7 +17,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from openenv_gym.client_base import ENV_KWARGS_VARIABLE, resolve_token
 from openenv_gym.types import Action, Observation
 
+from .description import Description
 from .environment import Environment
+from .http_limits import BodyLimit
 from .limits import MESSAGE_BYTES_VARIABLE, ClientSessions, RateLimit, setting
 from .mcp_websocket import McpWebSocketEndpoint
 from .modes import ServerMode, resolve_mode
@@ -176,8 +178,9 @@ def create_app(
             ``$OPENENV_STEP_TIMEOUT``, else off. ``FAST_STEP`` environments are not timed.
         resume_grace: seconds the session of a dropped connection (extensions on) waits to be
             resumed; by default ``$OPENENV_RESUME_GRACE``, else 30; 0 turns resuming off.
-        max_message_bytes: larger frames get a ``MESSAGE_TOO_LARGE`` error reply; by default
-            ``$OPENENV_MAX_MESSAGE_BYTES``, else 16 MiB.
+        max_message_bytes: larger frames get a ``MESSAGE_TOO_LARGE`` error reply, larger HTTP
+            bodies a 413 (``server/http_limits.py``); by default ``$OPENENV_MAX_MESSAGE_BYTES``,
+            else 16 MiB.
         max_sessions_per_client: sessions one client address may hold (``TOO_MANY_SESSIONS``
             beyond); by default ``$OPENENV_MAX_SESSIONS_PER_CLIENT``, else 256 for remote
             clients and no limit but the capacity for this machine's (``server/limits.py``).
@@ -209,8 +212,9 @@ def create_app(
     factory = functools.partial(env, **kwargs) if kwargs else env
     clients = ClientSessions.configured(max_sessions_per_client)
     executor = Workers()  # a thread per call in flight: sleeping sessions never delay another's step
+    description = Description(action_type, observation_type)  # read from the first environment built
     manager = SessionManager(factory, action_type, max_sessions=_capacity(env, max_concurrent_envs),
-                             executor=executor, clients=clients,
+                             executor=executor, clients=clients, on_built=description.read,
                              session_timeout=_seconds(session_timeout, SESSION_TIMEOUT_VARIABLE,
                                                       DEFAULT_SESSION_TIMEOUT) or None,
                              step_timeout=_seconds(step_timeout, STEP_TIMEOUT_VARIABLE, None),
@@ -227,18 +231,19 @@ def create_app(
     app = FastAPI(title=f"OpenEnv Environment HTTP API ({env_name})",
                   version="1.0.0", lifespan=lifespan)
     app.state.sessions = manager
+    app.state.description = description
     app.state.mode = resolve_mode(mode)
     max_message_bytes = setting(max_message_bytes, MESSAGE_BYTES_VARIABLE) or DEFAULT_MAX_MESSAGE_BYTES
     app.state.max_message_bytes = max_message_bytes
-    app.include_router(build_router(factory, action_type, observation_type, manager, mode=app.state.mode,
-                                    env_name=env_name))
+    app.include_router(build_router(description, manager, mode=app.state.mode, env_name=env_name))
+    app.add_middleware(BodyLimit, max_bytes=max_message_bytes)  # HTTP bodies: 413 over the frame limit
     limits: dict[str, Any] = {"max_message_bytes": max_message_bytes,  # shared by both sockets
                               "rate": RateLimit.configured(rate_limit, rate_burst),
                               "clients": clients}
     app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, **limits))
     app.add_api_websocket_route("/mcp", McpWebSocketEndpoint(manager, **limits))
     if web_enabled(web):
-        mount_web(app, factory, action_type)
+        mount_web(app, action_type)
     required = resolve_token(token)
     app.state.requires_token = required is not None
     if required is not None:

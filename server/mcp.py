@@ -4,7 +4,8 @@ Methods: ``tools/list``, ``tools/call`` (``params.name``, ``params.arguments``),
 ``openenv/session/create`` (→ ``{"session_id"}``) and ``openenv/session/close``. Over HTTP,
 ``params.session_id`` addresses a session made by ``openenv/session/create`` (it counts toward
 the server's capacity, as a WebSocket session does, and ``/ws?session_id=`` may attach to it);
-without it a temporary environment is built for the one request and closed. Over WebSocket
+without it a temporary environment is built for the one request and closed (it counts toward
+the capacity and the client's limit while it lives: ``-32000`` when full). Over WebSocket
 (the ``mcp`` message on ``/ws``, and ``WS /mcp``) the connection's own session answers.
 Every answer is a JSON-RPC response object, never an HTTP or WebSocket error:
 
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from openenv_gym.errors import FactoryError, ServerError, SessionError
+from openenv_gym.errors import ServerError, SessionError
 from openenv_gym.mcp_types import CallToolAction, Tool, ToolErrorType
 from openenv_gym.protocol import summarize_errors
 from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST
@@ -175,23 +176,24 @@ class HttpMcp:
 
     def __init__(self, manager: SessionManager):
         self._manager = manager
-        self.handlers: dict[str, Handler] = {TOOLS_LIST: self._list, TOOLS_CALL: self._call,
-                                             SESSION_CLOSE: self._close}
 
     async def answer(self, body: bytes, client: str = "") -> dict[str, Any]:
-        """The JSON-RPC response to one request body from ``client`` (an address: the sessions it
-        creates count toward its per-client limit)."""
+        """The JSON-RPC response to one request body from ``client`` (an address: the sessions and
+        temporary environments it makes count toward its per-client limit)."""
         try:
             request = parse(body)
         except RpcError as exc:
             return error_response(exc.code, exc.message)
-        handlers: dict[str, Handler] = {**self.handlers,
-                                        SESSION_CREATE: functools.partial(self._create, client)}
+        handlers: dict[str, Handler] = {TOOLS_LIST: functools.partial(self._list, client),
+                                        TOOLS_CALL: functools.partial(self._call, client),
+                                        SESSION_CREATE: functools.partial(self._create, client),
+                                        SESSION_CLOSE: self._close}
         return await respond(request, handlers)
 
     @contextlib.asynccontextmanager
-    async def _session(self, params: dict[str, Any]) -> AsyncIterator[Session]:
-        """The shared session ``params["session_id"]`` (held exclusively), else a temporary one."""
+    async def _session(self, client: str, params: dict[str, Any]) -> AsyncIterator[Session]:
+        """The shared session ``params["session_id"]`` (held exclusively), else a temporary one
+        for ``client``."""
         session_id = params.get("session_id")
         if session_id:
             shared = self._shared(session_id)
@@ -199,9 +201,9 @@ class HttpMcp:
                 yield shared
             return
         try:
-            async with self._manager.temporary() as session:
+            async with self._manager.temporary(client) as session:
                 yield session
-        except FactoryError as exc:
+        except ServerError as exc:  # at capacity, over the client's limit, or no environment
             raise _server_error(exc) from exc
 
     def _shared(self, session_id: Any) -> Session:
@@ -210,12 +212,12 @@ class HttpMcp:
         except SessionError as exc:
             raise RpcError(RpcCode.INVALID_PARAMS, exc.message) from None
 
-    async def _list(self, params: dict[str, Any]) -> dict[str, Any]:
-        async with self._session(params) as session:
+    async def _list(self, client: str, params: dict[str, Any]) -> dict[str, Any]:
+        async with self._session(client, params) as session:
             return await session.run(list_tools, session.env)
 
-    async def _call(self, params: dict[str, Any]) -> dict[str, Any]:
-        async with self._session(params) as session:
+    async def _call(self, client: str, params: dict[str, Any]) -> dict[str, Any]:
+        async with self._session(client, params) as session:
             return await session.run(call_tool, session.env, params)
 
     async def _create(self, client: str, params: dict[str, Any]) -> dict[str, Any]:

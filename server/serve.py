@@ -38,7 +38,7 @@ import uvicorn.config
 from uvicorn.importer import import_from_string
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from .admission import AcceptErrorLog, Handshakes, guarded
+from .admission import AcceptErrorLog, Incoming, guarded
 from .app import DEFAULT_MAX_MESSAGE_BYTES
 
 UVICORN_FRAME_LIMIT_FACTOR = 4
@@ -153,8 +153,8 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str
     if isinstance(app, str):
         app = import_from_string(app)
     limit = getattr(getattr(app, "state", None), "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
-    handshakes = Handshakes.configured()  # slow handshakes are cut (server/admission.py)
-    config = uvicorn.Config(app, http=guarded(AutoHTTPProtocol, handshakes), **_options(log_level, limit))
+    incoming = Incoming.configured()  # slow request heads and bodies are cut (server/admission.py)
+    config = uvicorn.Config(app, http=guarded(AutoHTTPProtocol, incoming), **_options(log_level, limit))
     _redact_logs()
     server = uvicorn.Server(config)
     sock = _bind(host, port)
@@ -197,8 +197,8 @@ def parser(description: str) -> argparse.ArgumentParser:
         epilog="Set OPENENV_TOKEN to require 'Authorization: Bearer <token>' on every route but /health. "
                "Limits: OPENENV_MAX_SESSIONS_PER_CLIENT, OPENENV_RATE_LIMIT (messages/s per connection), "
                "OPENENV_RATE_BURST, OPENENV_MAX_MESSAGE_BYTES, OPENENV_SESSION_TIMEOUT, "
-               "OPENENV_HANDSHAKE_TIMEOUT, OPENENV_MAX_CONNECTIONS. Web pages: OPENENV_ALLOWED_HOSTS, "
-               "OPENENV_ALLOWED_ORIGINS (see docs/reliability.md).")
+               "OPENENV_HANDSHAKE_TIMEOUT, OPENENV_BODY_TIMEOUT, OPENENV_MAX_CONNECTIONS. Web pages: "
+               "OPENENV_ALLOWED_HOSTS, OPENENV_ALLOWED_ORIGINS (see docs/reliability.md).")
     args.add_argument("--host", default="127.0.0.1",
                       help="address to bind (default 127.0.0.1; use 0.0.0.0 to serve a network)")
     args.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")

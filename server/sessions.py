@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 OnReap = Callable[[Session], Awaitable[None]]
 OnRelease = Callable[[Session], None]
+OnBuilt = Callable[[Environment], None]
 DEFAULT_RESUME_GRACE = 30.0
 """Seconds a dropped connection's session waits to be resumed before it is closed."""
 
@@ -59,7 +60,9 @@ class SessionManager:
     """Opens and closes sessions within a capacity, and reaps idle ones.
 
     A slot is reserved before the environment is built and freed only after the session's
-    environment is closed, so the server never holds more than ``max_sessions`` environments.
+    environment is closed, so the server never holds more than ``max_sessions`` environments:
+    sessions, and the environments built for one HTTP request (:meth:`temporary_env`), which
+    count toward their client's limit too.
     An idle session is handed to its connection's ``on_reap`` (which closes the socket when it
     was the connection's last session) and closed; the client sees its socket closed, not a
     zombie session.
@@ -68,8 +71,9 @@ class SessionManager:
     def __init__(self, factory: Callable[[], Environment], action_type: type[Action], *,
                  max_sessions: int, executor: Executor, session_timeout: float | None = None,
                  step_timeout: float | None = None, resume_grace: float = DEFAULT_RESUME_GRACE,
-                 clients: ClientSessions | None = None):
+                 clients: ClientSessions | None = None, on_built: OnBuilt | None = None):
         self._factory = factory
+        self._on_built = on_built
         self.clients = clients or ClientSessions(None)
         self._action_type = action_type
         self.max_sessions = max_sessions
@@ -99,12 +103,7 @@ class SessionManager:
         ``on_reap`` is awaited when the session is reaped for idleness; ``on_release`` (given
         by owners of resumable sessions) when the session is resumed by another connection.
         """
-        if self._reserved >= self.max_sessions:
-            raise CapacityReachedError(
-                f"Server at capacity: {self._reserved}/{self.max_sessions} sessions active. "
-                "Cannot accept new connections.",
-                details={"active_sessions": self._reserved, "max_sessions": self.max_sessions})
-        self._reserved += 1
+        self._claim_slot()
         try:
             env = await self._new_env()
         except FactoryError:
@@ -152,12 +151,18 @@ class SessionManager:
         logger.info("session %s resumed", _logged(session))
         return session
 
-    async def open_shared(self, client: str = "") -> Session:
-        """Create a shared session (MCP's ``openenv/session/create``) that counts toward ``client``'s
-        limit until it is closed; raises like :meth:`open`, or :class:`TooManySessionsError`."""
+    async def open_loose(self, client: str = "", on_reap: OnReap | None = None) -> Session:
+        """Create a session no connection holds (MCP's shared sessions, the web interface's) that
+        counts toward ``client``'s limit until it is closed; raises like :meth:`open`, or
+        :class:`TooManySessionsError`."""
         with self.clients.reserve(client, 1):
-            session = await self.open(extended=False, on_reap=_nothing_to_release, client=client)
+            session = await self.open(extended=False, on_reap=on_reap or _nothing_to_release, client=client)
             self.clients.hold_loose(client, session.session_id)
+        return session
+
+    async def open_shared(self, client: str = "") -> Session:
+        """Create a shared session (MCP's ``openenv/session/create``); raises like :meth:`open_loose`."""
+        session = await self.open_loose(client)
         self._shared[session.session_id] = session
         return session
 
@@ -240,17 +245,43 @@ class SessionManager:
             await asyncio.gather(*self._expiring, return_exceptions=True)
 
     @contextlib.asynccontextmanager
-    async def temporary(self) -> AsyncIterator[Session]:
-        """A session for one request (upstream's one-shot ``POST /reset``, ``/step``, ``GET /state``
-        and ``POST /mcp`` without a session id): its environment is built, run and closed in a
-        worker thread, never on the event loop; it does not count toward the capacity. Raises
-        :class:`FactoryError`."""
-        env = await self._new_env()
-        try:
+    async def temporary(self, client: str = "") -> AsyncIterator[Session]:
+        """A session for one request of ``client`` (upstream's one-shot ``POST /reset``, ``/step``,
+        ``GET /state`` and ``POST /mcp`` without a session id), within the limits as
+        :meth:`temporary_env`; its environment's calls run in a worker thread, never on the event
+        loop."""
+        async with self.temporary_env(client) as env:
             yield Session(env, self._action_type, session_id="http", extended=False,
                           executor=self._executor, step_timeout=self.step_timeout)
-        finally:
-            await self._close_env(env)
+
+    @contextlib.asynccontextmanager
+    async def temporary_env(self, client: str = "") -> AsyncIterator[Environment]:
+        """An environment for one request of ``client``, built and closed in a worker thread.
+
+        While it lives it holds a slot of the capacity and counts toward ``client``'s limit, as
+        a session does. Raises :class:`TooManySessionsError`, :class:`CapacityReachedError` or
+        :class:`FactoryError`.
+        """
+        with self.clients.reserve(client, 1):
+            self._claim_slot()
+            try:
+                env = await self._new_env()
+                try:
+                    yield env
+                finally:
+                    await self._close_env(env)
+            finally:
+                self._reserved -= 1
+
+    def _claim_slot(self) -> None:
+        """Take a slot of the capacity; raises :class:`CapacityReachedError` when none is left."""
+        if self._reserved >= self.max_sessions:
+            raise CapacityReachedError(
+                f"Server at capacity: {self._reserved}/{self.max_sessions} sessions active. "
+                "Cannot accept new connections. Try again when a session has closed, or give the "
+                "server a larger capacity (create_app(max_concurrent_envs=...)).",
+                details={"active_sessions": self._reserved, "max_sessions": self.max_sessions})
+        self._reserved += 1
 
     async def _close_env(self, env: Environment) -> None:
         if env.FAST_STEP:
@@ -270,8 +301,15 @@ class SessionManager:
 
     async def _build(self) -> Environment:
         if getattr(self._factory, "FAST_STEP", False):
-            return self._factory()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._factory)
+            return self._built()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._built)
+
+    def _built(self) -> Environment:
+        """A new environment, shown to ``on_built`` in the thread that built it."""
+        env = self._factory()
+        if self._on_built is not None:
+            self._on_built(env)
+        return env
 
     def _start_reaper(self) -> None:
         if self.session_timeout is not None and self._reaper is None:

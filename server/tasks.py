@@ -19,23 +19,28 @@ route                          body                                    reply
 ``{env}`` is the server's environment name (any case; another name: 404). An environment
 without the method: 501; an index out of range: 400 ``"Invalid task index"``; an unknown split
 (our environments raise ``ValueError``): 400 with its message, where upstream answers 500.
-Each call uses a fresh environment instance, closed afterwards, as upstream. The routes exist in
-both server modes.
+Each call uses a fresh environment instance, closed afterwards, as upstream; unlike upstream,
+it counts toward the capacity and the client's limit while the call runs (503 or 429 when
+full: ``.http_limits``). The routes exist in both server modes.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from openenv_gym.errors import did_you_mean
 
 from .environment import Environment
+from .http_limits import REFUSALS, client_of, http_errors
+
+if TYPE_CHECKING:
+    from .sessions import SessionManager
 
 SPLIT_TYPES = ("train", "validation", "test")
 
@@ -50,6 +55,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": TaskError, "description": "Invalid task index, or an unknown split"},
     404: {"model": TaskError, "description": "Unknown environment name"},
     501: {"model": TaskError, "description": "The environment has no such task method"},
+    **REFUSALS,
 }
 
 
@@ -146,45 +152,47 @@ class TaskSet:
         return splits[split]
 
 
-def task_router(factory: Callable[[], Environment], served: str) -> APIRouter:
-    """The task API's routes for the environments ``factory`` makes, served as ``served``."""
+def task_router(manager: SessionManager, served: str) -> APIRouter:
+    """The task API's routes for the environments ``manager`` makes, served as ``served``."""
     router = APIRouter(tags=["Task API"], responses=_ERRORS)
 
-    async def call(name: str, requested: str, *args: Any) -> Any:
+    async def call(request: Request, name: str, requested: str, *args: Any) -> Any:
         if requested.lower() != served.lower():
             raise HTTPException(404, detail=f"unknown environment {requested!r}")
-        return await _call_task_method(factory, name, *args)
+        with http_errors():
+            async with manager.temporary_env(client_of(request)) as env:
+                return await _call_task_method(env, name, *args)
 
     @router.get("/list_environments")
     async def list_environments() -> list[str]:
         return [served]
 
     @router.get("/{env_name}/splits")
-    async def list_splits(env_name: str) -> list[dict[str, Any]]:
-        return [normalize_split(split) for split in await call("list_splits", env_name)]
+    async def list_splits(http: Request, env_name: str) -> list[dict[str, Any]]:
+        return [normalize_split(split) for split in await call(http, "list_splits", env_name)]
 
     @router.post("/{env_name}/tasks")
-    async def list_tasks(env_name: str, request: ListTasksRequest) -> dict[str, Any]:
-        return {"tasks": await call("list_tasks", env_name, request.split), "env_name": served}
+    async def list_tasks(http: Request, env_name: str, request: ListTasksRequest) -> dict[str, Any]:
+        return {"tasks": await call(http, "list_tasks", env_name, request.split), "env_name": served}
 
     @router.post("/{env_name}/num_tasks")
-    async def num_tasks(env_name: str, request: ListTasksRequest) -> dict[str, Any]:
-        return {"num_tasks": await call("num_tasks", env_name, request.split)}
+    async def num_tasks(http: Request, env_name: str, request: ListTasksRequest) -> dict[str, Any]:
+        return {"num_tasks": await call(http, "num_tasks", env_name, request.split)}
 
     @router.post("/{env_name}/task")
-    async def get_task(env_name: str, request: GetTaskRequest) -> dict[str, Any]:
-        return {"task": await call("get_task", env_name, request.split, request.index)}
+    async def get_task(http: Request, env_name: str, request: GetTaskRequest) -> dict[str, Any]:
+        return {"task": await call(http, "get_task", env_name, request.split, request.index)}
 
     @router.post("/{env_name}/task_range")
-    async def get_task_range(env_name: str, request: GetTaskRangeRequest) -> dict[str, Any]:
-        return {"tasks": await call("get_task_range", env_name, request.split, request.start, request.stop)}
+    async def get_task_range(http: Request, env_name: str, request: GetTaskRangeRequest) -> dict[str, Any]:
+        return {"tasks": await call(http, "get_task_range", env_name, request.split, request.start,
+                                    request.stop)}
 
     return router
 
 
-async def _call_task_method(factory: Callable[[], Environment], name: str, *args: Any) -> Any:
-    """``name(*args)`` on a fresh environment (closed afterwards); errors as upstream's statuses."""
-    env = await run_in_threadpool(factory)
+async def _call_task_method(env: Environment, name: str, *args: Any) -> Any:
+    """``name(*args)`` on ``env`` (a fresh environment); errors as upstream's statuses."""
     try:
         method = getattr(env, name, None)
         if not callable(method):
@@ -197,5 +205,3 @@ async def _call_task_method(factory: Callable[[], Environment], name: str, *args
         raise HTTPException(400, detail="Invalid task index") from exc
     except ValueError as exc:
         raise HTTPException(400, detail=str(exc)) from exc
-    finally:
-        await run_in_threadpool(env.close)

@@ -18,7 +18,6 @@ token, the page's files are public (they hold no data) and the page asks for the
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -27,7 +26,6 @@ from starlette.staticfiles import StaticFiles
 
 from openenv_gym.types import Action
 
-from ..environment import Environment
 from .api import WebApi, web_router
 from .channel import UI_SUBPROTOCOL
 from .token import TOKEN_SUBPROTOCOL_PREFIX, token_subprotocol, without_token_subprotocols
@@ -66,10 +64,10 @@ def is_web_asset(path: str) -> bool:
     return path in ("/", "/web") or path.startswith("/web/")
 
 
-def mount_web(app: FastAPI, factory: Callable[[], Environment], action_type: type[Action]) -> None:
-    """Serve the web API (one session of ``app.state.sessions``), the page at ``/web/``, and
-    redirect ``/`` there."""
-    api = WebApi(factory, action_type, app.state.sessions)
+def mount_web(app: FastAPI, action_type: type[Action]) -> None:
+    """Serve the web API (one session of ``app.state.sessions``, the metadata of
+    ``app.state.description``), the page at ``/web/``, and redirect ``/`` there."""
+    api = WebApi(action_type, app.state.sessions, app.state.description)
     app.state.web = api
     app.include_router(web_router(api))  # before the page's mount, which would take /web/*
 

@@ -7,7 +7,8 @@ step. Unlike upstream, whose web environment is an extra instance outside the se
 limits, ours is a session of the server's :class:`~openenv_gym.server.sessions.SessionManager`:
 
 - it counts toward the capacity (an environment can be heavy: a chess engine, an emulator),
-  so a full server answers 503 instead of building one more;
+  so a full server answers 503 instead of building one more, and toward the limit of the
+  client whose call opened it (429 over it), until it is closed;
 - it is opened by the first ``/web/reset``, ``/web/step`` or ``/web/state``, not at start-up,
   so a server nobody opens the web API on has all its slots for ``/ws``;
 - the idle timeout closes it (``/ws/ui`` clients then get an empty episode) and the next
@@ -28,78 +29,60 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body, HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from openenv_gym.codecs import json_dumps
-from openenv_gym.errors import ServerError
 from openenv_gym.mcp_types import MCP_ACTION_TYPES, CallToolAction, ListToolsAction
 from openenv_gym.types import Action, EnvironmentMetadata
 
+from ..description import Description
 from ..environment import Environment
+from ..http_limits import REFUSALS, client_of, http_errors
 from ..session import Reply, Session
 from ..sessions import SessionManager
 from .channel import UiChannel
 from .episode import WebEpisode
 
-logger = logging.getLogger(__name__)
-
-_STATUS_OF_CODE = {"VALIDATION_ERROR": 422, "UNKNOWN_TYPE": 400, "CAPACITY_REACHED": 503,
-                   "STEP_TIMEOUT": 504, "SESSION_ERROR": 409}
+_STATUS_OF_CODE = {"VALIDATION_ERROR": 422, "UNKNOWN_TYPE": 400, "STEP_TIMEOUT": 504, "SESSION_ERROR": 409}
 _MCP_ACTION: TypeAdapter[ListToolsAction | CallToolAction] = TypeAdapter(ListToolsAction | CallToolAction)
 
 
 class WebApi:
     """The web interface's environment (one session), its episode and its ``/ws/ui`` clients."""
 
-    def __init__(self, factory: Callable[[], Environment], action_type: type[Action],
-                 manager: SessionManager):
-        self._factory = factory
+    def __init__(self, action_type: type[Action], manager: SessionManager, description: Description):
         self._action = TypeAdapter(action_type)
         self._manager = manager
+        self._description = description
         self._session: Session | None = None
         self._lock = asyncio.Lock()
-        self._metadata: dict[str, Any] | None = None
         self.episode = WebEpisode()
         self.channel = UiChannel(self.episode.update)
 
-    async def metadata(self) -> dict[str, Any]:
-        """The environment's metadata, read once from an instance made for it (as ``/metadata``)."""
-        if self._metadata is None:
-            self._metadata = await asyncio.to_thread(self._read_metadata)
-        return self._metadata
+    async def metadata(self, client: str = "") -> dict[str, Any]:
+        """The environment's metadata, as ``/metadata`` has it (read once per server)."""
+        with http_errors():
+            described = await self._description.get(self._manager, client)
+        return EnvironmentMetadata.model_validate(described["metadata"]).model_dump()
 
-    def _read_metadata(self) -> dict[str, Any]:
-        try:
-            env = self._factory()
-        except Exception as exc:  # a misconfigured server: say why instead of a bare 500
-            logger.exception("the environment factory failed")
-            detail = f"cannot create the environment: {type(exc).__name__}: {exc}"
-            raise HTTPException(500, detail=detail) from exc
-        try:
-            return EnvironmentMetadata.model_validate(env.get_metadata().model_dump()).model_dump()
-        finally:
-            env.close()
-
-    async def reset(self, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def reset(self, arguments: dict[str, Any], client: str = "") -> dict[str, Any]:
         """Reset the shared environment; the episode starts over and is pushed."""
         async with self._lock:
-            session = await self._session_now()
+            session = await self._session_now(client)
             data = await self._ask(session, {"type": "reset", "data": arguments})
             state = await self._ask(session, {"type": "state"})
             self.episode.begin(state.get("episode_id"), data["observation"])
             await self.channel.broadcast(self.episode.update())
         return data
 
-    async def step(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def step(self, body: dict[str, Any], client: str = "") -> dict[str, Any]:
         """Step the shared environment with the body's action; the step is logged and pushed."""
         async with self._lock:
-            session = await self._session_now()
+            session = await self._session_now(client)
             action = _step_action(body, session.env)
             logged = self._validated(action)
             data = await self._ask(session, {"type": "step", "data": action})
@@ -109,10 +92,10 @@ class WebApi:
             await self.channel.broadcast(self.episode.update())
         return data
 
-    async def state(self) -> dict[str, Any]:
+    async def state(self, client: str = "") -> dict[str, Any]:
         """The shared environment's state."""
         async with self._lock:
-            return await self._ask(await self._session_now(), {"type": "state"})
+            return await self._ask(await self._session_now(client), {"type": "state"})
 
     def _validated(self, action: Any) -> dict[str, Any]:
         """The action as the log shows it (upstream: the model's dump without ``metadata``)."""
@@ -125,13 +108,12 @@ class WebApi:
         except ValidationError as exc:
             raise HTTPException(422, detail=exc.errors(include_url=False, include_context=False)) from exc
 
-    async def _session_now(self) -> Session:
-        """The web's session, opened on first use (again after the idle timeout closed it)."""
+    async def _session_now(self, client: str) -> Session:
+        """The web's session, opened for ``client`` on first use (again after the idle timeout
+        closed it)."""
         if self._session is None:
-            try:
-                self._session = await self._manager.open(extended=False, on_reap=self._reaped)
-            except ServerError as exc:
-                raise HTTPException(_STATUS_OF_CODE.get(exc.code, 500), detail=exc.message) from exc
+            with http_errors():
+                self._session = await self._manager.open_loose(client, on_reap=self._reaped)
         return self._session
 
     async def _reaped(self, session: Session) -> None:
@@ -182,21 +164,21 @@ def web_router(api: WebApi) -> APIRouter:
     """The HTTP routes and ``WS /ws/ui`` of :class:`WebApi` (register them before the page)."""
     router = APIRouter()
 
-    @router.get("/web/metadata", response_model=EnvironmentMetadata)
-    async def web_metadata() -> dict[str, Any]:
-        return await api.metadata()
+    @router.get("/web/metadata", response_model=EnvironmentMetadata, responses=REFUSALS)
+    async def web_metadata(request: Request) -> dict[str, Any]:
+        return await api.metadata(client_of(request))
 
-    @router.post("/web/reset")
-    async def web_reset(body: dict[str, Any] | None = Body(default=None)) -> Response:
-        return _json(await api.reset(body or {}))
+    @router.post("/web/reset", responses=REFUSALS)
+    async def web_reset(request: Request, body: dict[str, Any] | None = Body(default=None)) -> Response:
+        return _json(await api.reset(body or {}, client_of(request)))
 
-    @router.post("/web/step")
-    async def web_step(body: dict[str, Any] = Body(...)) -> Response:
-        return _json(await api.step(body))
+    @router.post("/web/step", responses=REFUSALS)
+    async def web_step(request: Request, body: dict[str, Any] = Body(...)) -> Response:
+        return _json(await api.step(body, client_of(request)))
 
-    @router.get("/web/state")
-    async def web_state() -> Response:
-        return _json(await api.state())
+    @router.get("/web/state", responses=REFUSALS)
+    async def web_state(request: Request) -> Response:
+        return _json(await api.state(client_of(request)))
 
     router.add_api_websocket_route("/ws/ui", api.channel)
     return router

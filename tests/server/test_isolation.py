@@ -288,6 +288,75 @@ def test_a_handshake_that_does_not_finish_in_time_is_cut():
             assert env.step({"message": "ok"}).observation["echoed_message"] == "ok"
 
 
+# -- slow bodies ---------------------------------------------------------------------------------
+
+STEP_HEAD = (b"POST /step HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             b"Content-Length: 100000\r\n\r\n{\"action\": ")
+
+
+def trickle_bodies(url: str, count: int) -> list[socket.socket]:
+    """``count`` connections that each send a complete ``POST /step`` head and the first bytes of
+    its body, and no more."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    opened = []
+    for _ in range(count):
+        sock = socket.create_connection((host, port), timeout=5)
+        sock.sendall(STEP_HEAD)
+        opened.append(sock)
+    return opened
+
+
+def is_closed_by_the_server(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        return sock.recv(100) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_trickling_bodies_cannot_lock_new_clients_out():
+    """16 connections with a complete head and a body that never ends, on a server that takes 16
+    (192 of them under ``ulimit -n 256`` kept every new client out for as long as they trickled)."""
+    with serving(ECHO, {"OPENENV_MAX_CONNECTIONS": "16"}) as server:
+        slow = trickle_bodies(server.start(), 16)
+        try:
+            time.sleep(1.0)  # every head is in: each connection now waits for its body
+            started = time.monotonic()
+            while True:  # a new client gets in: the oldest waiting body was cut to make room
+                with contextlib.suppress(OSError, httpx.HTTPError):
+                    with SyncEnvClient(server.start(), connect_timeout=2) as env:
+                        assert env.step({"message": "in"}).observation["echoed_message"] == "in"
+                        break
+                assert time.monotonic() - started < 5, "new clients were locked out"
+            assert is_closed_by_the_server(slow[0], within=1)
+        finally:
+            for sock in slow:
+                sock.close()
+
+
+def test_a_body_that_does_not_finish_in_time_is_cut_and_nothing_is_logged_as_an_error():
+    with serving(ECHO, {"OPENENV_BODY_TIMEOUT": "1"}) as server:
+        url = server.start()
+        (sock,) = trickle_bodies(url, 1)
+        with sock:
+            started = time.monotonic()
+            for _ in range(10):  # a byte every 0.3 s: still not done after the deadline
+                time.sleep(0.3)
+                with contextlib.suppress(OSError):
+                    sock.send(b" ")
+            assert is_closed_by_the_server(sock, within=5)
+            assert time.monotonic() - started < 5
+        body = b'{"action": {"message": "slow but in time"}}'
+        with socket.create_connection((urlsplit(url).hostname, urlsplit(url).port), timeout=10) as ok:
+            ok.sendall(STEP_HEAD.split(b"Content-Length")[0] + b"Content-Length: %d\r\n\r\n" % len(body))
+            time.sleep(0.5)  # a body within the deadline is not affected
+            ok.sendall(body)
+            assert ok.recv(100).startswith(b"HTTP/1.1 200")
+        assert "Exception in ASGI application" not in server.log_tail(1000)
+
+
 # -- the resume token, and replayed request ids --------------------------------------------------
 
 def test_the_resume_token_is_never_logged():

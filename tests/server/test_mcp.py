@@ -125,9 +125,11 @@ async def test_mcp_sessions_count_toward_capacity(serve):
     async with websockets.connect(server.start().replace("http", "ws") + "/ws") as ws:
         refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert refused["data"]["code"] == "CAPACITY_REACHED"
-    assert post(server, rpc("tools/list"))["result"]["tools"]  # a temporary env is outside capacity
+    refused = post(server, rpc("tools/list"))  # a temporary environment needs a slot too
+    assert error_code(refused) == -32000 and "at capacity" in refused["error"]["message"]
     post(server, rpc("openenv/session/close", {"session_id": session_id}))
     assert active_sessions(server) == 0
+    assert post(server, rpc("tools/list"))["result"]["tools"]  # its slot is free again
     async with websockets.connect(server.start().replace("http", "ws") + "/ws") as ws:
         await ws.send(json.dumps({"type": "reset"}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "observation"

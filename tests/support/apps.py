@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -50,6 +51,43 @@ class SleepyEnvironment(Environment[SleepAction, EchoObservation, State]):
     @property
     def state(self) -> State:
         return self._state
+
+
+class HeldObservation(Observation):
+    peak: int = 0
+    """The most environments alive at once in the server process so far."""
+
+
+class HeldEnvironment(SleepyEnvironment):
+    """Sleepy, counting its instances alive at once in the server process (built and not yet
+    closed): each observation reports the most there ever were, seen from inside the server."""
+
+    alive = 0
+    peak = 0
+    _counting = threading.Lock()
+
+    def __init__(self) -> None:
+        super().__init__()
+        with HeldEnvironment._counting:
+            HeldEnvironment.alive += 1
+            HeldEnvironment.peak = max(HeldEnvironment.peak, HeldEnvironment.alive)
+
+    def close(self) -> None:
+        with HeldEnvironment._counting:
+            HeldEnvironment.alive -= 1
+        super().close()
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **kwargs: Any) -> HeldObservation:
+        super().reset(seed, episode_id)
+        return HeldObservation(peak=HeldEnvironment.peak)
+
+    def step(self, action: SleepAction, timeout_s: float | None = None, **kwargs: Any) -> HeldObservation:
+        super().step(action)
+        return HeldObservation(peak=HeldEnvironment.peak)
+
+
+held = create_app(HeldEnvironment, SleepAction, HeldObservation, env_name="held", max_concurrent_envs=2, web=True)
+"""Capacity 2, every entry point on (web interface too): the tests count its environments."""
 
 
 class SingleSessionEcho(EchoEnvironment):

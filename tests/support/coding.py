@@ -64,3 +64,5 @@ def uid_of(metadata: dict) -> int:
 
 
 idle = create_app(CodingEnvironment, CodingAction, CodingObservation, session_timeout=0.5)
+pair = create_app(CodingEnvironment, CodingAction, CodingObservation, max_concurrent_envs=2)
+"""Room for two sandboxes."""
