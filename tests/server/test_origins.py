@@ -15,7 +15,8 @@ import httpx
 import pytest
 import websockets
 
-from openenv_gym.client import SyncEnvClient
+from openenv_gym.client import EnvClient, SyncEnvClient
+from openenv_gym.errors import TransportError
 from openenv_gym.providers import ProcessProvider
 from tests.support import servers
 
@@ -196,6 +197,20 @@ def test_clients_without_origin_work_and_get_no_cors_headers(echo):
     response = httpx.post(echo.url + "/reset", json={"seed": 1})
     assert response.status_code == 200
     assert not [name for name in response.headers if name.startswith("access-control-")]
+
+
+async def test_our_clients_say_what_to_configure_when_refused(echo, monkeypatch):
+    """A name this machine resolves to 127.0.0.1 (an /etc/hosts alias) is not one the server
+    knows: the client's error carries the server's reason."""
+    resolve = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo",
+                        lambda host, *args, **kwargs: resolve("127.0.0.1" if host == "alias.test" else host,
+                                                              *args, **kwargs))
+    url = f"http://alias.test:{echo.address[1]}"
+    with pytest.raises(TransportError, match="HTTP 400.*OPENENV_ALLOWED_HOSTS=alias.test"):
+        SyncEnvClient(url).connect()
+    with pytest.raises(TransportError, match="HTTP 400.*OPENENV_ALLOWED_HOSTS=alias.test"):
+        await EnvClient(url).connect()
 
 
 def _preflight(server: Server, origin: str, host: str | None = None) -> http.client.HTTPResponse:
