@@ -243,7 +243,7 @@ def trickle(url: str, count: int) -> list[socket.socket]:
     for _ in range(count):
         with contextlib.suppress(OSError):
             sock = socket.create_connection((host, port), timeout=5)
-            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
             opened.append(sock)
     return opened
 
@@ -290,7 +290,7 @@ def test_a_handshake_that_does_not_finish_in_time_is_cut():
 
 # -- slow bodies ---------------------------------------------------------------------------------
 
-STEP_HEAD = (b"POST /step HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+STEP_HEAD = (b"POST /step HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
              b"Content-Length: 100000\r\n\r\n{\"action\": ")
 
 

@@ -195,7 +195,7 @@ def test_a_full_server_describes_itself_without_an_environment_of_its_own(full, 
 # -- bodies --------------------------------------------------------------------------------------
 
 def head(path: str, length: int) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {length}\r\n\r\n").encode()
 
 
@@ -261,7 +261,8 @@ def test_a_chunked_body_is_cut_off_once_past_the_limit():
             yield b"x" * 65536
 
     with serving("openenv_gym.envs.echo.app:app", {"OPENENV_MAX_MESSAGE_BYTES": "65536"}) as server:
-        reply = httpx.post(server.start() + "/mcp", content=chunks(), timeout=30)
+        reply = httpx.post(server.start() + "/mcp", content=chunks(), timeout=30,
+                           headers={"Content-Type": "application/json"})
         refused_with(reply, 413, "MESSAGE_TOO_LARGE")
         assert sent[0] < 16 * 1024 * 1024  # far from the 64 MiB offered: the server stopped reading
         assert httpx.post(server.start() + "/mcp", json={"jsonrpc": "2.0", "method": "tools/list",
