@@ -18,8 +18,9 @@ Confinement, before the first request (see :func:`confine`), by ``mode`` (:mod:`
   detached itself. The keeper, outside the namespace, is the server's child and dies with it
   (a parent-death signal); SIGTERM to it ends the namespace. Then the REPL drops to ``uid``.
 * ``"user"``: nothing but the limits.
-* always: resource limits on address space, CPU seconds, file size, open files, processes;
-  under another user id, that user's keyrings are emptied before any code runs.
+* always: resource limits on address space, CPU seconds, file size, open files, processes; a
+  session keyring of its own (under another user id, that user's keyrings emptied first:
+  :func:`own_keyrings`).
 
 Requests: ``{"id": str, "op": "run", "code": str}`` → ``{"id": str, "exit_code": int}`` (output
 went to fds 1/2); ``{"id": str, "op": "call", "function": str, "cases": [[arg, ...], ...],
@@ -37,6 +38,7 @@ import ast
 import builtins
 import contextlib
 import ctypes
+import errno
 import io
 import json
 import linecache
@@ -54,7 +56,7 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
-KEYCTL_CLEAR, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = 7, -4, -5
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = 1, 7, -4, -5
 SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
 SERVER = os.getppid()
 """The parent this process was started by (the server, or bubblewrap's init)."""
@@ -168,14 +170,25 @@ def _set_parent_death_signal(signum: int = signal.SIGKILL, parent: int | None = 
         os.kill(os.getpid(), signum)
 
 
-def clear_keyrings() -> None:
-    """Empty this user's keyrings: a key an earlier holder of the user id added to them would
-    otherwise outlive it (the kernel keeps a user's keyrings for the user id, not its processes)."""
+def own_keyrings(other_user: bool) -> str:
+    """Join a new, empty session keyring: the one inherited from the server (a login, ``su -l``
+    or systemd gives it one) would let the code read the server's keys and every tenant's. With
+    ``other_user``, empty that user's keyrings first: a key an earlier holder of the id added
+    would outlive it (the kernel keeps them for the user id, not its processes). Returns what
+    holds; raises if the code would keep the server's keyring."""
     number = SYS_KEYCTL.get(os.uname().machine)
-    if number is not None:
-        libc = ctypes.CDLL(None, use_errno=True)
+    if number is None:
+        return "shared (no keyctl number known for this machine)"
+    libc = ctypes.CDLL(None, use_errno=True)
+    if other_user:
         for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
             libc.syscall(number, KEYCTL_CLEAR, ctypes.c_long(keyring))
+    if libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, None) >= 0:
+        return "own session keyring"
+    error = ctypes.get_errno()
+    if error in (errno.EPERM, errno.ENOSYS):  # a seccomp filter refuses keyrings (Docker's does)
+        return f"none (keyctl: {os.strerror(error)})"
+    raise OSError(error, f"cannot join a session keyring of its own: {os.strerror(error)}")
 
 
 def _exit_code(status: int) -> int:
@@ -277,7 +290,7 @@ def confine(config: dict[str, Any], channels: tuple[int, ...]) -> dict[str, str]
         os.setgid(config["uid"])
         os.setuid(config["uid"])
         _set_parent_death_signal()  # a change of user clears it
-        clear_keyrings()
+    report["keyring"] = own_keyrings(other_user=config["uid"] is not None)
     report["user"] = f"uid {os.getuid()}"
     return report
 

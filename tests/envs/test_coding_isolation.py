@@ -11,6 +11,7 @@ the same id as the last.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ from openenv_gym import EnvClient
 from openenv_gym.envs.coding.launch import isolation_mode
 from openenv_gym.errors import ExecutionError
 from openenv_gym.providers import ProcessProvider
-from tests.support.coding import processes, processes_of_uid, uid_of, watchdogs
+from tests.support.coding import processes, processes_of_uid, uid_of, under_session_keyring, watchdogs
 from tests.support.processes import wait_until
 from tests.support.scaffolds import venv_seeing_this_python
 from tests.support.servers import REPO_ROOT
@@ -36,13 +37,25 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or isolation_mode() != "bwrap"
                                 reason="needs root and bubblewrap (.ci/run installs it)")
 
 
-def coding_server(mode: str = "bwrap", **env_kwargs) -> ProcessProvider:
+def coding_server(mode: str = "bwrap", environment: dict[str, str] | None = None, **env_kwargs) -> ProcessProvider:
+    """A started coding server; ``environment``: variables of its own (``TMPDIR``, say)."""
     provider = ProcessProvider("openenv_gym.envs.coding.app:app", env_kwargs=env_kwargs)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PYTHONPATH", str(REPO_ROOT))
         env.setenv("OPENENV_CODING_ISOLATION", mode)
+        for name, value in (environment or {}).items():
+            env.setenv(name, value)
         provider.start()
     return provider
+
+
+@contextlib.contextmanager
+def running(mode: str = "bwrap", environment: dict[str, str] | None = None, **env_kwargs):
+    provider = coding_server(mode, environment, **env_kwargs)
+    try:
+        yield provider
+    finally:
+        provider.stop()
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +67,9 @@ def limited():
     provider.stop()
 
 
-def session(provider):
-    return EnvClient(provider.base_url).sync()
+def session(server):
+    """A client of ``server`` (its provider, or its URL)."""
+    return EnvClient(server if isinstance(server, str) else server.base_url).sync()
 
 
 def reset_or_none(client):
@@ -323,3 +337,42 @@ def test_a_server_in_a_venv_under_tmp_keeps_its_sandbox_working():
         shutil.rmtree(folder)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-2:] == ["42", "bwrap"]
+
+
+# -- 4. keyrings: neither the server's session keyring nor another tenant's ---------------------
+
+READ_KEY = r"""
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+key = libc.syscall(249, b"user", NAME, None, 0)            # request_key: search this process's keyrings
+buffer = ctypes.create_string_buffer(256)
+size = libc.syscall(250, 11, key, buffer, 256) if key > 0 else -1   # KEYCTL_READ
+listed = NAME.decode() in open('/proc/keys').read()
+print(buffer.raw[:size].decode() if size > 0 else 'unreadable', 'listed' if listed else 'unlisted')
+"""
+ADD_KEY = r"""
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print(libc.syscall(248, b"user", b"openenv-test-tenant-key", b"tenant-payload", 14, -3) > 0)  # add_key to @s
+"""
+
+
+def read_key(name: str) -> str:
+    return READ_KEY.replace("NAME", repr(name.encode()))
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces", "user"])
+def test_tenants_reach_neither_the_servers_session_keyring_nor_each_others(mode):
+    """A server started by a login, ``su -l`` or systemd has a session keyring of its own; the
+    sandbox's code possessed it (inherited through the change of user): it read the server's
+    key, and what one tenant added there the other read. In the ``user`` mode every tenant runs
+    as the server's user: a key's name stays listed to them (``/proc/keys``), never its payload."""
+    with under_session_keyring("openenv-test-server-key", mode, uids=[61_040, 61_042]) as url, \
+            session(url) as first, session(url) as second:
+        first.reset()
+        second.reset()
+        assert step(first, ADD_KEY)["stdout"] == "True\n"  # its own session keyring takes it
+        for client, key in ((first, "openenv-test-server-key"), (second, "openenv-test-server-key"),
+                            (second, "openenv-test-tenant-key")):
+            seen = step(client, read_key(key))["stdout"].split()
+            assert seen[0] == "unreadable" and (mode == "user" or seen[1] == "unlisted"), (key, seen)
