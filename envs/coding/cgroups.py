@@ -223,7 +223,9 @@ class Cgroup:
             polls = 0
             while wanted not in self._read(state):
                 if time.monotonic() > deadline:
-                    raise SandboxError(f"{self.directories} did not become {wanted!r} within {SETTLE_S:g} s")
+                    log.error("control group %s did not become %r", self.directories, wanted)
+                    raise SandboxError(f"the session's control group did not become {wanted!r} within "
+                                       f"{SETTLE_S:g} s")
                 if self.version == 1:  # v1: a task that forked meanwhile needs another pass
                     os.pwrite(self._file(state), wanted.encode(), 0)
                 polls += 1

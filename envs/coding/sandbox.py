@@ -5,6 +5,7 @@ fresh scratch directory, with the limits of :class:`~.limits.SandboxLimits`; as 
 unprivileged user of its own (:mod:`.uids`), inside bubblewrap where installed (:mod:`.launch`),
 in a control group of its own (:mod:`.cgroups`) that holds memory, processes and CPU time for
 the whole tree and is frozen between requests, so nothing the code started runs between steps.
+The machine's errors reach the client without its paths (they go to the log).
 Every wait has a deadline; output is read as it comes and kept up to ``max_output_bytes`` per
 stream (the rest is read and dropped, so the server never buffers more); an execution past
 ``timeout_s`` or ``cpu_time_s``, or a worker that dies, ends in a restart, reported in the
@@ -20,6 +21,7 @@ request by a random id, so what the code writes there shifts nothing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -31,8 +33,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from openenv_gym.errors import SandboxError
 
@@ -112,6 +115,25 @@ def _exit_code(process: subprocess.Popen[bytes], within: float = 0.0) -> int | N
     return process.returncode
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _naming_no_host_path(method: Callable[P, R]) -> Callable[P, R]:
+    """The one place where the machine's errors become the tenant's: an ``OSError`` names files
+    of the host (control groups, leases, the interpreter's), so it is logged with its traceback
+    and replaced by a :class:`SandboxError` that names none."""
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except OSError as exc:
+            log.error("the coding sandbox failed in %s", method.__name__, exc_info=True)
+            reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+            raise SandboxError(f"the sandbox failed: {reason} (the server's log has the details)") from None
+    return wrapper
+
+
 def _remove_tree(path: str) -> None:
     def make_writable(function: Any, failed: str, exc_info: Any) -> None:
         os.chmod(os.path.dirname(failed), 0o700)  # the code may have made a folder read-only
@@ -161,6 +183,7 @@ class Sandbox:
         bubblewrap: there it is the sandbox's own ``/tmp``, which dies with it)."""
         return self._scratch
 
+    @_naming_no_host_path
     def start(self) -> dict[str, str]:
         """Stop the current interpreter, start a fresh one in a fresh directory; return what
         isolation it has (``{"mode": ..., "network": ..., "processes": ..., "user": ...}``)."""
@@ -174,9 +197,10 @@ class Sandbox:
                 if not isinstance(ready.get("ready"), dict):
                     raise _Failure(f"it answered {ready!r}", 1)
             except _Failure as failure:
+                log.error("the sandbox's interpreter did not start: %s\n%s", failure, stderr.text("stderr"))
                 self.close()
-                raise SandboxError(f"the sandbox's interpreter did not start: {failure}\n"
-                                   f"{stderr.text('stderr')}") from None
+                raise SandboxError(f"the sandbox's interpreter did not start: {failure} (what it printed "
+                                   "is in the server's log)") from None
             self.isolation, self._keeper = ready["ready"], bool(ready.get("keeper"))
             if self._cgroup is not None:
                 self.isolation["limits"] = (f"whole tree (cgroup v{self._cgroup.version})"
@@ -194,6 +218,7 @@ class Sandbox:
         return self._exchange({"op": "call", "function": function, "cases": cases,
                                "case_timeout_s": case_timeout_s})
 
+    @_naming_no_host_path
     def close(self) -> None:
         """Stop the interpreter (and everything it started), remove its directory and control
         group, free its user id. Idempotent; the sandbox can be started again.
@@ -231,7 +256,8 @@ class Sandbox:
         if mode == "user" or self._lease is not None:
             return
         self._lease = lease_uid(range(*self.limits.uids), private_files=mode == "bwrap")
-        self._cgroup = session_cgroup(f"uid{self._lease.uid}")
+        self._cgroup = session_cgroup(self._lease.group_name)
+        self._lease.record(self._cgroup)  # before it exists: the id's next holder removes what is left
         if self._cgroup is not None:
             try:
                 self._cgroup.make(self.limits.memory_mb * 1024 * 1024, self.limits.max_processes)
@@ -239,7 +265,6 @@ class Sandbox:
                 log.warning("no control group for the coding sandbox (limits stay per process)",
                             exc_info=True)
                 self._cgroup = None
-        self._lease.record(self._cgroup)
         if self._cgroup is not None:
             for directory in self._cgroup.directories.values():
                 watchdog.watch(directory)
@@ -320,6 +345,7 @@ class Sandbox:
 
     # -- requests --------------------------------------------------------------------------------
 
+    @_naming_no_host_path
     def _exchange(self, request: dict[str, Any]) -> Execution:
         """Send a request and wait for its reply; on a failure restart and say why."""
         with self._lock:

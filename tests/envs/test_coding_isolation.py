@@ -11,6 +11,7 @@ the same id as the last.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -263,7 +264,7 @@ def freezer_view(sandbox: dict[str, str]) -> list[str]:
     uid = sandbox["user"].split()[-1]
     return [f"{group}: {(group / 'freezer.state').read_text().strip()}, tasks "
             f"{(group / 'tasks').read_text().split()}"
-            for group in Path("/sys/fs/cgroup/freezer").glob(f"**/openenv-coding-uid{uid}")]
+            for group in Path("/sys/fs/cgroup/freezer").glob(f"**/openenv-coding-uid{uid}-*")]
 
 
 def test_a_sleeping_loop_does_not_run_between_steps(limited):
@@ -376,3 +377,53 @@ def test_tenants_reach_neither_the_servers_session_keyring_nor_each_others(mode)
                             (second, "openenv-test-tenant-key")):
             seen = step(client, read_key(key))["stdout"].split()
             assert seen[0] == "unreadable" and (mode == "user" or seen[1] == "unlisted"), (key, seen)
+
+
+# -- 5. user ids and control groups are leased per host, whatever the environment ---------------
+
+WHO = "import os, time\ntime.sleep(SECONDS)\nprint(os.getuid())"
+HOST_PATHS = ("/sys/fs/cgroup", "/run/openenv-gym", "openenv-gym-coding-uids", str(REPO_ROOT))
+
+
+def replies_of(client, code: str) -> tuple[dict, str]:
+    """The observation of a step (``{}`` if it failed) and every text a tenant got back."""
+    try:
+        obs = step(client, code)
+    except ExecutionError as exc:
+        return {}, str(exc)
+    return obs, json.dumps(obs)
+
+
+def test_two_servers_with_different_tmpdirs_lease_different_ids_and_kill_nothing(tmp_path):
+    """Two servers on one host whose ``TMPDIR`` differ (or systemd's ``PrivateTmp``) leased the
+    same user id: the second's start killed the first's step, and a step could fail naming a
+    host control group."""
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for folder in folders:
+        folder.mkdir()
+    with running(uids=[61_300, 61_302], environment={"TMPDIR": str(folders[0])}) as a, \
+            running(uids=[61_300, 61_302], environment={"TMPDIR": str(folders[1])}) as b, \
+            session(a) as first, session(b) as second:
+        uids = [uid_of(first.reset().info)]
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(replies_of, first, WHO.replace("SECONDS", "3"))
+            time.sleep(0.5)  # the first's step is running when the second server starts its sandbox
+            uids.append(uid_of(second.reset().info))
+            replies = [replies_of(second, WHO.replace("SECONDS", "0")), slow.result(timeout=60)]
+        replies += [replies_of(client, "print('again')") for client in (first, second)]
+    texts = "\n".join(text for _, text in replies)
+    assert not [path for path in HOST_PATHS if path in texts], texts
+    assert uids[0] != uids[1], uids
+    outputs = [(obs.get("stdout"), obs.get("exit_code")) for obs, _ in replies]
+    assert outputs == [(f"{uids[1]}\n", 0), (f"{uids[0]}\n", 0), ("again\n", 0), ("again\n", 0)], texts
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces"])
+def test_an_error_reply_names_no_host_path(mode):
+    """A sandbox that cannot start (here: too few processes for its namespaces) is an error
+    reply that says so, without the host's paths (they stay in the server's log)."""
+    with running(mode, uids=[61_304, 61_306], max_processes=1) as provider, session(provider) as client:
+        with pytest.raises(ExecutionError) as failed:
+            client.reset()
+    message = str(failed.value)
+    assert "did not start" in message and not [p for p in (*HOST_PATHS, "/tmp/", "/root/") if p in message], message
