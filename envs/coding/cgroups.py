@@ -160,9 +160,11 @@ class Cgroup:
         return [str(d / "cgroup.procs") for d in self.directories.values()]
 
     def make(self, memory_bytes: int, max_processes: int) -> None:
-        """Create the directories (or reuse empty ones) and set the limits; counters restart."""
+        """Create the directories (or reuse empty ones) and set the limits; counters restart.
+        Only root enters them: no tenant reads another's usage."""
         for directory in self.directories.values():
             directory.mkdir(exist_ok=True)
+            directory.chmod(0o700)
         if self.version == 2:
             _write(self._dir("memory") / "memory.max", str(memory_bytes))
             with contextlib.suppress(FileNotFoundError):  # no swap accounting

@@ -1,11 +1,12 @@
 """A session's sandbox: one worker interpreter (:mod:`.worker`), its channels, its control group.
 
-The server never ``exec``s code itself. Each :class:`Sandbox` runs ``python -I worker.py`` in a
-fresh scratch directory, with the limits of :class:`~.limits.SandboxLimits`; as root, as an
-unprivileged user of its own (:mod:`.uids`), inside bubblewrap where installed (:mod:`.launch`),
-in a control group of its own (:mod:`.cgroups`) that holds memory, processes and CPU time for
-the whole tree and is frozen between requests, so nothing the code started runs between steps.
-The machine's errors reach the client without its paths (they go to the log).
+The server never ``exec``s code itself. Each :class:`Sandbox` runs the worker (``python -I -c``,
+its source from a memory file) in a fresh scratch directory, with the limits of
+:class:`~.limits.SandboxLimits`, seeing only the files :mod:`.filesystem` shows it; as root, as
+an unprivileged user of its own (:mod:`.uids`), inside bubblewrap where installed
+(:mod:`.launch`), in a control group of its own (:mod:`.cgroups`) that holds memory, processes
+and CPU time for the whole tree and is frozen between requests, so nothing the code started runs
+between steps. The machine's errors reach the client without its paths (they go to the log).
 Every wait has a deadline; output is read as it comes and kept up to ``max_output_bytes`` per
 stream (the rest is read and dropped, so the server never buffers more); an execution past
 ``timeout_s`` or ``cpu_time_s``, or a worker that dies, ends in a restart, reported in the
@@ -42,7 +43,16 @@ from openenv_gym.errors import SandboxError
 from . import leftovers
 from .cgroups import Cgroup, session_cgroup
 from .execution import Execution, Output
-from .launch import bwrap_command, isolation_mode, joining, on_spawner_thread, watchdog, worker_command
+from .filesystem import worker_files
+from .launch import (
+    bwrap_command,
+    isolation_mode,
+    joining,
+    on_spawner_thread,
+    watchdog,
+    worker_command,
+    worker_source,
+)
 from .limits import SandboxLimits
 from .replies import WORKER_ROOM, ReplyChannel, request_id
 from .uids import UidLease, lease_uid
@@ -179,8 +189,8 @@ class Sandbox:
 
     @property
     def scratch(self) -> str | None:
-        """The working directory of the current interpreter on the machine (``None`` under
-        bubblewrap: there it is the sandbox's own ``/tmp``, which dies with it)."""
+        """The working directory of the current interpreter on the machine (``None`` as root:
+        there it is the sandbox's own ``/tmp``, which dies with it)."""
         return self._scratch
 
     @_naming_no_host_path
@@ -272,33 +282,41 @@ class Sandbox:
     def _spawn(self) -> None:
         mode = isolation_mode()
         self._acquire(mode)
-        uid = None if self._lease is None else self._lease.uid
-        if mode != "bwrap":
-            self._scratch = tempfile.mkdtemp(prefix=f"openenv-coding-{uid or ''}-")
-            if uid is not None:
-                os.chown(self._scratch, uid, uid)
+        if mode == "user":  # as root, the sandbox's own /tmp
+            self._scratch = tempfile.mkdtemp(prefix="openenv-coding-")
         if self._cgroup is not None:  # counters restart; limits as configured
             self._cgroup.make(self.limits.memory_mb * 1024 * 1024, self.limits.max_processes)
         self._replies, self._ready_id = ReplyChannel(), request_id()
-        config = {**self.limits.worker_config(), "uid": uid, "mode": mode, "ready_id": self._ready_id,
-                  "max_reply_bytes": self._replies.max_message_bytes - WORKER_ROOM}
-        if mode == "user":  # RLIMIT_NPROC counts all of this user's processes: allow this many more
-            config["max_processes"] += _tasks_of_user(os.getuid())
-        worker_end = self._replies.worker_end()
-        command = worker_command(json.dumps({**config, "reply_fd": worker_end}))
-        if mode == "bwrap":
-            command = bwrap_command(command, self.limits.network)
-        command = joining([] if self._cgroup is None else self._cgroup.procs_files, command)
-        home = self._scratch or "/tmp"
+        channels = {"max_reply_bytes": self._replies.max_message_bytes - WORKER_ROOM}
+        passed = [self._replies.worker_end()]  # descriptors the worker inherits, closed here after
         try:
+            passed.append(worker_source())
+            files = worker_files(mode, self._scratch)
+            passed += [] if files["landlock"] is None else [files["landlock"]["fd"]]
+            command = self._command(mode, passed[1], {**channels, **files, "reply_fd": passed[0]})
+            home = self._scratch or "/tmp"
             self._process = on_spawner_thread(lambda: subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(worker_end,), cwd=self._scratch or "/", env=_worker_environment(home),
+                pass_fds=passed, cwd=self._scratch or "/", env=_worker_environment(home),
                 start_new_session=True))
         finally:
-            os.close(worker_end)
+            for fd in passed:
+                os.close(fd)
         for pipe in (self._process.stdin, self._process.stdout, self._process.stderr):
             os.set_blocking(pipe.fileno(), False)  # type: ignore[union-attr]
+
+    def _command(self, mode: str, source: int, channels: dict[str, Any]) -> list[str]:
+        """The worker's command line (its source read from descriptor ``source``): its
+        configuration (limits, user id, ``channels``), in bubblewrap for that mode, joining its
+        control group first."""
+        config = {**self.limits.worker_config(), **channels, "mode": mode, "ready_id": self._ready_id,
+                  "uid": None if self._lease is None else self._lease.uid}
+        if mode == "user":  # RLIMIT_NPROC counts all of this user's processes: allow this many more
+            config["max_processes"] += _tasks_of_user(os.getuid())
+        command = worker_command(source, json.dumps(config))
+        if mode == "bwrap":
+            command = bwrap_command(command, self.limits.network)
+        return joining([] if self._cgroup is None else self._cgroup.procs_files, command)
 
     def _stop_worker(self) -> int | None:
         """Kill the interpreter and what it started, reap it, close the channels, remove the

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -180,12 +181,13 @@ def test_the_next_tenant_of_a_user_id_finds_nothing_of_the_last(mode):
         provider.stop()
 
 
-def test_proc_shows_only_the_sandboxs_processes(limited):
-    with session(limited) as client:
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces"])
+def test_proc_shows_only_the_sandboxs_processes(mode):
+    with running(mode, uids=[61_332, 61_334]) as provider, session(provider) as client:
         client.reset()
         out = step(client, "import os\nsorted(int(p) for p in os.listdir('/proc') if p.isdigit())")
         pids = eval(out["stdout"])
-        assert pids[0] == 1 and len(pids) <= 3, pids  # bubblewrap's init, the REPL (and `ls`)
+        assert pids[0] == 1 and len(pids) <= 3, pids  # bubblewrap's (or the worker's) init, the REPL
         cmdlines = step(client, "[open(f'/proc/{p}/cmdline', 'rb').read() for p in "
                                 "os.listdir('/proc') if p.isdigit()]")["stdout"]
         assert "pytest" not in cmdlines and "openenv_gym.server" not in cmdlines
@@ -427,3 +429,161 @@ def test_an_error_reply_names_no_host_path(mode):
             client.reset()
     message = str(failed.value)
     assert "did not start" in message and not [p for p in (*HOST_PATHS, "/tmp/", "/root/") if p in message], message
+
+
+# -- 6. the task's expected values are out of reach (reward hacking) ------------------------------
+
+CHEAT = r"""
+import ast, os, pathlib, re, sys
+
+def words():
+    yield sys.argv[0]
+    for pid in ['self', '1', *sorted(p for p in os.listdir('/proc') if p.isdigit())]:
+        for name in ('cmdline', 'environ'):
+            try:
+                yield open(f'/proc/{pid}/{name}', 'rb').read().decode(errors='replace')
+            except OSError:
+                pass
+        for link in ('cwd', 'root', 'exe'):
+            try:
+                yield os.readlink(f'/proc/{pid}/{link}')
+            except OSError:
+                pass
+    yield ' '.join(['/work', '/root', '/home', '/srv', '/opt', '/app', '/src', sys.prefix, *sys.path])
+
+def candidates():
+    try:
+        import openenv_gym.envs.coding.tasks as tasks
+        yield tasks.__file__
+    except Exception:
+        pass
+    paths = {p for word in words() for p in re.findall(r'/[\w.+-]+(?:/[\w.+-]+)*', word)}
+    for path in sorted(paths):
+        for folder in [path, *map(str, pathlib.Path(path).parents)]:
+            for tail in ('tasks.py', 'envs/coding/tasks.py', 'openenv_gym/envs/coding/tasks.py'):
+                yield os.path.join(folder, tail)
+    budget = 300_000
+    for path in sorted(paths):
+        for root, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if d not in ('.git', 'node_modules')] if budget > 0 else []
+            budget -= len(dirs) + len(files)
+            if 'tasks.py' in files and root.endswith('coding'):
+                yield os.path.join(root, 'tasks.py')
+
+answers, readable = {}, set()
+for path in candidates():
+    try:
+        tree = ast.parse(open(path).read())
+    except (OSError, SyntaxError, ValueError):
+        continue
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and call.args and getattr(call.args[0], 'value', None) == 'fizzbuzz':
+            readable.add(path)
+            answers.update(ast.literal_eval(case) for case in call.args[3:])
+    if answers:
+        break
+
+def fizzbuzz(n):
+    return answers[(n,)]
+
+print('readable', sorted(readable))
+"""
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces", "user"])
+def test_the_tasks_expected_values_are_out_of_the_sandboxs_reach(mode):
+    """In the ``namespaces`` mode a program read ``tasks.py`` next to the worker
+    (``sys.argv[0]``) and answered from the expected values: reward 1.0. It looks everywhere
+    a tenant would: ``sys.argv[0]``, the package, ``/proc/*/cmdline`` and links, usual folders."""
+    with running(mode, uids=[61_320, 61_322], timeout_s=60) as provider, session(provider) as client:
+        client.reset(task="fizzbuzz")
+        result = client.step({"code": CHEAT})
+    assert result.observation["stdout"] == "readable []\n", result.observation
+    assert result.reward < 1.0
+
+
+# -- 7. what concurrent tenants share: host sockets, temporary files, control groups --------------
+
+CONNECT = r"""
+import socket
+reached = []
+for path in PATHS:
+    with socket.socket(socket.AF_UNIX) as sock:
+        try:
+            sock.connect(path)
+            reached.append(path)
+        except OSError:
+            pass
+print('reached', reached)
+"""
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces"])
+def test_network_none_reaches_no_unix_socket_of_the_host(mode):
+    paths = [f"/run/openenv-test-{os.getpid()}.sock", f"/tmp/openenv-test-{os.getpid()}.sock"]
+    listeners = []
+    try:
+        for path in paths:
+            listener = socket.socket(socket.AF_UNIX)
+            listener.bind(path)
+            os.chmod(path, 0o666)
+            listener.listen()
+            listeners.append(listener)
+        with running(mode, uids=[61_324, 61_326]) as provider, session(provider) as client:
+            client.reset()
+            assert step(client, CONNECT.replace("PATHS", repr(paths)))["stdout"] == "reached []\n"
+    finally:
+        for listener, path in zip(listeners, paths, strict=False):
+            listener.close()
+            os.unlink(path)
+
+
+WRITE = r"""
+import os
+written = []
+for folder in ('/tmp', '/var/tmp', '/dev/shm', os.getcwd()):
+    try:
+        with open(f'{folder}/openenv-test-mine', 'w') as file:
+            file.write('secret')
+        written.append(folder)
+    except OSError:
+        pass
+print(os.getcwd())
+"""
+LOOK_AROUND = r"""
+import os
+found = []
+for folder in FOLDERS:
+    try:
+        found += [f'{folder}/{name}' for name in os.listdir(folder) if name == 'openenv-test-mine']
+    except OSError:
+        pass
+    try:
+        found.append(open(f'{folder}/openenv-test-mine').read())
+    except OSError:
+        pass
+groups = []
+for root, folders, _ in os.walk('/sys/fs/cgroup'):
+    for name in [f for f in folders if f.startswith('openenv-coding-')]:
+        for file in ('memory.usage_in_bytes', 'memory.current', 'cpuacct.usage', 'cpu.stat', 'pids.current'):
+            try:
+                open(os.path.join(root, name, file)).read()
+                groups.append(name)
+            except OSError:
+                pass
+print(found, sorted(set(groups)))
+"""
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces", "user"])
+def test_a_tenant_reads_nothing_of_a_concurrent_tenants_files_or_usage(mode):
+    """While a tenant runs, another looks in ``/tmp``, ``/var/tmp``, ``/dev/shm``, the first's
+    working directory, and the control groups' usage files. (In the ``user`` mode both run as
+    the server's user and share ``/dev/shm``, which POSIX semaphores need: the README says so.)"""
+    with running(mode, uids=[61_328, 61_330]) as provider, session(provider) as first, \
+            session(provider) as second:
+        first.reset()
+        second.reset()
+        home = step(first, WRITE)["stdout"].strip()
+        folders = repr(["/tmp", "/var/tmp", home] + ([] if mode == "user" else ["/dev/shm"]))
+        assert step(second, LOOK_AROUND.replace("FOLDERS", folders))["stdout"] == "[] []\n"
