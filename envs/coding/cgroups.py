@@ -160,9 +160,11 @@ class Cgroup:
         return [str(d / "cgroup.procs") for d in self.directories.values()]
 
     def make(self, memory_bytes: int, max_processes: int) -> None:
-        """Create the directories (or reuse empty ones) and set the limits; counters restart."""
+        """Create the directories (or reuse empty ones) and set the limits; counters restart.
+        Only root enters them: no tenant reads another's usage."""
         for directory in self.directories.values():
             directory.mkdir(exist_ok=True)
+            directory.chmod(0o700)
         if self.version == 2:
             _write(self._dir("memory") / "memory.max", str(memory_bytes))
             with contextlib.suppress(FileNotFoundError):  # no swap accounting
@@ -223,7 +225,9 @@ class Cgroup:
             polls = 0
             while wanted not in self._read(state):
                 if time.monotonic() > deadline:
-                    raise SandboxError(f"{self.directories} did not become {wanted!r} within {SETTLE_S:g} s")
+                    log.error("control group %s did not become %r", self.directories, wanted)
+                    raise SandboxError(f"the session's control group did not become {wanted!r} within "
+                                       f"{SETTLE_S:g} s")
                 if self.version == 1:  # v1: a task that forked meanwhile needs another pass
                     os.pwrite(self._file(state), wanted.encode(), 0)
                 polls += 1

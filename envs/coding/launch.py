@@ -4,14 +4,16 @@ it, and the server's watchdog.
 Modes (:func:`isolation_mode`), strongest first:
 
 * ``"bwrap"``: the server runs as root and bubblewrap is installed. The worker runs in
-  ``bwrap`` with its own PID (its own ``/proc``), IPC, network, UTS and mount namespaces, the
-  machine's file system read-only, and empty tmpfs mounts of its own on ``/tmp``, ``/var/tmp``
-  and ``/dev/shm``; ``--die-with-parent``. A directory other users cannot enter above the
-  interpreter (Python under ``/root``) is covered by an empty one holding only the
-  installation. The worker then drops to its leased user id.
-* ``"namespaces"``: root without bubblewrap: the worker makes its own network, PID and IPC
-  namespaces (:func:`.worker.confine`); the file system and ``/proc`` are the machine's.
-* ``"user"``: not root: no namespaces, no other user; limits per process only.
+  ``bwrap`` with its own PID (its own ``/proc``), IPC, network, UTS and mount namespaces, a root
+  of read-only binds of the system's folders and the interpreter only
+  (:func:`.filesystem.bwrap_arguments`), and empty tmpfs mounts of its own on ``/tmp``,
+  ``/var/tmp`` and ``/dev/shm``; ``--die-with-parent``. The worker then drops to its leased
+  user id.
+* ``"namespaces"``: root without bubblewrap: the worker makes its own network, PID, IPC and
+  mount namespaces (:func:`.worker.confine`); the machine's tree, less what :mod:`.filesystem`
+  hides.
+* ``"user"``: not root: no namespaces, no other user; limits per process only, files by
+  Landlock.
 
 ``OPENENV_CODING_ISOLATION`` forces a weaker mode (``namespaces``, ``user``), for tests and for
 machines where bubblewrap fails. Weaker modes are announced once in the log, as a warning.
@@ -27,6 +29,7 @@ exits, and a pool thread of the server may exit while its session lives on.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import os
 import shutil
@@ -37,22 +40,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from .worker import closed_ancestors
+from . import filesystem
 
 log = logging.getLogger(__name__)
 
-WORKER = Path(__file__).resolve().with_name("worker.py")  # the real path: it is bound into the sandbox
+WORKER = Path(__file__).resolve().with_name("worker.py")
 WATCHDOG = Path(__file__).resolve().with_name("watchdog.py")
 MODES = ("bwrap", "namespaces", "user")
 MODE_VARIABLE = "OPENENV_CODING_ISOLATION"
 JOIN = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 """``sh -c JOIN sh PROCS_FILE... -- COMMAND...``: join the groups, then become COMMAND."""
-PRIVATE_TMPFS = ("/tmp", "/var/tmp", "/dev/shm")
-WEAKER = {"namespaces": "bubblewrap (apt-get install bubblewrap) is not installed: the sandbox shares "
-                        "the machine's /tmp, /var/tmp, /dev/shm and /proc (leftovers are removed before "
-                        "a user id is reused)",
+WEAKER = {"namespaces": "bubblewrap (apt-get install bubblewrap) is not installed: the sandbox sees "
+                        "the machine's file system (less this package's source and /run; only the "
+                        "system's folders where the kernel has Landlock)",
           "user": "the server does not run as root: the sandbox has no namespaces, no user of its "
-                  "own and no control group; limits hold per process only"}
+                  "own and no control group; limits hold per process only, files by Landlock where "
+                  "the kernel has it"}
 
 T = TypeVar("T")
 _warned: set[str] = set()
@@ -75,32 +78,13 @@ def isolation_mode() -> str:
     return mode
 
 
-def below_private_tmpfs() -> list[str]:
-    """What the worker needs (the interpreter's installation and site-packages, the worker's
-    folder) that lies below a folder the sandbox replaces with a private tmpfs."""
-    candidates = [sys.prefix, sys.base_prefix, str(WORKER.parent), *(p for p in sys.path if "-packages" in p)]
-    needed = {os.path.realpath(p) for p in candidates if os.path.isdir(p)}
-    inside = [p for p in needed if any(p == root or p.startswith(root + os.sep) for root in PRIVATE_TMPFS)]
-    return sorted(p for p in inside if not any(p.startswith(q + os.sep) for q in inside))
-
-
 def bwrap_command(command: list[str], network: bool) -> list[str]:
     """``command`` inside bubblewrap, as root with only the capabilities to switch user."""
     args = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--proc", "/proc",
-            "--dev", "/dev"]
+            "--die-with-parent", "--new-session", *filesystem.bwrap_arguments()]
     if not network:
         args.append("--unshare-net")
-    for path in PRIVATE_TMPFS:
-        args += ["--perms", "1777", "--tmpfs", path]
-    for path in below_private_tmpfs():  # a venv (or this checkout) in /tmp stays visible, read-only
-        args += ["--ro-bind", path, path]
-    for ancestor, children in sorted(closed_ancestors().items()):  # Python under /root, say
-        args += ["--perms", "0755", "--tmpfs", ancestor]
-        for child in sorted(children):
-            args += ["--ro-bind", os.path.join(ancestor, child), os.path.join(ancestor, child)]
-    args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--chdir", "/tmp", "--", *command]
-    return args
+    return [*args, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--chdir", "/tmp", "--", *command]
 
 
 def joining(procs_files: list[str], command: list[str]) -> list[str]:
@@ -110,8 +94,29 @@ def joining(procs_files: list[str], command: list[str]) -> list[str]:
     return ["/bin/sh", "-c", JOIN, "sh", *procs_files, "--", *command]
 
 
-def worker_command(config: str) -> list[str]:
-    return [sys.executable, "-I", str(WORKER), config]
+BOOT = ("import os, sys; file = os.fdopen(int(sys.argv.pop(1)), 'rb'); source = file.read(); file.close(); "
+        "exec(compile(source, '<worker>', 'exec'))")
+"""``python -I -c BOOT FD CONFIG``: run the worker's source, read from descriptor FD."""
+
+
+@functools.cache
+def _worker_source() -> bytes:
+    return WORKER.read_bytes()
+
+
+def worker_source() -> int:
+    """A descriptor of the worker's source (a memory file) for :func:`worker_command`; the
+    caller passes it to the worker and closes it."""
+    fd = os.memfd_create("openenv-coding-worker", os.MFD_CLOEXEC)
+    os.write(fd, _worker_source())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def worker_command(source: int, config: str) -> list[str]:
+    """The worker, its source read from the descriptor ``source``: no file of the package is
+    read in the sandbox, and ``sys.argv[0]`` is ``-c``."""
+    return [sys.executable, "-I", "-c", BOOT, str(source), config]
 
 
 _spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sandbox-spawner")

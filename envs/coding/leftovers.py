@@ -6,7 +6,7 @@ or, without bubblewrap, on purpose: files in the machine's ``/tmp``, ``/var/tmp`
 ``/dev/shm``, SysV IPC objects. Processes are killed as the user (``kill -KILL -1``, which the
 kernel applies to all of the user's processes at once: no fork escapes it); files directly in
 those directories and IPC objects owned by the id are removed. Keyrings are cleared by the
-next worker itself, as the user, before any code runs (:func:`.worker.clear_keyrings`).
+next worker itself, as the user, before any code runs (:func:`.worker.own_keyrings`).
 
 With bubblewrap the tenant writes only to its own tmpfs mounts and has its own IPC namespace,
 which die with it: only the processes part has work to do.

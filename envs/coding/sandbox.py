@@ -1,10 +1,12 @@
 """A session's sandbox: one worker interpreter (:mod:`.worker`), its channels, its control group.
 
-The server never ``exec``s code itself. Each :class:`Sandbox` runs ``python -I worker.py`` in a
-fresh scratch directory, with the limits of :class:`~.limits.SandboxLimits`; as root, as an
-unprivileged user of its own (:mod:`.uids`), inside bubblewrap where installed (:mod:`.launch`),
-in a control group of its own (:mod:`.cgroups`) that holds memory, processes and CPU time for
-the whole tree and is frozen between requests, so nothing the code started runs between steps.
+The server never ``exec``s code itself. Each :class:`Sandbox` runs the worker (``python -I -c``,
+its source from a memory file) in a fresh scratch directory, with the limits of
+:class:`~.limits.SandboxLimits`, seeing only the files :mod:`.filesystem` shows it; as root, as
+an unprivileged user of its own (:mod:`.uids`), inside bubblewrap where installed
+(:mod:`.launch`), in a control group of its own (:mod:`.cgroups`) that holds memory, processes
+and CPU time for the whole tree and is frozen between requests, so nothing the code started runs
+between steps. The machine's errors reach the client without its paths (they go to the log).
 Every wait has a deadline; output is read as it comes and kept up to ``max_output_bytes`` per
 stream (the rest is read and dropped, so the server never buffers more); an execution past
 ``timeout_s`` or ``cpu_time_s``, or a worker that dies, ends in a restart, reported in the
@@ -20,6 +22,7 @@ request by a random id, so what the code writes there shifts nothing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -31,15 +34,25 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from openenv_gym.errors import SandboxError
 
 from . import leftovers
 from .cgroups import Cgroup, session_cgroup
 from .execution import Execution, Output
-from .launch import bwrap_command, isolation_mode, joining, on_spawner_thread, watchdog, worker_command
+from .filesystem import worker_files
+from .launch import (
+    bwrap_command,
+    isolation_mode,
+    joining,
+    on_spawner_thread,
+    watchdog,
+    worker_command,
+    worker_source,
+)
 from .limits import SandboxLimits
 from .replies import WORKER_ROOM, ReplyChannel, request_id
 from .uids import UidLease, lease_uid
@@ -112,6 +125,25 @@ def _exit_code(process: subprocess.Popen[bytes], within: float = 0.0) -> int | N
     return process.returncode
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _naming_no_host_path(method: Callable[P, R]) -> Callable[P, R]:
+    """The one place where the machine's errors become the tenant's: an ``OSError`` names files
+    of the host (control groups, leases, the interpreter's), so it is logged with its traceback
+    and replaced by a :class:`SandboxError` that names none."""
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except OSError as exc:
+            log.error("the coding sandbox failed in %s", method.__name__, exc_info=True)
+            reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+            raise SandboxError(f"the sandbox failed: {reason} (the server's log has the details)") from None
+    return wrapper
+
+
 def _remove_tree(path: str) -> None:
     def make_writable(function: Any, failed: str, exc_info: Any) -> None:
         os.chmod(os.path.dirname(failed), 0o700)  # the code may have made a folder read-only
@@ -157,10 +189,11 @@ class Sandbox:
 
     @property
     def scratch(self) -> str | None:
-        """The working directory of the current interpreter on the machine (``None`` under
-        bubblewrap: there it is the sandbox's own ``/tmp``, which dies with it)."""
+        """The working directory of the current interpreter on the machine (``None`` as root:
+        there it is the sandbox's own ``/tmp``, which dies with it)."""
         return self._scratch
 
+    @_naming_no_host_path
     def start(self) -> dict[str, str]:
         """Stop the current interpreter, start a fresh one in a fresh directory; return what
         isolation it has (``{"mode": ..., "network": ..., "processes": ..., "user": ...}``)."""
@@ -174,9 +207,10 @@ class Sandbox:
                 if not isinstance(ready.get("ready"), dict):
                     raise _Failure(f"it answered {ready!r}", 1)
             except _Failure as failure:
+                log.error("the sandbox's interpreter did not start: %s\n%s", failure, stderr.text("stderr"))
                 self.close()
-                raise SandboxError(f"the sandbox's interpreter did not start: {failure}\n"
-                                   f"{stderr.text('stderr')}") from None
+                raise SandboxError(f"the sandbox's interpreter did not start: {failure} (what it printed "
+                                   "is in the server's log)") from None
             self.isolation, self._keeper = ready["ready"], bool(ready.get("keeper"))
             if self._cgroup is not None:
                 self.isolation["limits"] = (f"whole tree (cgroup v{self._cgroup.version})"
@@ -194,6 +228,7 @@ class Sandbox:
         return self._exchange({"op": "call", "function": function, "cases": cases,
                                "case_timeout_s": case_timeout_s})
 
+    @_naming_no_host_path
     def close(self) -> None:
         """Stop the interpreter (and everything it started), remove its directory and control
         group, free its user id. Idempotent; the sandbox can be started again.
@@ -231,7 +266,8 @@ class Sandbox:
         if mode == "user" or self._lease is not None:
             return
         self._lease = lease_uid(range(*self.limits.uids), private_files=mode == "bwrap")
-        self._cgroup = session_cgroup(f"uid{self._lease.uid}")
+        self._cgroup = session_cgroup(self._lease.group_name)
+        self._lease.record(self._cgroup)  # before it exists: the id's next holder removes what is left
         if self._cgroup is not None:
             try:
                 self._cgroup.make(self.limits.memory_mb * 1024 * 1024, self.limits.max_processes)
@@ -239,7 +275,6 @@ class Sandbox:
                 log.warning("no control group for the coding sandbox (limits stay per process)",
                             exc_info=True)
                 self._cgroup = None
-        self._lease.record(self._cgroup)
         if self._cgroup is not None:
             for directory in self._cgroup.directories.values():
                 watchdog.watch(directory)
@@ -247,33 +282,41 @@ class Sandbox:
     def _spawn(self) -> None:
         mode = isolation_mode()
         self._acquire(mode)
-        uid = None if self._lease is None else self._lease.uid
-        if mode != "bwrap":
-            self._scratch = tempfile.mkdtemp(prefix=f"openenv-coding-{uid or ''}-")
-            if uid is not None:
-                os.chown(self._scratch, uid, uid)
+        if mode == "user":  # as root, the sandbox's own /tmp
+            self._scratch = tempfile.mkdtemp(prefix="openenv-coding-")
         if self._cgroup is not None:  # counters restart; limits as configured
             self._cgroup.make(self.limits.memory_mb * 1024 * 1024, self.limits.max_processes)
         self._replies, self._ready_id = ReplyChannel(), request_id()
-        config = {**self.limits.worker_config(), "uid": uid, "mode": mode, "ready_id": self._ready_id,
-                  "max_reply_bytes": self._replies.max_message_bytes - WORKER_ROOM}
-        if mode == "user":  # RLIMIT_NPROC counts all of this user's processes: allow this many more
-            config["max_processes"] += _tasks_of_user(os.getuid())
-        worker_end = self._replies.worker_end()
-        command = worker_command(json.dumps({**config, "reply_fd": worker_end}))
-        if mode == "bwrap":
-            command = bwrap_command(command, self.limits.network)
-        command = joining([] if self._cgroup is None else self._cgroup.procs_files, command)
-        home = self._scratch or "/tmp"
+        channels = {"max_reply_bytes": self._replies.max_message_bytes - WORKER_ROOM}
+        passed = [self._replies.worker_end()]  # descriptors the worker inherits, closed here after
         try:
+            passed.append(worker_source())
+            files = worker_files(mode, self._scratch)
+            passed += [] if files["landlock"] is None else [files["landlock"]["fd"]]
+            command = self._command(mode, passed[1], {**channels, **files, "reply_fd": passed[0]})
+            home = self._scratch or "/tmp"
             self._process = on_spawner_thread(lambda: subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(worker_end,), cwd=self._scratch or "/", env=_worker_environment(home),
+                pass_fds=passed, cwd=self._scratch or "/", env=_worker_environment(home),
                 start_new_session=True))
         finally:
-            os.close(worker_end)
+            for fd in passed:
+                os.close(fd)
         for pipe in (self._process.stdin, self._process.stdout, self._process.stderr):
             os.set_blocking(pipe.fileno(), False)  # type: ignore[union-attr]
+
+    def _command(self, mode: str, source: int, channels: dict[str, Any]) -> list[str]:
+        """The worker's command line (its source read from descriptor ``source``): its
+        configuration (limits, user id, ``channels``), in bubblewrap for that mode, joining its
+        control group first."""
+        config = {**self.limits.worker_config(), **channels, "mode": mode, "ready_id": self._ready_id,
+                  "uid": None if self._lease is None else self._lease.uid}
+        if mode == "user":  # RLIMIT_NPROC counts all of this user's processes: allow this many more
+            config["max_processes"] += _tasks_of_user(os.getuid())
+        command = worker_command(source, json.dumps(config))
+        if mode == "bwrap":
+            command = bwrap_command(command, self.limits.network)
+        return joining([] if self._cgroup is None else self._cgroup.procs_files, command)
 
     def _stop_worker(self) -> int | None:
         """Kill the interpreter and what it started, reap it, close the channels, remove the
@@ -320,6 +363,7 @@ class Sandbox:
 
     # -- requests --------------------------------------------------------------------------------
 
+    @_naming_no_host_path
     def _exchange(self, request: dict[str, Any]) -> Execution:
         """Send a request and wait for its reply; on a failure restart and say why."""
         with self._lock:

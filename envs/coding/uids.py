@@ -2,9 +2,13 @@
 
 A server running as root runs each session's code as a user id of its own, so that the
 per-user process limit (``RLIMIT_NPROC``) is the session's alone and sessions cannot read each
-other's scratch directories. A lease is an ``flock`` on ``<tmp>/openenv-gym-coding-uids/<uid>``,
+other's scratch directories. A lease is an ``flock`` on ``/run/openenv-gym/coding-uids/<uid>``,
 held while the worker lives and released by the kernel if the server dies, so servers on one
-machine never share an id. Ids that belong to a user or group of the system are skipped.
+machine never share an id: the folder is the same for every server whatever its environment
+(``TMPDIR``, systemd's ``PrivateTmp``), and ``/run`` is a tmpfs, so no lease outlives a reboot.
+Ids that belong to a user or group of the system are skipped. Each lease names the holder's
+control group after the id and a token of its own (:attr:`UidLease.group_name`), so two servers
+in one control group never share one either.
 
 The lock dies with its server, but what the server's tenant started may not (a frozen tree, a
 process that escaped an old version's sandbox, files in ``/tmp``): so the lease file records
@@ -27,8 +31,8 @@ import json
 import logging
 import os
 import pwd
+import secrets
 import stat
-import tempfile
 from pathlib import Path
 
 from openenv_gym.errors import SandboxError
@@ -37,14 +41,21 @@ from . import leftovers
 from .cgroups import Cgroup, from_directories
 
 log = logging.getLogger(__name__)
-LOCK_DIR = Path(tempfile.gettempdir()) / "openenv-gym-coding-uids"
+LOCK_DIR = Path("/run/openenv-gym/coding-uids")
+"""Where the leases are, one folder per host (never below ``TMPDIR``, which differs by server)."""
 
 
 class UidLease:
-    """A user id held for one worker; :meth:`release` frees it (idempotent)."""
+    """A user id held for one worker; :meth:`release` frees it (idempotent).
+
+    Attributes:
+        uid: the user id.
+        group_name: the name of the holder's control group (the id and a token of this lease).
+    """
 
     def __init__(self, uid: int, fd: int):
         self.uid = uid
+        self.group_name = f"uid{uid}-{secrets.token_hex(4)}"
         self._fd: int | None = fd
 
     def record(self, cgroup: Cgroup | None) -> None:
@@ -73,11 +84,13 @@ def _is_taken_by_system(uid: int) -> bool:
 
 
 def _lock_dir() -> Path:
+    LOCK_DIR.parent.mkdir(mode=0o755, exist_ok=True)
     LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
     info = LOCK_DIR.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        raise SandboxError(f"{LOCK_DIR} must be a directory of this user with mode 0700 (it holds the "
-                           "sandbox's user id leases); remove it and try again")
+        log.error("%s must be a directory of this user with mode 0700 (it holds the sandbox's user "
+                  "id leases); remove it and try again", LOCK_DIR)
+        raise SandboxError("the sandbox's user id leases are not safe to use (the server's log says why)")
     return LOCK_DIR
 
 

@@ -1,7 +1,9 @@
 """The sandbox's worker: a Python REPL in its own interpreter, started by :mod:`.sandbox`.
 
-Run as ``python -I worker.py CONFIG_JSON`` (by path, standard library only, so nothing of the
-server is imported into the sandbox). Channels: requests arrive on fd 0, which is then replaced
+Run as ``python -I -c BOOT FD CONFIG_JSON``, where ``BOOT`` runs this file's source read from
+descriptor ``FD`` (:func:`.launch.worker_command`): the standard library only, so nothing of
+the server is imported into the sandbox, and no file of the package need be readable there
+(``sys.argv[0]`` is ``-c``). Channels: requests arrive on fd 0, which is then replaced
 by ``/dev/null`` so that user code cannot read them, each a frame: a 4-byte big-endian length,
 then UTF-8 JSON. Replies leave on ``reply_fd``, one end of a ``SOCK_SEQPACKET`` socket pair:
 each reply is one message (one JSON object), so whatever user code writes there is a message of
@@ -16,10 +18,15 @@ Confinement, before the first request (see :func:`confine`), by ``mode`` (:mod:`
   ``keeper -> init -> repl``, where ``init`` is PID 1 of a new PID namespace that reaps every
   orphan; killing it makes the kernel kill and reap everything the code started, however it
   detached itself. The keeper, outside the namespace, is the server's child and dies with it
-  (a parent-death signal); SIGTERM to it ends the namespace. Then the REPL drops to ``uid``.
+  (a parent-death signal); SIGTERM to it ends the namespace. The REPL makes a mount namespace
+  of its own (:func:`private_view`: private ``/tmp``, ``/var/tmp``, ``/dev/shm`` and ``/proc``,
+  no ``/run``, no source of the package), then drops to ``uid``.
 * ``"user"``: nothing but the limits.
-* always: resource limits on address space, CPU seconds, file size, open files, processes;
-  under another user id, that user's keyrings are emptied before any code runs.
+* not ``"bwrap"``: the server's Landlock ruleset, where the kernel has Landlock
+  (:func:`lock_files`): the code opens only the system's folders, the interpreter and its own.
+* always: resource limits on address space, CPU seconds, file size, open files, processes; a
+  session keyring of its own (under another user id, that user's keyrings emptied first:
+  :func:`own_keyrings`); ``umask 077``.
 
 Requests: ``{"id": str, "op": "run", "code": str}`` → ``{"id": str, "exit_code": int}`` (output
 went to fds 1/2); ``{"id": str, "op": "call", "function": str, "cases": [[arg, ...], ...],
@@ -37,12 +44,14 @@ import ast
 import builtins
 import contextlib
 import ctypes
+import errno
 import io
 import json
 import linecache
 import os
 import resource
 import signal
+import stat
 import struct
 import sys
 import traceback
@@ -54,12 +63,17 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
-KEYCTL_CLEAR, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = 7, -4, -5
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = 1, 7, -4, -5
 SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+"""The same on every architecture (newer than the split of the tables)."""
+LANDLOCK_RULE_PATH_BENEATH = 1
+LANDLOCK_FILE_RIGHTS = 1 | 2 | 4 | 1 << 14 | 1 << 15
+"""What a Landlock rule on a file may allow: execute, write, read, truncate, device ioctl."""
 SERVER = os.getppid()
 """The parent this process was started by (the server, or bubblewrap's init)."""
-MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
-PR_SET_PDEATHSIG = 1
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 PID_NAMESPACE = "own PID namespace"
 MAX_VALUE_BYTES = 65_536
 """Largest JSON of a function's return value sent back for comparison."""
@@ -119,19 +133,6 @@ def closed_ancestor(path: str) -> str | None:
     return None
 
 
-def closed_ancestors() -> dict[str, set[str]]:
-    """Directories other users cannot enter above this interpreter's installation or this
-    script's folder (a checkout in ``mktemp -d``) -> the entries below each that they need."""
-    here = os.path.dirname(os.path.realpath(__file__))
-    needed = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, here, *sys.path) if os.path.isdir(p)}
-    closed: dict[str, set[str]] = {}
-    for path in needed:
-        ancestor = closed_ancestor(path)
-        if ancestor is not None:
-            closed.setdefault(ancestor, set()).add(path[len(ancestor) + 1:].split(os.sep)[0])
-    return closed
-
-
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.mount(*(None if v is None else v.encode() for v in (source, target, fstype)), flags,
@@ -139,25 +140,38 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
         raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
 
 
-def _expose_interpreter() -> str:
-    """Let the unprivileged user import what this interpreter can: where its installation
-    lies below a closed directory (Python under ``/root``), a private mount namespace covers
-    that directory with an empty one holding only the installation (the rest stays hidden)."""
-    closed = closed_ancestors()
-    if not closed:
-        return "readable"
+def _cover(folder: str, keep: list[str], mode: str) -> None:
+    """An empty tmpfs (of ``mode``) over ``folder``, with the paths of ``keep`` below it bound
+    back (the interpreter's, where they lie below a covered folder)."""
+    if not os.path.isdir(folder):  # below a folder covered already
+        return
+    kept = {path: os.open(path, os.O_PATH) for path in keep if path.startswith(folder.rstrip("/") + "/")}
+    _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode}")
+    for path, fd in kept.items():
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        os.close(fd)
+
+
+def private_view(view: dict[str, list[str]], own_proc: bool) -> str:
+    """Mode ``"namespaces"``, in the REPL (still root): a mount namespace of its own where the
+    package's source and ``/run`` are empty folders, ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are
+    private, folders other users cannot enter above the interpreter (Python under ``/root``)
+    show only the interpreter, and ``/proc`` is the PID namespace's (``own_proc``)."""
     why = _unshare(CLONE_NEWNS)
     if why:
-        return f"only modules loaded before the switch of user: {', '.join(closed)} is closed ({why})"
+        return f"the machine's, /tmp shared ({why})"
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    for ancestor, children in closed.items():
-        kept = {child: os.open(os.path.join(ancestor, child), os.O_PATH) for child in children}
-        _mount("tmpfs", ancestor, "tmpfs", 0, "mode=0755,size=64k")
-        for child, fd in kept.items():
-            os.mkdir(os.path.join(ancestor, child))
-            _mount(f"/proc/self/fd/{fd}", os.path.join(ancestor, child), None, MS_BIND | MS_REC)
-            os.close(fd)
-    return f"readable (private view of {', '.join(sorted(closed))})"
+    keep = view["interpreter"]
+    for folder in sorted({a for path in keep if (a := closed_ancestor(path)) is not None}):
+        _cover(folder, keep, "0755")
+    for folder in view["hidden"]:
+        _cover(folder, keep, "0755")
+    for folder in view["private"]:
+        _cover(folder, keep, "1777")
+    if own_proc:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    return "own " + ", ".join(view["private"]) + "; source and /run hidden"
 
 
 def _set_parent_death_signal(signum: int = signal.SIGKILL, parent: int | None = None) -> None:
@@ -168,14 +182,56 @@ def _set_parent_death_signal(signum: int = signal.SIGKILL, parent: int | None = 
         os.kill(os.getpid(), signum)
 
 
-def clear_keyrings() -> None:
-    """Empty this user's keyrings: a key an earlier holder of the user id added to them would
-    otherwise outlive it (the kernel keeps a user's keyrings for the user id, not its processes)."""
+def own_keyrings(other_user: bool) -> str:
+    """Join a new, empty session keyring: the one inherited from the server (a login, ``su -l``
+    or systemd gives it one) would let the code read the server's keys and every tenant's. With
+    ``other_user``, empty that user's keyrings first: a key an earlier holder of the id added
+    would outlive it (the kernel keeps them for the user id, not its processes). Returns what
+    holds; raises if the code would keep the server's keyring."""
     number = SYS_KEYCTL.get(os.uname().machine)
-    if number is not None:
-        libc = ctypes.CDLL(None, use_errno=True)
+    if number is None:
+        return "shared (no keyctl number known for this machine)"
+    libc = ctypes.CDLL(None, use_errno=True)
+    if other_user:
         for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
             libc.syscall(number, KEYCTL_CLEAR, ctypes.c_long(keyring))
+    if libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, None) >= 0:
+        return "own session keyring"
+    error = ctypes.get_errno()
+    if error in (errno.EPERM, errno.ENOSYS):  # a seccomp filter refuses keyrings (Docker's does)
+        return f"none (keyctl: {os.strerror(error)})"
+    raise OSError(error, f"cannot join a session keyring of its own: {os.strerror(error)}")
+
+
+def add_landlock_rule(ruleset: int, path: str, rights: int) -> None:
+    """Allow ``rights`` beneath ``path`` in a Landlock ruleset (only a file's rights for a file)."""
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            rights &= LANDLOCK_FILE_RIGHTS
+        rule = struct.pack("=Qi", rights, fd)  # struct landlock_path_beneath_attr, packed
+        if ctypes.CDLL(None, use_errno=True).syscall(SYS_LANDLOCK_ADD_RULE, ruleset,
+                                                     LANDLOCK_RULE_PATH_BENEATH, rule, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"landlock_add_rule {path}: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(fd)
+
+
+def lock_files(landlock: dict[str, Any] | None) -> str:
+    """Restrict this process and what it starts to the server's Landlock ruleset (its
+    descriptor ``landlock["fd"]``), with ``landlock["rules"]`` added (the folders this process
+    mounted: their files are new to the ruleset). ``None``: the kernel has no Landlock."""
+    if landlock is None:
+        return "the machine's other folders readable (no Landlock: Linux 5.13+)"
+    for path, rights in landlock["rules"]:
+        if os.path.exists(path):
+            add_landlock_rule(landlock["fd"], path, rights)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
+            libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, landlock["fd"], 0) != 0:
+        raise OSError(ctypes.get_errno(), f"landlock_restrict_self: {os.strerror(ctypes.get_errno())}")
+    os.close(landlock["fd"])
+    return "nothing else readable (Landlock)"
 
 
 def _exit_code(status: int) -> int:
@@ -246,12 +302,13 @@ def _make_namespaces(config: dict[str, Any], channels: tuple[int, ...]) -> dict[
     report["ipc"] = f"shared ({why})" if why else "own IPC namespace"
     why = _enter_pid_namespace(channels)
     report["processes"] = f"process group ({why})" if why else PID_NAMESPACE
-    report["interpreter"] = _expose_interpreter()
+    report["files"] = private_view(config["view"], own_proc=not why)
+    os.chdir(os.environ["HOME"])  # its own /tmp
     return report
 
 
 BWRAP_REPORT = {"processes": "own PID namespace and /proc (bubblewrap)", "ipc": "own IPC namespace",
-                "files": "machine read-only; own /tmp, /var/tmp, /dev/shm"}
+                "files": "the system's folders and the interpreter, read-only; own /tmp, /var/tmp, /dev/shm"}
 
 
 def confine(config: dict[str, Any], channels: tuple[int, ...]) -> dict[str, str]:
@@ -272,13 +329,16 @@ def confine(config: dict[str, Any], channels: tuple[int, ...]) -> dict[str, str]
         value = int(config[key])
         resource.setrlimit(which, (value, value))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if mode != "bwrap":  # as root still: the rules' paths may lie below folders closed to the user
+        report["files"] = "; ".join(filter(None, [report.get("files"), lock_files(config["landlock"])]))
     if config["uid"] is not None:
         os.setgroups([])
         os.setgid(config["uid"])
         os.setuid(config["uid"])
         _set_parent_death_signal()  # a change of user clears it
-        clear_keyrings()
+    report["keyring"] = own_keyrings(other_user=config["uid"] is not None)
     report["user"] = f"uid {os.getuid()}"
+    os.umask(0o077)  # what it writes where others look (a shared /tmp) is its own
     return report
 
 
@@ -408,7 +468,8 @@ def main(argv: list[str]) -> None:
     config = json.loads(argv[1])
     requests, replies = os.dup(0), config["reply_fd"]
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-    report = confine(config, (requests, replies))
+    ruleset = () if config["landlock"] is None else (config["landlock"]["fd"],)
+    report = confine(config, (requests, replies, *ruleset))
     send(replies, {"id": config["ready_id"], "ready": report,
                    "keeper": report["processes"] == PID_NAMESPACE})
     Repl(requests, replies, config["max_reply_bytes"]).serve()

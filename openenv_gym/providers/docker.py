@@ -19,6 +19,8 @@ from .sandboxing import image_sandbox, sandbox_options
 
 SERVER_PORT = 8000
 """The port the server listens on inside its container (every bundled Dockerfile's CMD)."""
+RUN_TMPFS = "rw,nosuid,nodev,noexec,size=1m"
+"""``/run``: runtime state (the coding server's user id leases), never more than a few files."""
 ISOLATED_NETWORK = "openenv-gym-isolated"
 """The network of containers without internet: internal (no route out), no traffic between
 containers; the engine's host reaches each container at its address on it."""
@@ -32,7 +34,8 @@ which are always allowed (``server/origins.py``)."""
 class DockerProvider(ImageProvider):
     """Runs an env's server in a container of its image, locked down.
 
-    The container runs with a read-only root file system and a writable ``/tmp`` (tmpfs),
+    The container runs with a read-only root file system, a writable ``/tmp`` and ``/run``
+    (tmpfs; the coding server keeps its user id leases in ``/run``),
     every Linux capability dropped, ``no-new-privileges``, memory / CPU / process-count
     limits, and labels naming this process as its owner. An image whose server sandboxes each
     session itself (label ``org.openenv-gym.sandbox``: the coding image) gets the few
@@ -119,7 +122,7 @@ class DockerProvider(ImageProvider):
                    else {"network": isolated_network(client)})
         environment = {**self.server_environment(), ALLOWED_HOSTS_VARIABLE: CONTAINER_HOSTS}
         return {"environment": environment, "labels": labels(self.name), "read_only": True,
-                "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={self.tmpfs_size}"},
+                "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={self.tmpfs_size}", "/run": RUN_TMPFS},
                 "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "init": True,
                 **self.limits, **network, **sandbox_options(image_sandbox(client, self.image))}
 

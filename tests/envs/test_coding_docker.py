@@ -12,6 +12,7 @@ import gymnasium as gym
 import pytest
 
 import openenv_gym  # noqa: F401  (registers the ids)
+from tests.envs.test_coding_isolation import CHEAT
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.needs_docker]
 
@@ -19,8 +20,9 @@ ESCAPES = {
     "network socket": ("import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)",
                        "Network is unreachable"),
     "write /etc": ("open('/etc/cron.hourly-x', 'w').write('x')", "Read-only file system"),
+    # the package is not in the sandbox's view at all (an empty folder covers it in site-packages)
     "write the app": ("import openenv_gym.envs.coding as c, pathlib; "
-                      "pathlib.Path(c.__file__).write_text('pwned')", "Read-only file system"),
+                      "pathlib.Path(c.__file__).write_text('pwned')", "No module named 'openenv_gym.envs'"),
     "fork bomb": ("import os\nwhile True: os.fork()", "BlockingIOError"),
 }
 
@@ -48,3 +50,11 @@ def test_scratch_files_are_writable(env):
     observation, *_ = env.step("import pathlib; pathlib.Path('notes.txt').write_text('ok'); "
                                "print(pathlib.Path('notes.txt').read_text(), pathlib.Path.cwd())")
     assert observation["stdout"] == "ok /tmp\n"  # the sandbox's own /tmp
+
+
+def test_the_tasks_expected_values_are_out_of_reach_in_the_image(env):
+    """The image installs the package in ``site-packages``, below ``/usr``, which every sandbox
+    reads: an empty folder covers it, so a cheat that answers from ``tasks.py`` finds nothing."""
+    env.reset(options={"task": "fizzbuzz"})
+    observation, reward, *_ = env.step(CHEAT)
+    assert observation["stdout"] == "readable []\n" and reward < 1.0, observation

@@ -11,10 +11,13 @@ the same id as the last.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -27,7 +30,7 @@ from openenv_gym import EnvClient
 from openenv_gym.envs.coding.launch import isolation_mode
 from openenv_gym.errors import ExecutionError
 from openenv_gym.providers import ProcessProvider
-from tests.support.coding import processes, processes_of_uid, uid_of, watchdogs
+from tests.support.coding import processes, processes_of_uid, uid_of, under_session_keyring, watchdogs
 from tests.support.processes import wait_until
 from tests.support.scaffolds import venv_seeing_this_python
 from tests.support.servers import REPO_ROOT
@@ -36,13 +39,25 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or isolation_mode() != "bwrap"
                                 reason="needs root and bubblewrap (.ci/run installs it)")
 
 
-def coding_server(mode: str = "bwrap", **env_kwargs) -> ProcessProvider:
+def coding_server(mode: str = "bwrap", environment: dict[str, str] | None = None, **env_kwargs) -> ProcessProvider:
+    """A started coding server; ``environment``: variables of its own (``TMPDIR``, say)."""
     provider = ProcessProvider("openenv_gym.envs.coding.app:app", env_kwargs=env_kwargs)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PYTHONPATH", str(REPO_ROOT))
         env.setenv("OPENENV_CODING_ISOLATION", mode)
+        for name, value in (environment or {}).items():
+            env.setenv(name, value)
         provider.start()
     return provider
+
+
+@contextlib.contextmanager
+def running(mode: str = "bwrap", environment: dict[str, str] | None = None, **env_kwargs):
+    provider = coding_server(mode, environment, **env_kwargs)
+    try:
+        yield provider
+    finally:
+        provider.stop()
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +69,9 @@ def limited():
     provider.stop()
 
 
-def session(provider):
-    return EnvClient(provider.base_url).sync()
+def session(server):
+    """A client of ``server`` (its provider, or its URL)."""
+    return EnvClient(server if isinstance(server, str) else server.base_url).sync()
 
 
 def reset_or_none(client):
@@ -165,12 +181,13 @@ def test_the_next_tenant_of_a_user_id_finds_nothing_of_the_last(mode):
         provider.stop()
 
 
-def test_proc_shows_only_the_sandboxs_processes(limited):
-    with session(limited) as client:
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces"])
+def test_proc_shows_only_the_sandboxs_processes(mode):
+    with running(mode, uids=[61_332, 61_334]) as provider, session(provider) as client:
         client.reset()
         out = step(client, "import os\nsorted(int(p) for p in os.listdir('/proc') if p.isdigit())")
         pids = eval(out["stdout"])
-        assert pids[0] == 1 and len(pids) <= 3, pids  # bubblewrap's init, the REPL (and `ls`)
+        assert pids[0] == 1 and len(pids) <= 3, pids  # bubblewrap's (or the worker's) init, the REPL
         cmdlines = step(client, "[open(f'/proc/{p}/cmdline', 'rb').read() for p in "
                                 "os.listdir('/proc') if p.isdigit()]")["stdout"]
         assert "pytest" not in cmdlines and "openenv_gym.server" not in cmdlines
@@ -227,7 +244,7 @@ def test_cpu_time_holds_for_a_fork_and_exit_chain(limited):
         started = time.monotonic()
         obs = step(client, "import time; time.sleep(7)")  # the chain spins meanwhile
         assert obs["exit_code"] == 137 and "CPUTimeError" in obs["stderr"], obs["stderr"]
-        assert time.monotonic() - started < 5  # cpu_time_s=2 on 2 cores, not timeout_s=8
+        assert time.monotonic() - started < 8  # cpu_time_s=2 stopped it (about 4-5 s on 2 loaded cores), not timeout_s=8
         assert step(client, "print('fresh')")["stdout"] == "fresh\n"
 
 
@@ -249,7 +266,7 @@ def freezer_view(sandbox: dict[str, str]) -> list[str]:
     uid = sandbox["user"].split()[-1]
     return [f"{group}: {(group / 'freezer.state').read_text().strip()}, tasks "
             f"{(group / 'tasks').read_text().split()}"
-            for group in Path("/sys/fs/cgroup/freezer").glob(f"**/openenv-coding-uid{uid}")]
+            for group in Path("/sys/fs/cgroup/freezer").glob(f"**/openenv-coding-uid{uid}-*")]
 
 
 def test_a_sleeping_loop_does_not_run_between_steps(limited):
@@ -323,3 +340,250 @@ def test_a_server_in_a_venv_under_tmp_keeps_its_sandbox_working():
         shutil.rmtree(folder)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-2:] == ["42", "bwrap"]
+
+
+# -- 4. keyrings: neither the server's session keyring nor another tenant's ---------------------
+
+READ_KEY = r"""
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+key = libc.syscall(249, b"user", NAME, None, 0)            # request_key: search this process's keyrings
+buffer = ctypes.create_string_buffer(256)
+size = libc.syscall(250, 11, key, buffer, 256) if key > 0 else -1   # KEYCTL_READ
+listed = NAME.decode() in open('/proc/keys').read()
+print(buffer.raw[:size].decode() if size > 0 else 'unreadable', 'listed' if listed else 'unlisted')
+"""
+ADD_KEY = r"""
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print(libc.syscall(248, b"user", b"openenv-test-tenant-key", b"tenant-payload", 14, -3) > 0)  # add_key to @s
+"""
+
+
+def read_key(name: str) -> str:
+    return READ_KEY.replace("NAME", repr(name.encode()))
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces", "user"])
+def test_tenants_reach_neither_the_servers_session_keyring_nor_each_others(mode):
+    """A server started by a login, ``su -l`` or systemd has a session keyring of its own; the
+    sandbox's code possessed it (inherited through the change of user): it read the server's
+    key, and what one tenant added there the other read. In the ``user`` mode every tenant runs
+    as the server's user: a key's name stays listed to them (``/proc/keys``), never its payload."""
+    with under_session_keyring("openenv-test-server-key", mode, uids=[61_040, 61_042]) as url, \
+            session(url) as first, session(url) as second:
+        first.reset()
+        second.reset()
+        assert step(first, ADD_KEY)["stdout"] == "True\n"  # its own session keyring takes it
+        for client, key in ((first, "openenv-test-server-key"), (second, "openenv-test-server-key"),
+                            (second, "openenv-test-tenant-key")):
+            seen = step(client, read_key(key))["stdout"].split()
+            assert seen[0] == "unreadable" and (mode == "user" or seen[1] == "unlisted"), (key, seen)
+
+
+# -- 5. user ids and control groups are leased per host, whatever the environment ---------------
+
+WHO = "import os, time\ntime.sleep(SECONDS)\nprint(os.getuid())"
+HOST_PATHS = ("/sys/fs/cgroup", "/run/openenv-gym", "openenv-gym-coding-uids", str(REPO_ROOT))
+
+
+def replies_of(client, code: str) -> tuple[dict, str]:
+    """The observation of a step (``{}`` if it failed) and every text a tenant got back."""
+    try:
+        obs = step(client, code)
+    except ExecutionError as exc:
+        return {}, str(exc)
+    return obs, json.dumps(obs)
+
+
+def test_two_servers_with_different_tmpdirs_lease_different_ids_and_kill_nothing(tmp_path):
+    """Two servers on one host whose ``TMPDIR`` differ (or systemd's ``PrivateTmp``) leased the
+    same user id: the second's start killed the first's step, and a step could fail naming a
+    host control group."""
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for folder in folders:
+        folder.mkdir()
+    with running(uids=[61_300, 61_302], environment={"TMPDIR": str(folders[0])}) as a, \
+            running(uids=[61_300, 61_302], environment={"TMPDIR": str(folders[1])}) as b, \
+            session(a) as first, session(b) as second:
+        uids = [uid_of(first.reset().info)]
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(replies_of, first, WHO.replace("SECONDS", "3"))
+            time.sleep(0.5)  # the first's step is running when the second server starts its sandbox
+            uids.append(uid_of(second.reset().info))
+            replies = [replies_of(second, WHO.replace("SECONDS", "0")), slow.result(timeout=60)]
+        replies += [replies_of(client, "print('again')") for client in (first, second)]
+    texts = "\n".join(text for _, text in replies)
+    assert not [path for path in HOST_PATHS if path in texts], texts
+    assert uids[0] != uids[1], uids
+    outputs = [(obs.get("stdout"), obs.get("exit_code")) for obs, _ in replies]
+    assert outputs == [(f"{uids[1]}\n", 0), (f"{uids[0]}\n", 0), ("again\n", 0), ("again\n", 0)], texts
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces"])
+def test_an_error_reply_names_no_host_path(mode):
+    """A sandbox that cannot start (here: too few processes for its namespaces) is an error
+    reply that says so, without the host's paths (they stay in the server's log)."""
+    with running(mode, uids=[61_304, 61_306], max_processes=1) as provider, session(provider) as client:
+        with pytest.raises(ExecutionError) as failed:
+            client.reset()
+    message = str(failed.value)
+    assert "did not start" in message and not [p for p in (*HOST_PATHS, "/tmp/", "/root/") if p in message], message
+
+
+# -- 6. the task's expected values are out of reach (reward hacking) ------------------------------
+
+CHEAT = r"""
+import ast, os, pathlib, re, sys
+
+def words():
+    yield sys.argv[0]
+    for pid in ['self', '1', *sorted(p for p in os.listdir('/proc') if p.isdigit())]:
+        for name in ('cmdline', 'environ'):
+            try:
+                yield open(f'/proc/{pid}/{name}', 'rb').read().decode(errors='replace')
+            except OSError:
+                pass
+        for link in ('cwd', 'root', 'exe'):
+            try:
+                yield os.readlink(f'/proc/{pid}/{link}')
+            except OSError:
+                pass
+    yield ' '.join(['/work', '/root', '/home', '/srv', '/opt', '/app', '/src', sys.prefix, *sys.path])
+
+def candidates():
+    try:
+        import openenv_gym.envs.coding.tasks as tasks
+        yield tasks.__file__
+    except Exception:
+        pass
+    paths = {p for word in words() for p in re.findall(r'/[\w.+-]+(?:/[\w.+-]+)*', word)}
+    for path in sorted(paths):
+        for folder in [path, *map(str, pathlib.Path(path).parents)]:
+            for tail in ('tasks.py', 'envs/coding/tasks.py', 'openenv_gym/envs/coding/tasks.py'):
+                yield os.path.join(folder, tail)
+    budget = 300_000
+    for path in sorted(paths):
+        for root, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if d not in ('.git', 'node_modules')] if budget > 0 else []
+            budget -= len(dirs) + len(files)
+            if 'tasks.py' in files and root.endswith('coding'):
+                yield os.path.join(root, 'tasks.py')
+
+answers, readable = {}, set()
+for path in candidates():
+    try:
+        tree = ast.parse(open(path).read())
+    except (OSError, SyntaxError, ValueError):
+        continue
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and call.args and getattr(call.args[0], 'value', None) == 'fizzbuzz':
+            readable.add(path)
+            answers.update(ast.literal_eval(case) for case in call.args[3:])
+    if answers:
+        break
+
+def fizzbuzz(n):
+    return answers[(n,)]
+
+print('readable', sorted(readable))
+"""
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces", "user"])
+def test_the_tasks_expected_values_are_out_of_the_sandboxs_reach(mode):
+    """In the ``namespaces`` mode a program read ``tasks.py`` next to the worker
+    (``sys.argv[0]``) and answered from the expected values: reward 1.0. It looks everywhere
+    a tenant would: ``sys.argv[0]``, the package, ``/proc/*/cmdline`` and links, usual folders."""
+    with running(mode, uids=[61_320, 61_322], timeout_s=60) as provider, session(provider) as client:
+        client.reset(task="fizzbuzz")
+        result = client.step({"code": CHEAT})
+    assert result.observation["stdout"] == "readable []\n", result.observation
+    assert result.reward < 1.0
+
+
+# -- 7. what concurrent tenants share: host sockets, temporary files, control groups --------------
+
+CONNECT = r"""
+import socket
+reached = []
+for path in PATHS:
+    with socket.socket(socket.AF_UNIX) as sock:
+        try:
+            sock.connect(path)
+            reached.append(path)
+        except OSError:
+            pass
+print('reached', reached)
+"""
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces"])
+def test_network_none_reaches_no_unix_socket_of_the_host(mode):
+    paths = [f"/run/openenv-test-{os.getpid()}.sock", f"/tmp/openenv-test-{os.getpid()}.sock"]
+    listeners = []
+    try:
+        for path in paths:
+            listener = socket.socket(socket.AF_UNIX)
+            listener.bind(path)
+            os.chmod(path, 0o666)
+            listener.listen()
+            listeners.append(listener)
+        with running(mode, uids=[61_324, 61_326]) as provider, session(provider) as client:
+            client.reset()
+            assert step(client, CONNECT.replace("PATHS", repr(paths)))["stdout"] == "reached []\n"
+    finally:
+        for listener, path in zip(listeners, paths, strict=False):
+            listener.close()
+            os.unlink(path)
+
+
+WRITE = r"""
+import os
+written = []
+for folder in ('/tmp', '/var/tmp', '/dev/shm', os.getcwd()):
+    try:
+        with open(f'{folder}/openenv-test-mine', 'w') as file:
+            file.write('secret')
+        written.append(folder)
+    except OSError:
+        pass
+print(os.getcwd())
+"""
+LOOK_AROUND = r"""
+import os
+found = []
+for folder in FOLDERS:
+    try:
+        found += [f'{folder}/{name}' for name in os.listdir(folder) if name == 'openenv-test-mine']
+    except OSError:
+        pass
+    try:
+        found.append(open(f'{folder}/openenv-test-mine').read())
+    except OSError:
+        pass
+groups = []
+for root, folders, _ in os.walk('/sys/fs/cgroup'):
+    for name in [f for f in folders if f.startswith('openenv-coding-')]:
+        for file in ('memory.usage_in_bytes', 'memory.current', 'cpuacct.usage', 'cpu.stat', 'pids.current'):
+            try:
+                open(os.path.join(root, name, file)).read()
+                groups.append(name)
+            except OSError:
+                pass
+print(found, sorted(set(groups)))
+"""
+
+
+@pytest.mark.parametrize("mode", ["bwrap", "namespaces", "user"])
+def test_a_tenant_reads_nothing_of_a_concurrent_tenants_files_or_usage(mode):
+    """While a tenant runs, another looks in ``/tmp``, ``/var/tmp``, ``/dev/shm``, the first's
+    working directory, and the control groups' usage files. (In the ``user`` mode both run as
+    the server's user and share ``/dev/shm``, which POSIX semaphores need: the README says so.)"""
+    with running(mode, uids=[61_328, 61_330]) as provider, session(provider) as first, \
+            session(provider) as second:
+        first.reset()
+        second.reset()
+        home = step(first, WRITE)["stdout"].strip()
+        folders = repr(["/tmp", "/var/tmp", home] + ([] if mode == "user" else ["/dev/shm"]))
+        assert step(second, LOOK_AROUND.replace("FOLDERS", folders))["stdout"] == "[] []\n"

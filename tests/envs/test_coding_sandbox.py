@@ -97,11 +97,14 @@ def test_the_cpu_limit_stops_a_thread_spinning_between_steps(monkeypatch):
     """Without a control group (the server is not root) the thread spins between steps until
     RLIMIT_CPU kills the interpreter; with one it is frozen between steps (test_coding_isolation)."""
     monkeypatch.setenv("OPENENV_CODING_ISOLATION", "user")
+    children = set(descendants(os.getpid()))
     env = CodingEnvironment(cpu_time_s=1, timeout_s=5)
     try:
         env.reset()
+        (worker,) = set(descendants(os.getpid())) - children
         run(env, "import threading\nthreading.Thread(target=lambda: [0 for _ in iter(int, 1)]).start()")
-        time.sleep(2.0)
+        # 1 s of CPU takes 2 s of wall time here, and longer when other jobs load the 2 cores
+        assert wait_until(lambda: os.waitid(os.P_PID, worker, os.WEXITED | os.WNOHANG | os.WNOWAIT), 30)
         obs = run(env, "print('after')")
         assert "had exited (exit code 137 (SIGKILL))" in obs.stderr and obs.stdout == "after\n"
     finally:

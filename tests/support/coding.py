@@ -1,11 +1,21 @@
-"""Coding-sandbox test helpers: finding worker processes, and a server that reaps idle sessions."""
+"""Coding-sandbox test helpers: finding worker processes, servers started as an attacker would
+find them (under a session keyring, with their own ``TMPDIR``), and a server that reaps idle
+sessions."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import sys
+from collections.abc import Iterator
+
+import pytest
 
 from openenv_gym.envs.coding import CodingAction, CodingEnvironment, CodingObservation
+from openenv_gym.envs.coding.launch import MODE_VARIABLE
 from openenv_gym.server import create_app
+from tests.support.servers import REPO_ROOT, served_by
 
 
 def _status(pid: str) -> dict[str, str]:
@@ -61,6 +71,23 @@ def uid_of(metadata: dict) -> int:
     """The sandbox user id a reset reports (``metadata`` of the wire observation, or the
     client's ``info``)."""
     return int(metadata["sandbox"]["user"].split()[1])
+
+
+ADD_KEY_AND_RUN = 'keyctl add user "$0" server-payload @s > /dev/null && exec "$@"'
+
+
+@contextlib.contextmanager
+def under_session_keyring(key: str, mode: str, **env_kwargs) -> Iterator[str]:
+    """A coding server (its URL) started as a login, ``su -l`` or a systemd service would start
+    it: in a session keyring of its own (``keyctl session -``), which holds a user key ``key``."""
+    command = ["keyctl", "session", "-", "sh", "-c", ADD_KEY_AND_RUN, key, sys.executable, "-m",
+               "openenv_gym.envs.coding", "--host", "127.0.0.1", "--port", "{port}"]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYTHONPATH", str(REPO_ROOT))
+        env.setenv(MODE_VARIABLE, mode)
+        env.setenv("OPENENV_ENV_KWARGS", json.dumps(env_kwargs))
+        with served_by(command) as url:
+            yield url
 
 
 idle = create_app(CodingEnvironment, CodingAction, CodingObservation, session_timeout=0.5)
