@@ -5,6 +5,8 @@ The build context is the env folder's *project root* (the nearest folder above i
 a ``pyproject.toml``: this repository for the bundled envs), so a Dockerfile installs the
 project it belongs to; another project gets openenv-gym's wheel beside it
 (:mod:`~openenv_gym.providers.context`). Images are tagged ``openenv-gym/<name>:latest`` by default.
+A Dockerfile that declares ``ARG OPENENV_GYM_BASE`` starts from the shared base beside its folder
+(``envs/base.Dockerfile``: the user and the core dependencies), built first and passed by id.
 
 >>> image_name("envs/coding")
 'openenv-gym/coding:latest'
@@ -15,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import threading
 from collections import deque
 from pathlib import Path
@@ -28,6 +31,10 @@ from .context import build_context
 from .engine import Cleanup, docker_client, docker_sdk, install_sigterm_handler, remove_leaked, remove_quietly
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
+SHARED_BASE_ARG = "OPENENV_GYM_BASE"
+"""The build argument naming the shared base image, for a Dockerfile that declares it."""
+SHARED_BASE_DOCKERFILE = "base.Dockerfile"
+"""The shared base's Dockerfile, in the folder that holds the env folders (``envs/``)."""
 BUILD_LOG_LINES = 20
 """The server's environment variable holding its env's keyword arguments (JSON)."""
 _build_locks: dict[str, threading.Lock] = {}
@@ -62,7 +69,8 @@ def build_image(path: str | os.PathLike[str], tag: str | None = None, *,
     Args:
         path: a folder holding a ``Dockerfile`` (``envs/coding``) or a bundled env's name.
         tag: the image's tag (default ``openenv-gym/<folder name>:latest``).
-        base_image: the Dockerfile's ``BASE_IMAGE`` build argument.
+        base_image: the ``BASE_IMAGE`` build argument (of the shared base, for a Dockerfile
+            that starts from it).
         quiet: False prints the build's output as it comes.
 
     Raises:
@@ -72,26 +80,41 @@ def build_image(path: str | os.PathLike[str], tag: str | None = None, *,
     tag = tag or image_name(folder)
     client = docker_client()
     previous = _image_id(client, tag)
+    buildargs = {"BASE_IMAGE": base_image}
     with build_context(folder) as (context, dockerfile):
-        _run_build(client, folder, context, dockerfile, tag, base_image, quiet)
+        if _uses_shared_base(folder):
+            shared = dockerfile.parent.parent / SHARED_BASE_DOCKERFILE
+            buildargs = {SHARED_BASE_ARG: _run_build(client, folder, context, shared, None, buildargs, quiet)}
+        _run_build(client, folder, context, dockerfile, tag, buildargs, quiet)
     if previous not in (None, _image_id(client, tag)):
         _remove_replaced(client, previous)
     return tag
 
 
-def _run_build(client: Any, folder: Path, context: Path, dockerfile: Path, tag: str, base_image: str,
-               quiet: bool) -> None:
+def _uses_shared_base(folder: Path) -> bool:
+    """Whether the env's Dockerfile starts from the shared base (it declares ``ARG OPENENV_GYM_BASE``)."""
+    dockerfile = (folder / "Dockerfile").read_text(encoding="utf-8")
+    return re.search(rf"^\s*ARG\s+{SHARED_BASE_ARG}\b", dockerfile, re.MULTILINE) is not None
+
+
+def _run_build(client: Any, folder: Path, context: Path, dockerfile: Path, tag: str | None,
+               buildargs: dict[str, str], quiet: bool) -> str:
+    """Build ``dockerfile`` and return the image's id (the image is untagged if ``tag`` is None)."""
     last: deque[str] = deque(maxlen=BUILD_LOG_LINES)
+    image_id = ""
     stream = client.api.build(path=str(context), dockerfile=str(dockerfile), tag=tag,
-                              buildargs={"BASE_IMAGE": base_image}, forcerm=True, decode=True)
+                              buildargs=buildargs, forcerm=True, decode=True)
     for chunk in stream:
         text = chunk.get("stream") or chunk.get("status") or ""
         if not quiet and text:
             print(text, end="" if text.endswith("\n") else "\n", flush=True)
         last.extend(line for line in text.splitlines() if line.strip())
+        image_id = chunk.get("aux", {}).get("ID", image_id)
         if "error" in chunk:
             raise ProviderError(f"docker build of {folder} failed: {chunk['error'].strip()}\n"
-                                f"last output lines:\n" + "\n".join(last) + _base_hint(base_image, chunk))
+                                f"last output lines:\n" + "\n".join(last)
+                                + _base_hint(buildargs.get("BASE_IMAGE"), chunk))
+    return image_id
 
 
 def _image_id(client: Any, tag: str) -> str | None:
@@ -110,8 +133,8 @@ def _remove_replaced(client: Any, image_id: str) -> None:
             raise
 
 
-def _base_hint(base_image: str, chunk: dict[str, str]) -> str:
-    if base_image in chunk["error"]:
+def _base_hint(base_image: str | None, chunk: dict[str, str]) -> str:
+    if base_image and base_image in chunk["error"]:
         return (f"\n(is the base image {base_image} there? `docker pull {base_image}`, or without a "
                 "registry this repository's `.ci/docker-engine.sh`)")
     return ""

@@ -120,6 +120,25 @@ def test_build_errors_say_what_to_fix(tmp_path):
         build_image(tmp_path)
 
 
+@pytest.mark.needs_docker
+def test_a_dockerfile_can_start_from_the_shared_base(tmp_path):
+    """A Dockerfile declaring ``ARG OPENENV_GYM_BASE`` gets ``base.Dockerfile`` beside its folder
+    built first and left untagged, as the bundled envs' images are built."""
+    engine()
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'shared'\n")
+    (tmp_path / "envs" / "one").mkdir(parents=True)
+    (tmp_path / "envs" / "base.Dockerfile").write_text(
+        "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\nRUN echo from the base > /base.txt\n")
+    (tmp_path / "envs" / "one" / "Dockerfile").write_text(
+        "ARG OPENENV_GYM_BASE=openenv-gym/base\nFROM ${OPENENV_GYM_BASE}\nCMD [\"cat\", \"/base.txt\"]\n")
+    tag = build_image(tmp_path / "envs" / "one", "openenv-gym/shared-base-test:latest")
+    try:
+        assert engine().containers.run(tag, remove=True) == b"from the base\n"
+        assert engine().images.get(engine().images.get(tag).attrs["Parent"]).tags == []  # the base
+    finally:
+        engine().images.remove(tag, force=True)
+
+
 @pytest.mark.parametrize(("options", "error"), [
     ({"memroy": "1g"}, r"unknown provider_options \['memroy'\] for provider='docker'; it takes: base_image"),
     ({"replicas": 2}, r"unknown provider_options \['replicas'\]"),
