@@ -198,6 +198,17 @@ class Session:
         request_id = message.get("id") if self.extended and isinstance(message, dict) else None
         if not is_request_id(request_id):
             return error_frame(ErrorCode.VALIDATION_ERROR, "a request id must be a number or a string")
+        try:
+            return await self._handle_in_turn(message, request_id)
+        finally:
+            self.last_activity = time.monotonic()  # the idle clock starts when the answer is ready
+
+    @property
+    def busy(self) -> bool:
+        """A request is being answered (a session in a call is not idle, however long it takes)."""
+        return self._lock.locked()
+
+    async def _handle_in_turn(self, message: Any, request_id: Any) -> Reply | None:
         async with self._lock:
             if request_id is None:
                 return await self._answer(message, None)

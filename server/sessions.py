@@ -328,7 +328,7 @@ class SessionManager:
             return 0
         deadline = time.monotonic() - self.session_timeout
         idle = [(s, reap) for s, reap in self._sessions.values()
-                if s.last_activity < deadline and s.session_id not in self._parked]
+                if s.last_activity < deadline and not s.busy and s.session_id not in self._parked]
         for session, reap in idle:
             logger.info("session %s idle for %.1fs: closing it", _logged(session),
                         time.monotonic() - session.last_activity)

@@ -163,6 +163,18 @@ async def test_idle_sessions_are_reaped_by_closing_their_socket(serve):
     assert active_sessions(server) == 0
 
 
+async def test_a_session_in_a_call_longer_than_the_idle_limit_is_not_reaped(serve):
+    """Idle means no message and no call: a step that takes longer than ``session_timeout`` is
+    answered, and the idle clock starts again when it is."""
+    server = serve("tests.support.apps:sleepy_idle")  # session_timeout=0.3 s, reaped every 0.075 s
+    async with websockets.connect(ws_url(server)) as ws:
+        await exchange(ws, {"type": "reset"})
+        reply = await exchange(ws, {"type": "step", "data": {"message": "slow", "sleep": 1.5}})
+        assert reply["data"]["observation"]["echoed_message"] == "slow"
+        reply = await exchange(ws, {"type": "step", "data": {"message": "again"}})  # right after it
+        assert reply["data"]["observation"]["echoed_message"] == "again"
+
+
 @pytest.mark.parametrize(
     ("message", "code", "fragment"),
     [

@@ -100,6 +100,8 @@ crowded = create_app(SleepyEnvironment, SleepAction, EchoObservation, max_concur
 single = create_app(SingleSessionEcho, EchoAction, EchoObservation)
 small_frames = create_app(EchoEnvironment, EchoAction, EchoObservation, max_message_bytes=4096)
 idle = create_app(EchoEnvironment, EchoAction, EchoObservation, session_timeout=0.3)
+sleepy_idle = create_app(SleepyEnvironment, SleepAction, EchoObservation, session_timeout=0.3)
+"""Steps that sleep longer than the idle limit (test_websocket.py)."""
 behind_a_name = create_app(EchoEnvironment, EchoAction, EchoObservation, allowed_hosts=["envs.example"],
                            allowed_origins="https://app.example")
 """Answers to ``Host: envs.example`` too; pages of https://app.example may use it (test_origins.py)."""
