@@ -1,17 +1,25 @@
-"""Load: 1,000 concurrent WebSocket sessions on one echo server, all stepping at once.
+"""Load: thousands of concurrent WebSocket sessions on one echo server.
 
-The server is started the documented way, ``python -m openenv_gym.envs.echo --port N`` (no
-other flag: default capacity 1024 sessions, 127.0.0.1 only). One asyncio client process opens
-``--sessions`` sessions with our :class:`~openenv_gym.client.EnvClient`, one WebSocket each,
-in waves of ``--wave`` (no connect storm), then every session resets and steps as fast as its
-replies come back for ``--seconds``. Reported: errors (must be zero), steps/s over all
-sessions, p50/p99 step latency, the server's RSS per open session (psutil), and that every
-session is freed after the clients close (``GET /capabilities`` ``active_sessions == 0``).
+The server is started the documented way, ``python -m openenv_gym.envs.echo --port N`` (plus
+``--max-concurrent-envs N`` when ``--capacity`` is given; 127.0.0.1 only). One asyncio client
+process opens ``--sessions`` sessions with our :class:`~openenv_gym.client.EnvClient`, one
+WebSocket each, in waves of ``--wave`` (no connect storm); then for ``--seconds`` every session
 
-Run from the repository root (about 40 s)::
+- ``--think 0`` (default): resets, then steps as fast as its replies come back (a throughput test);
+- ``--think S``: waits a random phase in ``[0, S)``, resets, then steps once every ``S`` seconds,
+  like an LLM agent that thinks between steps (a test of how many sessions one server holds).
 
-    python bench/load.py
-    python bench/load.py --sessions 1000 --seconds 20 --json load.json
+Reported: errors (must be zero), steps/s over all sessions, p50/p99 step latency, the server's
+RSS per open session (psutil, before and after opening the sessions), the CPU both processes
+used and the client's event-loop lag (is the client the bottleneck?), and that every session is
+freed after the clients close (``GET /capabilities`` ``active_sessions == 0``). When the
+sessions fill ``--capacity``, one more session is tried halfway through: it must be refused
+with ``CAPACITY_REACHED`` while the others step on.
+
+Run from the repository root::
+
+    python bench/load.py                                        # 1,000 sessions, 20 s, ~40 s
+    python bench/load.py --sessions 10000 --capacity 10000 --think 10 --seconds 60   # ~2 min
 """
 
 from __future__ import annotations
@@ -19,12 +27,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
+import random
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +45,22 @@ import psutil
 from _common import free_port, healthy, machine
 
 from openenv_gym.client import EnvClient
+from openenv_gym.errors import CapacityReachedError
 from openenv_gym.providers.process import stop_process
 
+STARTUP_TIMEOUT = 60.0
+LAG_TICK = 0.05
+"""Seconds between two ticks of the client's event-loop lag probe."""
 
-def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
+
+def start_server(port: int, log: Path, capacity: int | None) -> subprocess.Popen[bytes]:
     """The echo server as a user starts it; waits until ``/health`` answers."""
+    command = [sys.executable, "-m", "openenv_gym.envs.echo", "--port", str(port)]
+    if capacity is not None:
+        command += ["--max-concurrent-envs", str(capacity)]
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "openenv_gym.envs.echo", "--port", str(port)],
-                                   stdout=out, stderr=out, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+        process = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
     while not healthy(port):
         if process.poll() is not None or time.monotonic() > deadline:
             stop_process(process)
@@ -52,35 +70,86 @@ def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 def capabilities(url: str) -> dict[str, Any]:
-    return httpx.get(url + "/capabilities", timeout=10, trust_env=False).json()
+    return httpx.get(url + "/capabilities", timeout=30, trust_env=False).json()
 
 
 async def open_sessions(url: str, count: int, wave: int) -> list[EnvClient]:
-    """``count`` connected clients, opened ``wave`` at a time."""
+    """``count`` connected clients, opened ``wave`` at a time.
+
+    What each wave made lives until the end, so it is moved out of the collector's sight
+    (``gc.freeze``): else the client's full collections scan every connection, and with 10,000
+    open one took 4.8 s, long enough for handshakes to time out (the client, not the server).
+    """
     clients: list[EnvClient] = []
     for start in range(0, count, wave):
         batch = [EnvClient(url, token="") for _ in range(min(wave, count - start))]
         await asyncio.gather(*(c.connect() for c in batch))
         clients += batch
+        gc.freeze()
     return clients
 
 
-async def drive(client: EnvClient, until: float, latencies: list[float], errors: list[str]) -> int:
-    """Reset, then step until ``until``; returns the number of steps."""
-    steps = 0
+async def counted(steps: Awaitable[int], errors: list[str]) -> int:
+    """The steps ``steps`` made; an exception is counted in ``errors`` (the bench asserts none)."""
     try:
-        await client.reset()
-        while time.perf_counter() < until:
-            began = time.perf_counter()
-            await client.step({"message": "hello"})
-            latencies.append(time.perf_counter() - began)
-            steps += 1
+        return await steps
     except Exception as exc:  # counted and reported: the benchmark asserts there are none
         errors.append(f"{type(exc).__name__}: {exc}")
+        return 0
+
+
+async def flat_out(client: EnvClient, until: float, latencies: list[float]) -> int:
+    """Reset, then step as fast as the replies come until ``until``; returns the number of steps."""
+    await client.reset()
+    steps = 0
+    while time.perf_counter() < until:
+        began = time.perf_counter()
+        await client.step({"message": "hello"})
+        latencies.append(time.perf_counter() - began)
+        steps += 1
     return steps
 
 
-async def wait_freed(url: str, seconds: float = 15.0) -> int:
+async def thinking(client: EnvClient, until: float, think: float, latencies: list[float]) -> int:
+    """Wait a random phase, reset, then step once every ``think`` seconds until ``until`` (on a
+    fixed schedule: a slow reply does not shift the next step); returns the number of steps."""
+    due = time.perf_counter() + random.uniform(0, think)
+    await asyncio.sleep(due - time.perf_counter())
+    await client.reset()
+    due += think
+    steps = 0
+    while due < until:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        began = time.perf_counter()
+        await client.step({"message": "hello"})
+        latencies.append(time.perf_counter() - began)
+        steps += 1
+        due += think
+    return steps
+
+
+async def one_more(url: str, after: float) -> str:
+    """After ``after`` seconds, open a session beyond the capacity: the error code it got."""
+    await asyncio.sleep(after)
+    extra = EnvClient(url, token="")
+    try:
+        await extra.connect()
+        await extra.reset()
+    except CapacityReachedError as exc:
+        return exc.code
+    finally:
+        await extra.close()
+    return "admitted"
+
+
+async def loop_lag(samples: list[float], until: float) -> None:
+    """How late this event loop wakes a task due every ``LAG_TICK`` seconds, until ``until``."""
+    while (due := time.perf_counter() + LAG_TICK) < until:
+        await asyncio.sleep(LAG_TICK)
+        samples.append(time.perf_counter() - due)
+
+
+async def wait_freed(url: str, seconds: float = 60.0) -> int:
     deadline = time.monotonic() + seconds
     active = capabilities(url)["active_sessions"]
     while active and time.monotonic() < deadline:
@@ -89,32 +158,63 @@ async def wait_freed(url: str, seconds: float = 15.0) -> int:
     return active
 
 
-async def run(url: str, server: psutil.Process, sessions: int, wave: int, seconds: float) -> dict[str, Any]:
-    rss_before = server.memory_info().rss
-    began = time.perf_counter()
-    clients = await open_sessions(url, sessions, wave)
-    connect_s = time.perf_counter() - began
-    open_now = capabilities(url)
-    rss_open = server.memory_info().rss
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def ms(samples: list[float], q: float) -> float:
+    return round(float(np.percentile(np.asarray(samples) * 1e3, q)), 2) if samples else float("nan")
+
+
+async def step_all(clients: list[EnvClient], seconds: float, think: float) -> dict[str, Any]:
+    """Every client steps for ``seconds``; steps, latencies, errors and the client's loop lag."""
     latencies: list[float] = []
     errors: list[str] = []
+    lags: list[float] = []
     start = time.perf_counter()
-    steps = await asyncio.gather(*(drive(c, start + seconds, latencies, errors) for c in clients))
+    until = start + seconds
+    runs = [counted(thinking(c, until, think, latencies) if think else flat_out(c, until, latencies), errors)
+            for c in clients]
+    lag = asyncio.ensure_future(loop_lag(lags, until))
+    steps = await asyncio.gather(*runs)
     elapsed = time.perf_counter() - start
+    await lag
+    return {"seconds": round(elapsed, 2), "steps": int(sum(steps)), "errors": len(errors),
+            "first_errors": errors[:5], "steps_per_s": round(sum(steps) / elapsed),
+            "p50_ms": ms(latencies, 50), "p99_ms": ms(latencies, 99), "max_ms": ms(latencies, 100),
+            "min_steps_per_session": int(min(steps)),
+            "client_loop_lag_p99_ms": ms(lags, 99), "client_loop_lag_max_ms": ms(lags, 100)}
+
+
+async def run(url: str, server: psutil.Process, ns: argparse.Namespace) -> dict[str, Any]:
+    me = psutil.Process()
+    rss_before = server.memory_info().rss
+    began, cpu = time.perf_counter(), cpu_seconds(server)
+    clients = await open_sessions(url, ns.sessions, ns.wave)
+    connect_s, connect_cpu = time.perf_counter() - began, cpu_seconds(server) - cpu
+    open_now = capabilities(url)
+    rss_open = server.memory_info().rss
+    probe = None
+    if open_now["active_sessions"] >= open_now["max_sessions"]:
+        probe = asyncio.ensure_future(one_more(url, ns.seconds / 2))
+    cpu = cpu_seconds(server), cpu_seconds(me)
+    result = await step_all(clients, ns.seconds, ns.think)
+    server_cpu, client_cpu = cpu_seconds(server) - cpu[0], cpu_seconds(me) - cpu[1]
     rss_peak = server.memory_info().rss
     await asyncio.gather(*(c.close() for c in clients))
-    lat = np.asarray(latencies) * 1e3
-    return {"sessions": sessions, "active_sessions_open": open_now["active_sessions"],
-            "max_sessions": open_now["max_sessions"], "connect_seconds": round(connect_s, 2),
-            "seconds": round(elapsed, 2), "steps": int(sum(steps)), "errors": len(errors),
-            "first_errors": errors[:5], "steps_per_s": round(sum(steps) / elapsed),
-            "p50_ms": round(float(np.percentile(lat, 50)), 2),
-            "p99_ms": round(float(np.percentile(lat, 99)), 2),
-            "min_steps_per_session": int(min(steps)),
+    return {"sessions": ns.sessions, "think_s": ns.think, "active_sessions_open": open_now["active_sessions"],
+            "max_sessions": open_now["max_sessions"], "connect_seconds": round(connect_s, 2), **result,
+            "one_more_session": None if probe is None else await probe,
+            "server_cpu_ms_per_connect": round(1e3 * connect_cpu / ns.sessions, 2),
+            "server_cpu_us_per_request": round(1e6 * server_cpu / (result["steps"] + ns.sessions)),
+            "server_cpu_percent": round(100 * server_cpu / result["seconds"]),
+            "client_cpu_percent": round(100 * client_cpu / result["seconds"]),
             "server_rss_base_mb": round(rss_before / 2**20, 1),
             "server_rss_open_mb": round(rss_open / 2**20, 1),
             "server_rss_peak_mb": round(rss_peak / 2**20, 1),
-            "rss_per_session_kb": round((rss_open - rss_before) / sessions / 1024, 1),
+            "rss_per_session_kb": round((rss_open - rss_before) / ns.sessions / 1024, 1),
+            "client_rss_mb": round(me.memory_info().rss / 2**20, 1),
             "active_sessions_after": await wait_freed(url)}
 
 
@@ -126,27 +226,37 @@ def raise_fd_limit(needed: int) -> int:
     return soft
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--sessions", type=int, default=1000)
     args.add_argument("--wave", type=int, default=100, help="sessions connected at once")
     args.add_argument("--seconds", type=float, default=20.0, help="how long every session steps")
+    args.add_argument("--think", type=float, default=0.0,
+                      help="seconds between two steps of a session (0: as fast as replies come)")
+    args.add_argument("--capacity", type=int,
+                      help="the server's --max-concurrent-envs (default: its own, 1024)")
     args.add_argument("--json", type=Path, help="write the results here too")
-    ns = args.parse_args()
+    return args.parse_args()
+
+
+def main() -> None:
+    ns = arguments()
     fds = raise_fd_limit(ns.sessions + 256)
     port = free_port()
+    load_before = psutil.getloadavg()
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        process = start_server(port, Path(tmp) / "server.log")
+        process = start_server(port, Path(tmp) / "server.log", ns.capacity)
         stack.callback(stop_process, process)
         url = f"http://127.0.0.1:{port}"
-        result = asyncio.run(run(url, psutil.Process(process.pid), ns.sessions, ns.wave, ns.seconds))
+        result = asyncio.run(run(url, psutil.Process(process.pid), ns))
     result.update(command=" ".join(["python", "bench/load.py", *sys.argv[1:]]), fd_limit=fds,
-                  machine=machine())
+                  load_average_before=[round(x, 2) for x in load_before], machine=machine())
     print(json.dumps(result, indent=1))
     if ns.json:
         ns.json.write_text(json.dumps(result, indent=1) + "\n")
     assert result["errors"] == 0, result["first_errors"]
     assert result["active_sessions_open"] == ns.sessions, "not every session was open at once"
+    assert result["one_more_session"] in (None, "CAPACITY_REACHED"), result["one_more_session"]
     assert result["active_sessions_after"] == 0, "sessions were not freed"
 
 
