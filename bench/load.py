@@ -218,10 +218,14 @@ async def _client(url: str, count: int, ns: argparse.Namespace, pipe: Connection
     pipe.send("closed")
 
 
-def start_clients(url: str, ns: argparse.Namespace) -> list[tuple[multiprocessing.Process, Connection]]:
+Clients = list[tuple[multiprocessing.Process, Connection]]
+"""The client processes, each with the parent's end of its pipe."""
+
+
+def start_clients(url: str, ns: argparse.Namespace) -> Clients:
     """``ns.processes`` client processes sharing ``ns.sessions`` between them."""
     context = multiprocessing.get_context("fork")  # before any event loop or thread runs here
-    clients = []
+    clients: Clients = []
     for index in range(ns.processes):
         count = ns.sessions // ns.processes + (index < ns.sessions % ns.processes)
         ours, theirs = context.Pipe()
@@ -243,9 +247,6 @@ def stepped(replies: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
             "p50_ms": ms(latencies, 50), "p99_ms": ms(latencies, 99), "max_ms": ms(latencies, 100),
             "min_steps_per_session": int(min(steps, default=0)),
             "client_loop_lag_p99_ms": ms(lags, 99), "client_loop_lag_max_ms": ms(lags, 100)}
-
-
-Clients = list[tuple[multiprocessing.Process, Connection]]
 
 
 def open_all(url: str, server: psutil.Process, ns: argparse.Namespace) -> tuple[Clients, dict[str, Any]]:
