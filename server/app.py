@@ -32,6 +32,7 @@ from .workers import Workers
 
 DEFAULT_MAX_SESSIONS = 1024
 """Capacity of a server whose environment supports concurrent sessions (upstream: 1)."""
+MAX_SESSIONS_VARIABLE = "OPENENV_MAX_CONCURRENT_ENVS"
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 STEP_TIMEOUT_VARIABLE = "OPENENV_STEP_TIMEOUT"
 SESSION_TIMEOUT_VARIABLE = "OPENENV_SESSION_TIMEOUT"
@@ -168,8 +169,8 @@ def create_app(
         env: the environment class or a factory returning a new instance per session.
         action_type, observation_type: the environment's pydantic models.
         env_name: shown in the API title.
-        max_concurrent_envs: session capacity; defaults to 1024 for environments with
-            ``SUPPORTS_CONCURRENT_SESSIONS = True`` and 1 otherwise.
+        max_concurrent_envs: session capacity; by default ``$OPENENV_MAX_CONCURRENT_ENVS``, else
+            1024 for environments with ``SUPPORTS_CONCURRENT_SESSIONS = True`` and 1 otherwise.
         session_timeout: close sessions idle (no message, no tool call) for this many seconds,
             closing their socket (1001); by default ``$OPENENV_SESSION_TIMEOUT``, else 900
             (15 minutes); 0 turns it off.
@@ -213,7 +214,8 @@ def create_app(
     clients = ClientSessions.configured(max_sessions_per_client)
     executor = Workers()  # a thread per call in flight: sleeping sessions never delay another's step
     description = Description(action_type, observation_type)  # read from the first environment built
-    manager = SessionManager(factory, action_type, max_sessions=_capacity(env, max_concurrent_envs),
+    capacity = _capacity(env, setting(max_concurrent_envs, MAX_SESSIONS_VARIABLE))
+    manager = SessionManager(factory, action_type, max_sessions=capacity,
                              executor=executor, clients=clients, on_built=description.read,
                              session_timeout=_seconds(session_timeout, SESSION_TIMEOUT_VARIABLE,
                                                       DEFAULT_SESSION_TIMEOUT) or None,

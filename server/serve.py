@@ -30,6 +30,7 @@ import gc
 import logging
 import os
 import re
+import resource
 import socket
 from typing import Any
 
@@ -39,7 +40,7 @@ from uvicorn.importer import import_from_string
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from .admission import AcceptErrorLog, Incoming, guarded
-from .app import DEFAULT_MAX_MESSAGE_BYTES
+from .app import DEFAULT_MAX_MESSAGE_BYTES, MAX_SESSIONS_VARIABLE
 
 UVICORN_FRAME_LIMIT_FACTOR = 4
 """uvicorn closes larger frames with code 1009; ours get an error reply below that."""
@@ -109,6 +110,40 @@ def _keep_alive(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
+DESCRIPTOR_RESERVE = 64
+"""Open files a server needs beside its connections' sockets (listening socket, logs, libraries)."""
+
+
+def _fit_descriptor_limit(sessions: Any) -> tuple[int, str] | None:
+    """Raise the soft limit on open files (``ulimit -n``) towards the hard one when the session
+    capacity needs more; the log level and line that say so, or that it falls short.
+
+    A server admits connections up to three quarters of the soft limit (``admission.py``), so
+    its capacity needs a third more descriptors than sessions: 1,024 sessions (the default)
+    ~1,400, where Linux's usual soft limit is 1,024 (hard: 524,288 or more).
+    """
+    capacity = getattr(sessions, "max_sessions", None)
+    if not isinstance(capacity, int):
+        return None  # not an app of create_app: nothing to size for
+    needed = capacity * 4 // 3 + DESCRIPTOR_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return None
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:  # macOS: an unlimited hard limit, capped lower by the kernel
+            logging.getLogger(__name__).debug("setrlimit(%d) failed", target, exc_info=exc)
+            target = soft
+    if target < needed:
+        return logging.WARNING, (f"Open-file limit (ulimit -n) {target}, hard limit {hard}: this server "
+                                 f"admits {target * 3 // 4} connections, fewer than its {capacity} sessions. "
+                                 f"Raise the limit, or lower {MAX_SESSIONS_VARIABLE}.")
+    return logging.INFO, (f"Open-file limit (ulimit -n) raised from {soft} to {target} "
+                          f"for {capacity} sessions.")
+
+
 def _tune_gc() -> None:
     """Once started: what start-up made lives as long as the server, so the collector skips it
     from now on (``gc.freeze``), and it runs after every ``GC_YOUNG_THRESHOLD`` allocations."""
@@ -153,9 +188,12 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str
     if isinstance(app, str):
         app = import_from_string(app)
     limit = getattr(getattr(app, "state", None), "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
+    descriptors = _fit_descriptor_limit(getattr(getattr(app, "state", None), "sessions", None))
     incoming = Incoming.configured()  # slow request heads and bodies are cut (server/admission.py)
     config = uvicorn.Config(app, http=guarded(AutoHTTPProtocol, incoming), **_options(log_level, limit))
     _redact_logs()
+    if descriptors is not None:  # logged once uvicorn's logging is set up
+        logging.getLogger("uvicorn.error").log(*descriptors)
     server = uvicorn.Server(config)
     sock = _bind(host, port)
     asyncio.run(_serve(server, sock, ready_fd, parent_pid))
@@ -203,6 +241,10 @@ def parser(description: str) -> argparse.ArgumentParser:
                       help="address to bind (default 127.0.0.1; use 0.0.0.0 to serve a network)")
     args.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
     args.add_argument("--log-level", default="info")
+    args.add_argument("--max-concurrent-envs", type=int, metavar="N",
+                      help=f"session capacity, unless the app sets max_concurrent_envs itself (sets "
+                           f"{MAX_SESSIONS_VARIABLE}; default 1024 for an environment that supports "
+                           "concurrent sessions, else 1)")
     args.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     args.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     return args
@@ -214,5 +256,7 @@ def main(app: str | None = None, argv: list[str] | None = None) -> None:
     if app is None:
         args.add_argument("app", help="the ASGI app as module:attribute")
     ns = args.parse_args(argv)
+    if ns.max_concurrent_envs is not None:  # read by create_app when the app module is imported
+        os.environ[MAX_SESSIONS_VARIABLE] = str(ns.max_concurrent_envs)
     serve(app or ns.app, host=ns.host, port=ns.port, log_level=ns.log_level,
           ready_fd=ns.ready_fd, parent_pid=ns.parent_pid)
