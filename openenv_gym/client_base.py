@@ -186,7 +186,7 @@ class ClientBase:
         self._resume_token = headers.get(RESUME_HEADER) if self.extended else None
         if not resumed:
             self._ids = RequestIds()
-        offered = headers.get(SHARED_MEMORY_HEADER) if self.codec.binary else None
+        offered = headers.get(SHARED_MEMORY_HEADER) if self.codec.binary and self._share else None  # asked
         if offered is None:
             return True
         try:

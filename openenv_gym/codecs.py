@@ -30,7 +30,7 @@ import msgpack
 import numpy as np
 import orjson
 
-from .errors import MessageTooLargeError
+from .errors import InvalidRequestError, MessageTooLargeError
 
 if TYPE_CHECKING:
     from .shared_frames import SharedFrames
@@ -39,7 +39,11 @@ _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _NDARRAY = 42
 """msgpack extension type of a numpy array: its payload is ``packb([dtype.str, shape, raw bytes])``."""
 SHARED_NDARRAY = 43
-"""msgpack extension type of an array in shared memory (:mod:`.shared_frames`)."""
+"""msgpack extension type of an array in shared memory (:mod:`.shared_frames`): valid only in a
+server's replies, decoded only by a client that mapped the ring."""
+UNEXPECTED_REFERENCE = (
+    f"a shared-memory array reference (msgpack extension {SHARED_NDARRAY}) is valid only in a server's "
+    "reply to a client that has the connection's ring; requests carry arrays as extension 42")
 _ARRAY_OF_3 = b"\x93"
 _BIN_HEADERS = {b"\xc4": 1, b"\xc5": 2, b"\xc6": 4}
 """msgpack's ``bin`` markers, by the bytes of their length field."""
@@ -95,7 +99,8 @@ def _bin_header(size: int) -> bytes:
 
 def _msgpack_ext(code: int, data: bytes) -> Any:
     if code != _NDARRAY:
-        return msgpack.ExtType(code, data)
+        raise ValueError(f"msgpack extension type {code} is not one of this protocol's "
+                         f"({_NDARRAY}: a numpy array)")
     if len(data) < _IN_PLACE_FROM:
         dtype, shape, raw = msgpack.unpackb(data)
         return np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape)
@@ -142,7 +147,19 @@ def json_loads(data: str | bytes) -> Any:
 @dataclass(frozen=True)
 class Codec:
     """One frame encoding, negotiated as a WebSocket subprotocol; with ``frames`` (msgpack
-    only), big arrays go through that connection's shared memory (:mod:`.shared_frames`)."""
+    only), big arrays go through that connection's shared memory (:mod:`.shared_frames`): the
+    server's codec writes them into its ring, the client's reads them out. A reference is
+    decoded only by a client's codec: anyone else's (the server reading a request, a client
+    without a ring) refuses it with :class:`InvalidRequestError`, and any other unknown
+    extension type with ``ValueError``.
+
+    >>> frame = msgpack.packb({"type": "step", "data": msgpack.ExtType(SHARED_NDARRAY, b"")})
+    >>> try:
+    ...     MSGPACK.decode(frame)
+    ... except InvalidRequestError as exc:
+    ...     exc.code, exc.details
+    ('VALIDATION_ERROR', {'extension': 43})
+    """
 
     subprotocol: str
     binary: bool
@@ -164,9 +181,11 @@ class Codec:
         return _msgpack_default(value)
 
     def _ext(self, code: int, data: bytes) -> Any:
-        if self.frames is not None and code == SHARED_NDARRAY:
-            return self.frames.get(data)
-        return _msgpack_ext(code, data)
+        if code != SHARED_NDARRAY:
+            return _msgpack_ext(code, data)
+        if self.frames is None or self.frames.writer:  # a request, or no ring: nothing to point into
+            raise InvalidRequestError(UNEXPECTED_REFERENCE, details={"extension": SHARED_NDARRAY})
+        return self.frames.get(data)
 
     def decode(self, data: str | bytes, *, max_containers: int | None = None) -> Any:
         """Decode one frame; raises ``ValueError`` on malformed input.

@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from openenv_gym.client_base import is_loopback
 from openenv_gym.codecs import JSON, Codec, negotiate
-from openenv_gym.errors import ErrorCode, MessageTooLargeError, ServerError
+from openenv_gym.errors import ErrorCode, ServerError
 from openenv_gym.protocol import RESUME_HEADER, error_frame
 from openenv_gym.shared_frames import DEFAULT_SIZE, SHARED_MEMORY_HEADER, SharedFrames
 
@@ -187,7 +187,7 @@ class WebSocketEndpoint:
         """The reply to one frame within the size limit; ``None`` when the client closed."""
         try:
             message = codec.decode(raw, max_containers=MAX_CONTAINERS_PER_MESSAGE)
-        except MessageTooLargeError as exc:  # more objects than any request needs: not decoded further
+        except ServerError as exc:  # too many objects, or a reference into the server's own ring
             return exc.to_frame()
         except ValueError as exc:
             return error_frame(ErrorCode.INVALID_JSON, f"Invalid JSON: {exc}")
