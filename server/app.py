@@ -10,11 +10,13 @@ import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openenv_gym.client_base import ENV_KWARGS_VARIABLE, resolve_token
+from openenv_gym.excerpts import excerpt
 from openenv_gym.types import Action, Observation
 
 from .environment import Environment
@@ -138,6 +140,12 @@ def _is_public(scope: Scope) -> bool:
             and (path == "/health" or is_web_asset(path)))
 
 
+async def _quoted_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 for a request that does not validate, quoting an excerpt of each input."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": excerpt(exc.errors())}, status_code=422)
+
+
 def create_app(
     env: Callable[..., Environment],
     action_type: type[Action],
@@ -219,6 +227,7 @@ def create_app(
     env_name = env_name or str(getattr(env, "__name__", "env"))
     app = FastAPI(title=f"OpenEnv Environment HTTP API ({env_name})",
                   version="1.0.0", lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, _quoted_validation_error)
     app.state.sessions = manager
     app.state.mode = resolve_mode(mode)
     max_message_bytes = setting(max_message_bytes, MESSAGE_BYTES_VARIABLE) or DEFAULT_MAX_MESSAGE_BYTES

@@ -38,6 +38,7 @@ from starlette.responses import Response
 
 from openenv_gym.codecs import json_dumps
 from openenv_gym.errors import ServerError
+from openenv_gym.excerpts import excerpt
 from openenv_gym.mcp_types import MCP_ACTION_TYPES, CallToolAction, ListToolsAction
 from openenv_gym.types import Action, EnvironmentMetadata
 
@@ -123,7 +124,8 @@ class WebApi:
         try:
             return kind.validate_python(action).model_dump(mode="json", exclude={"metadata"})
         except ValidationError as exc:
-            raise HTTPException(422, detail=exc.errors(include_url=False, include_context=False)) from exc
+            errors = exc.errors(include_url=False, include_context=False)
+            raise HTTPException(422, detail=excerpt(errors)) from exc  # an excerpt of each input
 
     async def _session_now(self) -> Session:
         """The web's session, opened on first use (again after the idle timeout closed it)."""

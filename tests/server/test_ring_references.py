@@ -11,21 +11,19 @@ an honest session steps next to it.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import msgpack
-import orjson
-import psutil
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from openenv_gym.codecs import JSON, MSGPACK, SHARED_NDARRAY
+from openenv_gym.codecs import MSGPACK, SHARED_NDARRAY
 from openenv_gym.providers import ProcessProvider
 from openenv_gym.shared_frames import DEFAULT_SIZE, SHARED_MEMORY_HEADER
 from tests.support.servers import serving
+from tests.support.witnesses import SteppingSession, rss, ws_url
 
 RING_REFERENCES = 24
 """References per hostile frame, each to the whole ring under its own shape (so none could reuse
@@ -56,44 +54,9 @@ def server() -> Iterator[ProcessProvider]:
         yield provider
 
 
-class Honest:
-    """A session on its own connection that steps without pause in a thread; it keeps each
-    step's latency and checks each echo."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.latencies: list[float] = []
-        self.wrong: list[Any] = []
-        self._connected = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Honest:
-        self._thread.start()
-        assert self._connected.wait(timeout=30)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-
-    def _run(self) -> None:
-        with connect(self.url, subprotocols=[JSON.subprotocol]) as ws:
-            self._connected.set()
-            step = 0
-            while not self._stop.is_set():
-                step += 1
-                started = time.perf_counter()
-                ws.send(JSON.encode({"type": "step", "id": step, "data": {"message": f"honest {step}"}}))
-                reply = orjson.loads(ws.recv(timeout=60))
-                self.latencies.append(time.perf_counter() - started)
-                if reply.get("data", {}).get("observation", {}).get("echoed_message") != f"honest {step}":
-                    self.wrong.append(reply)
-
-
 def with_ring(server: ProcessProvider) -> ClientConnection:
     """A msgpack connection from this machine that asked for a ring, and got one."""
-    ws = connect(server.base_url.replace("http", "ws", 1) + "/ws", subprotocols=[MSGPACK.subprotocol],
+    ws = connect(ws_url(server), subprotocols=[MSGPACK.subprotocol],
                  additional_headers={SHARED_MEMORY_HEADER: "1"}, max_size=None)
     assert ws.response.headers.get(SHARED_MEMORY_HEADER), "the server offered this client a ring"
     return ws
@@ -104,15 +67,9 @@ def exchange(ws: ClientConnection, message: Any) -> Any:
     return msgpack.unpackb(ws.recv(timeout=60), raw=False, strict_map_key=False)
 
 
-def rss(provider: ProcessProvider) -> int:
-    assert provider.pid is not None
-    return psutil.Process(provider.pid).memory_info().rss
-
-
 def test_ring_references_in_requests_are_refused_and_copy_nothing(server):
-    url = server.base_url.replace("http", "ws", 1) + "/ws"
     before = rss(server)
-    with Honest(url) as honest, with_ring(server) as ws:
+    with SteppingSession(ws_url(server)) as honest, with_ring(server) as ws:
         for where, message in HOSTILE.items():
             reply = exchange(ws, message)
             error = reply["data"] if reply["type"] == "error" else reply["data"][0]["data"]  # a batch's item
@@ -126,5 +83,5 @@ def test_ring_references_in_requests_are_refused_and_copy_nothing(server):
         time.sleep(0.2)  # the honest session steps a little after the last hostile frame too
     assert grown < 64 << 20, f"the server grew by {grown >> 20} MiB (it copied out of its ring)"
     assert not honest.wrong
-    assert len(honest.latencies) > 10 and max(honest.latencies) < 1.0, (
-        f"the honest session waited {max(honest.latencies):.2f} s for a step")
+    assert len(honest.latencies) > 10 and honest.slowest < 1.0, (
+        f"the honest session waited {honest.slowest:.2f} s for a step")
