@@ -19,6 +19,7 @@ from openenv_gym.client_base import ENV_KWARGS_VARIABLE, resolve_token
 from openenv_gym.excerpts import excerpt
 from openenv_gym.types import Action, Observation
 
+from .budget import MemoryBudget
 from .environment import Environment
 from .limits import MESSAGE_BYTES_VARIABLE, ClientSessions, RateLimit, setting
 from .mcp_websocket import McpWebSocketEndpoint
@@ -157,6 +158,7 @@ def create_app(
     step_timeout: float | None = None,
     resume_grace: float | None = None,
     max_message_bytes: int | None = None,
+    max_inflight_bytes: int | None = None,
     max_sessions_per_client: int | None = None,
     rate_limit: float | None = None,
     rate_burst: int | None = None,
@@ -183,6 +185,11 @@ def create_app(
             resumed; by default ``$OPENENV_RESUME_GRACE``, else 30; 0 turns resuming off.
         max_message_bytes: larger frames get a ``MESSAGE_TOO_LARGE`` error reply; by default
             ``$OPENENV_MAX_MESSAGE_BYTES``, else 16 MiB.
+        max_inflight_bytes: the memory all requests in flight may hold together, counted with
+            what they decode to (``server/budget.py``); over it a frame gets ``MESSAGE_TOO_LARGE``
+            (one still arriving: its connection is closed, 1009); by default
+            ``$OPENENV_MAX_INFLIGHT_BYTES``, else four frames of the largest size per session for
+            up to four sessions, at least 64 MiB.
         max_sessions_per_client: sessions one client address may hold (``TOO_MANY_SESSIONS``
             beyond); by default ``$OPENENV_MAX_SESSIONS_PER_CLIENT``, else 256 for remote
             clients and no limit but the capacity for this machine's (``server/limits.py``).
@@ -234,9 +241,11 @@ def create_app(
     app.state.max_message_bytes = max_message_bytes
     app.include_router(build_router(factory, action_type, observation_type, manager, mode=app.state.mode,
                                     env_name=env_name))
+    app.state.memory_budget = MemoryBudget.configured(max_inflight_bytes, max_message_bytes=max_message_bytes,
+                                                      capacity=manager.max_sessions)  # serve.py's too
     limits: dict[str, Any] = {"max_message_bytes": max_message_bytes,  # shared by both sockets
                               "rate": RateLimit.configured(rate_limit, rate_burst),
-                              "clients": clients}
+                              "clients": clients, "budget": app.state.memory_budget}
     app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, **limits))
     app.add_api_websocket_route("/mcp", McpWebSocketEndpoint(manager, **limits))
     if web_enabled(web):
