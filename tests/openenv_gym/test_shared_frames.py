@@ -249,40 +249,41 @@ def test_a_client_refuses_extensions_it_did_not_expect(observation, why):
             client.reset()
 
 
-def ring_holding(array: np.ndarray) -> tuple[SharedFrames, msgpack.ExtType]:
+@contextlib.contextmanager
+def ring_holding(array: np.ndarray) -> Iterator[tuple[SharedFrames, msgpack.ExtType]]:
+    """A server's ring with ``array`` in it, and its reference; closed (and unlinked) after."""
     ring = SharedFrames.create(1 << 20)
     assert ring is not None
-    ring.new_reply()
-    placed = ring.put(array)
-    assert placed is not None
-    return ring, placed
+    try:
+        ring.new_reply()
+        placed = ring.put(array)
+        assert placed is not None
+        yield ring, placed
+    finally:
+        ring.close()
 
 
 def test_a_client_with_a_ring_takes_plain_arrays_in_it_and_refuses_the_rest():
     array = np.arange(20_000, dtype=np.uint16)
-    ring, placed = ring_holding(array)
-    with hostile_server({"screen": placed}, ring) as url, SyncEnvClient(url) as client:
+    with ring_holding(array) as (ring, placed), hostile_server({"screen": placed}, ring) as url, \
+            SyncEnvClient(url) as client:
         assert client.codec.frames is not None, "the client mapped the offered ring"
         assert np.array_equal(client.reset().observation["screen"], array)
-    ring.close()
-    ring, _ = ring_holding(array)
     bad = {"screen": ext(SHARED_NDARRAY, "(1000,)u1", [1000], 0)}  # 1000 times the bytes the shape says
-    with hostile_server(bad, ring) as url, SyncEnvClient(url) as client:
+    with ring_holding(array) as (ring, _), hostile_server(bad, ring) as url, SyncEnvClient(url) as client:
         assert client.codec.frames is not None
         with pytest.raises(ProtocolError, match="not a plain dtype"):
             client.reset()
-    ring.close()
 
 
 def test_a_client_that_did_not_ask_for_a_ring_ignores_one_offered():
     """Offered unasked (or again after the client failed to open one): not mapped, so the
     client does not connect again and again."""
-    ring, placed = ring_holding(np.arange(20_000, dtype=np.uint16))
-    with hostile_server({"screen": placed}, ring) as url, SyncEnvClient(url, shared_memory=False) as client:
-        assert client.codec.frames is None
-        with pytest.raises(ProtocolError, match="valid only in a server's reply to a client that has"):
-            client.reset()
-    ring.unlink()  # the offer's name, still there: nobody mapped it
-    with hostile_server({"screen": placed}, ring) as url, SyncEnvClient(url) as client:
-        assert client.codec.frames is None, "the ring's name is gone: the client connected once more, unasking"
-    ring.close()
+    with ring_holding(np.arange(20_000, dtype=np.uint16)) as (ring, placed):
+        with hostile_server({"screen": placed}, ring) as url, SyncEnvClient(url, shared_memory=False) as client:
+            assert client.codec.frames is None
+            with pytest.raises(ProtocolError, match="valid only in a server's reply to a client that has"):
+                client.reset()
+        ring.unlink()  # the offer's name, still there: nobody mapped it
+        with hostile_server({"screen": placed}, ring) as url, SyncEnvClient(url) as client:
+            assert client.codec.frames is None, "the ring's name is gone: the client connected once more, unasking"
