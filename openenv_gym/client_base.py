@@ -204,7 +204,7 @@ class ClientBase:
         self._resume_token = headers.get(RESUME_HEADER) if self.extended else None
         if not resumed:
             self._ids = RequestIds()
-        offered = headers.get(SHARED_MEMORY_HEADER) if self.codec.binary else None
+        offered = headers.get(SHARED_MEMORY_HEADER) if self.codec.binary and self._share else None  # asked
         if offered is None:
             return True
         try:
@@ -279,12 +279,12 @@ class ClientBase:
                 return error
             except ProtocolError:
                 pass  # not an error frame: the close code below is what we know
+        reason = f" ({reason})" if reason else ""  # e.g. the server's memory budget was spent
         if code == CLOSE_MESSAGE_TOO_BIG:
-            return MessageTooLargeError(f"{self.ws_url} closed the session: frame too large")
+            return MessageTooLargeError(f"{self.ws_url} closed the session: frame too large{reason}")
         if code is None:
             return TransportError(f"the connection to {self.ws_url} was lost (no close frame: the "
                                   "server died or the network dropped); the episode is lost")
-        reason = f" ({reason})" if reason else ""
         return TransportError(f"the session at {self.ws_url} was closed "
                               f"(code {code}{reason}); the episode is lost")
 

@@ -40,9 +40,11 @@ argument, so Gymnasium's ``AsyncVectorEnv`` can re-raise them in the parent proc
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
+
+from .excerpts import MESSAGE_CHARS, excerpt
 
 
 class ErrorCode(str, Enum):
@@ -108,8 +110,18 @@ class ServerError(OpenEnvGymError):
 
     def to_frame(self) -> dict[str, Any]:
         """The upstream-format error frame that carries this error."""
-        return {"type": "error", "data": {"message": self.message, "code": self.code,
-                                          **self.details}}
+        return {"type": "error", "data": error_data(self.message, self.code, self.details)}
+
+
+def error_data(message: str, code: str, details: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``data`` of an error frame: its message, code and details, each quoting no more of
+    a client's input than an excerpt (:mod:`.excerpts`): every error frame is built here.
+
+    >>> data = error_data("Invalid action", "VALIDATION_ERROR", {"errors": [{"input": "x" * 10**6}]})
+    >>> data["code"], data["errors"][0]["input"][-24:]
+    ('VALIDATION_ERROR', 'xx… (1000000 characters)')
+    """
+    return {"message": excerpt(message, MESSAGE_CHARS), "code": code, **excerpt(dict(details))}
 
 
 class InvalidJSONError(ServerError):

@@ -118,6 +118,30 @@ class Buffers:
         return buffer
 
 
+_MAX_DIMENSIONS = 32
+
+
+def _plain_dtype(name: Any) -> np.dtype[Any]:
+    """The dtype a reference names, if it is one an array of the ring can have: numbers, bools,
+    bytes, text, times; never Python objects, records, sub-arrays or a zero size.
+
+    >>> _plain_dtype("<u1"), _plain_dtype(">f8")
+    (dtype('uint8'), dtype('>f8'))
+    >>> _plain_dtype("(1000,)u1")
+    Traceback (most recent call last):
+    ValueError: a shared-memory reference to an array of '(1000,)u1': not a plain dtype
+    """
+    try:
+        if not isinstance(name, str):
+            raise TypeError(type(name).__name__)
+        dtype = np.dtype(name)
+    except TypeError as exc:
+        raise ValueError(f"a shared-memory reference with no dtype: {name!r:.60}") from exc
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or not dtype.itemsize:
+        raise ValueError(f"a shared-memory reference to an array of {name!r:.60}: not a plain dtype")
+    return dtype
+
+
 _ONLY_HERE = 3
 """``sys.getrefcount`` of a pooled buffer nobody else holds: the pool's list, the loop's name
 and the call's own argument."""
@@ -129,6 +153,7 @@ class SharedFrames:
     def __init__(self, name: str, fd: int, size: int, *, writer: bool):
         self.name = name
         self.size = size
+        self.writer = writer
         self._map = mmap.mmap(fd, _DATA + size)
         self._fd = fd if writer else None  # the writer allocates pages as the ring first fills
         if not writer:
@@ -203,14 +228,16 @@ class SharedFrames:
         return True
 
     def get(self, payload: bytes) -> np.ndarray:
-        """The array a reference points at, copied out of the ring; raises ``ValueError``."""
+        """The array a reference points at, copied out of the ring (the client's side); raises
+        ``ValueError`` for anything but a plain array inside the ring."""
         dtype_str, shape, start = msgpack.unpackb(payload)
-        dtype = np.dtype(dtype_str)
-        if not all(isinstance(n, int) and n >= 0 for n in shape) or not isinstance(start, int):
+        dtype = _plain_dtype(dtype_str)
+        if (not isinstance(shape, list) or len(shape) > _MAX_DIMENSIONS or not isinstance(start, int)
+                or not all(isinstance(n, int) and n >= 0 for n in shape)):
             raise ValueError(f"a shared-memory reference with a bad shape or place: {shape!r:.60}")
         count = math.prod(shape)
         nbytes = count * dtype.itemsize
-        if dtype.hasobject or not 0 <= start % self.size + nbytes <= self.size:
+        if not 0 <= start % self.size + nbytes <= self.size:
             raise ValueError(f"a shared-memory reference out of the ring: {nbytes} bytes at {start}")
         array = self._buffers.take(dtype, tuple(shape))
         np.copyto(array, np.frombuffer(self._map, dtype, count, _DATA + start % self.size).reshape(shape))

@@ -156,7 +156,7 @@ class SyncEnvClient(ClientBase, BlockingSession):
                 self._abandon()
             raise self._timeout_error(message, self.timeout) from exc
         except (_Closed, OSError, InvalidState) as exc:
-            code = self._protocol.close_code if self._protocol is not None else None
+            code, _ = _close_of(self._protocol)
             raise self._dropped(self._closed(), code) from exc
 
     # -- bytes in, bytes out -------------------------------------------------------------------
@@ -235,8 +235,7 @@ class SyncEnvClient(ClientBase, BlockingSession):
         except OpenEnvGymError:
             last = None  # a garbled last frame: the close code is what we know
         self._abandon()
-        code = protocol.close_code if protocol is not None else None
-        reason = (protocol.close_reason or "") if protocol is not None else ""
+        code, reason = _close_of(protocol)
         return self._closed_error(code, reason, last)
 
     def _abandon(self) -> None:
@@ -246,3 +245,13 @@ class SyncEnvClient(ClientBase, BlockingSession):
         self._fragments = []
         if sock is not None:
             sock.close()
+
+
+def _close_of(protocol: ClientProtocol | None) -> tuple[int | None, str]:
+    """The server's close code and reason: from its close frame as soon as it came (the protocol
+    says so only once the connection is closed, after the server's end of stream too)."""
+    if protocol is None:
+        return None, ""
+    if protocol.close_rcvd is not None:
+        return protocol.close_rcvd.code, protocol.close_rcvd.reason
+    return protocol.close_code, protocol.close_reason or ""

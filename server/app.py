@@ -10,13 +10,16 @@ import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openenv_gym.client_base import ENV_KWARGS_VARIABLE, resolve_token
+from openenv_gym.excerpts import excerpt
 from openenv_gym.types import Action, Observation
 
+from .budget import MemoryBudget
 from .description import Description
 from .environment import Environment
 from .http_limits import BodyLimit
@@ -142,6 +145,12 @@ def _is_public(scope: Scope) -> bool:
             and (path == "/health" or is_web_asset(path)))
 
 
+async def _quoted_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 for a request that does not validate, quoting an excerpt of each input."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": excerpt(exc.errors())}, status_code=422)
+
+
 def create_app(
     env: Callable[..., Environment],
     action_type: type[Action],
@@ -153,6 +162,7 @@ def create_app(
     step_timeout: float | None = None,
     resume_grace: float | None = None,
     max_message_bytes: int | None = None,
+    max_inflight_bytes: int | None = None,
     max_sessions_per_client: int | None = None,
     rate_limit: float | None = None,
     rate_burst: int | None = None,
@@ -182,6 +192,11 @@ def create_app(
         max_message_bytes: larger frames get a ``MESSAGE_TOO_LARGE`` error reply, larger HTTP
             bodies a 413 (``server/http_limits.py``); by default ``$OPENENV_MAX_MESSAGE_BYTES``,
             else 16 MiB.
+        max_inflight_bytes: the memory all requests in flight may hold together, counted with
+            what they decode to (``server/budget.py``); over it a frame gets ``MESSAGE_TOO_LARGE``
+            (one still arriving: its connection is closed, 1009); by default
+            ``$OPENENV_MAX_INFLIGHT_BYTES``, else four frames of the largest size per session for
+            up to four sessions, at least 64 MiB.
         max_sessions_per_client: sessions one client address may hold (``TOO_MANY_SESSIONS``
             beyond); by default ``$OPENENV_MAX_SESSIONS_PER_CLIENT``, else 256 for remote
             clients and no limit but the capacity for this machine's (``server/limits.py``).
@@ -232,6 +247,7 @@ def create_app(
     env_name = env_name or str(getattr(env, "__name__", "env"))
     app = FastAPI(title=f"OpenEnv Environment HTTP API ({env_name})",
                   version="1.0.0", lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, _quoted_validation_error)
     app.state.sessions = manager
     app.state.description = description
     app.state.mode = resolve_mode(mode)
@@ -239,9 +255,11 @@ def create_app(
     app.state.max_message_bytes = max_message_bytes
     app.include_router(build_router(description, manager, mode=app.state.mode, env_name=env_name))
     app.add_middleware(BodyLimit, max_bytes=max_message_bytes)  # HTTP bodies: 413 over the frame limit
+    app.state.memory_budget = MemoryBudget.configured(max_inflight_bytes, max_message_bytes=max_message_bytes,
+                                                      capacity=manager.max_sessions)  # serve.py's too
     limits: dict[str, Any] = {"max_message_bytes": max_message_bytes,  # shared by both sockets
                               "rate": RateLimit.configured(rate_limit, rate_burst),
-                              "clients": clients}
+                              "clients": clients, "budget": app.state.memory_budget}
     app.add_api_websocket_route("/ws", WebSocketEndpoint(manager, **limits))
     app.add_api_websocket_route("/mcp", McpWebSocketEndpoint(manager, **limits))
     if web_enabled(web):

@@ -12,6 +12,7 @@ variable                               ``create_app`` keyword              defau
 ``OPENENV_RATE_BURST``                 ``rate_burst`` (messages)           one second's worth
 ``OPENENV_MAX_MESSAGE_BYTES``          ``max_message_bytes``               16 MiB
 ``OPENENV_SHARED_MEMORY_BYTES``        (variable only)                     1 GiB of frame rings
+``OPENENV_MAX_INFLIGHT_BYTES``         ``max_inflight_bytes``              256 MiB (:mod:`.budget`)
 =====================================  ==================================  ======================
 
 By default clients on this machine (loopback addresses) are limited only by the server's
@@ -19,7 +20,9 @@ capacity, so a vector environment or a load test with a thousand sessions works 
 box; an explicit per-client limit applies to every address. Clients on this machine get
 their frames through a shared-memory ring each (16 MiB, :mod:`openenv_gym.shared_frames`)
 while the server's rings stay within ``OPENENV_SHARED_MEMORY_BYTES`` (tmpfs pages); further
-connections get theirs through the socket.
+connections get theirs through the socket. All connections together hold at most
+``OPENENV_MAX_INFLIGHT_BYTES`` of requests in flight, decoded ones counted with what they
+decode to (:mod:`.budget`).
 """
 
 from __future__ import annotations
@@ -35,16 +38,18 @@ from typing import Any, Protocol
 
 from openenv_gym.errors import TooManySessionsError
 
-MAX_CONTAINERS_PER_MESSAGE = 2**18
-"""Objects and arrays one WebSocket message may hold (a batch of 4,096 steps holds ~12,000):
-past it, ``MESSAGE_TOO_LARGE`` before the frame is decoded further, so a frame of empty maps
-cannot make the server build millions of dicts (1 byte each in msgpack, ~70 in memory)."""
+MAX_OBJECTS_PER_MESSAGE = 2**18
+"""Values one WebSocket message may hold, strings and numbers as well as objects and arrays (a
+batch of 4,096 steps holds ~37,000): past it, ``MESSAGE_TOO_LARGE`` before the frame is decoded,
+so a frame of empty maps or short strings cannot make the server build millions of objects
+(1 to 3 bytes each in msgpack, ~64 in memory; :mod:`openenv_gym.decoded_size`)."""
 DEFAULT_SESSIONS_PER_CLIENT = 256
 SESSIONS_PER_CLIENT_VARIABLE = "OPENENV_MAX_SESSIONS_PER_CLIENT"
 RATE_VARIABLE = "OPENENV_RATE_LIMIT"
 BURST_VARIABLE = "OPENENV_RATE_BURST"
 MESSAGE_BYTES_VARIABLE = "OPENENV_MAX_MESSAGE_BYTES"
 SHARED_MEMORY_BYTES_VARIABLE = "OPENENV_SHARED_MEMORY_BYTES"
+INFLIGHT_BYTES_VARIABLE = "OPENENV_MAX_INFLIGHT_BYTES"
 DEFAULT_SHARED_MEMORY_BYTES = 1 << 30
 
 

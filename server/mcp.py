@@ -29,6 +29,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from openenv_gym.errors import ServerError, SessionError
+from openenv_gym.excerpts import MESSAGE_CHARS, excerpt
 from openenv_gym.mcp_types import CallToolAction, Tool, ToolErrorType
 from openenv_gym.protocol import summarize_errors
 from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST
@@ -79,8 +80,8 @@ def error_response(code: RpcCode, message: str, request_id: Any = None, data: An
     >>> error_response(RpcCode.PARSE_ERROR, "Parse error")
     {'jsonrpc': '2.0', 'id': None, 'error': {'code': -32700, 'message': 'Parse error', 'data': None}}
     """
-    return {"jsonrpc": "2.0", "id": request_id,
-            "error": {"code": int(code), "message": message, "data": data}}
+    return {"jsonrpc": "2.0", "id": excerpt(request_id),  # at most an excerpt of any input
+            "error": {"code": int(code), "message": excerpt(message, MESSAGE_CHARS), "data": excerpt(data)}}
 
 
 def parse(body: bytes) -> Any:

@@ -41,6 +41,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from .admission import AcceptErrorLog, Incoming, guarded
 from .app import DEFAULT_MAX_MESSAGE_BYTES, MAX_SESSIONS_VARIABLE
+from .budget import budgeted
 
 UVICORN_FRAME_LIMIT_FACTOR = 4
 """uvicorn closes larger frames with code 1009; ours get an error reply below that."""
@@ -187,10 +188,15 @@ def serve(app: Any, *, host: str = "127.0.0.1", port: int = 8000, log_level: str
     """Serve ``app`` (an ASGI app or an ``"module:attribute"`` string) until interrupted."""
     if isinstance(app, str):
         app = import_from_string(app)
-    limit = getattr(getattr(app, "state", None), "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
-    descriptors = _fit_descriptor_limit(getattr(getattr(app, "state", None), "sessions", None))
+    state = getattr(app, "state", None)
+    limit = getattr(state, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
+    budget = getattr(state, "memory_budget", None)  # unfinished frames count too (server/budget.py)
+    descriptors = _fit_descriptor_limit(getattr(state, "sessions", None))
     incoming = Incoming.configured()  # slow request heads and bodies are cut (server/admission.py)
-    config = uvicorn.Config(app, http=guarded(AutoHTTPProtocol, incoming), **_options(log_level, limit))
+    options = _options(log_level, limit)
+    if budget is not None:
+        options["ws"] = budgeted(budget)
+    config = uvicorn.Config(app, http=guarded(AutoHTTPProtocol, incoming), **options)
     _redact_logs()
     if descriptors is not None:  # logged once uvicorn's logging is set up
         logging.getLogger("uvicorn.error").log(*descriptors)
@@ -234,9 +240,10 @@ def parser(description: str) -> argparse.ArgumentParser:
         description=description,
         epilog="Set OPENENV_TOKEN to require 'Authorization: Bearer <token>' on every route but /health. "
                "Limits: OPENENV_MAX_SESSIONS_PER_CLIENT, OPENENV_RATE_LIMIT (messages/s per connection), "
-               "OPENENV_RATE_BURST, OPENENV_MAX_MESSAGE_BYTES, OPENENV_SESSION_TIMEOUT, "
-               "OPENENV_HANDSHAKE_TIMEOUT, OPENENV_BODY_TIMEOUT, OPENENV_MAX_CONNECTIONS. Web pages: "
-               "OPENENV_ALLOWED_HOSTS, OPENENV_ALLOWED_ORIGINS (see docs/reliability.md).")
+               "OPENENV_RATE_BURST, OPENENV_MAX_MESSAGE_BYTES, OPENENV_MAX_INFLIGHT_BYTES, "
+               "OPENENV_SESSION_TIMEOUT, OPENENV_HANDSHAKE_TIMEOUT, OPENENV_BODY_TIMEOUT, "
+               "OPENENV_MAX_CONNECTIONS. Web pages: OPENENV_ALLOWED_HOSTS, OPENENV_ALLOWED_ORIGINS "
+               "(see docs/reliability.md).")
     args.add_argument("--host", default="127.0.0.1",
                       help="address to bind (default 127.0.0.1; use 0.0.0.0 to serve a network)")
     args.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")

@@ -102,13 +102,6 @@ def _fingerprint(message: dict[str, Any]) -> bytes | None:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    try:
-        return orjson.loads(exc.json(include_url=False))
-    except ValueError:  # an input JSON cannot hold (msgpack bytes that are not UTF-8): leave inputs out
-        return orjson.loads(exc.json(include_url=False, include_input=False))
-
-
 class Session:
     """An environment instance bound to one connection.
 
@@ -228,7 +221,7 @@ class Session:
         except BadMessage as exc:
             reply = error_frame(ErrorCode.VALIDATION_ERROR, str(exc))
         except ValidationError as exc:
-            errors = _validation_errors(exc)
+            errors = exc.errors(include_url=False)  # the frame quotes an excerpt of each input
             what = "action" if isinstance(message, dict) and message.get("type") == "step" else "message"
             reply = error_frame(ErrorCode.VALIDATION_ERROR, f"Invalid {what}: {summarize_errors(errors)}",
                                 errors=errors)

@@ -20,14 +20,16 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from openenv_gym.client_base import is_loopback
 from openenv_gym.codecs import JSON, Codec, negotiate
-from openenv_gym.errors import ErrorCode, MessageTooLargeError, ServerError
+from openenv_gym.decoded_size import bound, weigh
+from openenv_gym.errors import ErrorCode, ServerError
 from openenv_gym.protocol import RESUME_HEADER, error_frame
 from openenv_gym.shared_frames import DEFAULT_SIZE, SHARED_MEMORY_HEADER, SharedFrames
 
+from .budget import MemoryBudget, Share
 from .connection import Connection
 from .limits import (
     DEFAULT_SHARED_MEMORY_BYTES,
-    MAX_CONTAINERS_PER_MESSAGE,
+    MAX_OBJECTS_PER_MESSAGE,
     SHARED_MEMORY_BYTES_VARIABLE,
     ClientSessions,
     RateLimit,
@@ -59,16 +61,22 @@ class WebSocketEndpoint:
         rate: messages per second per connection; a message over it is answered with
             ``RATE_LIMITED`` (and ``retry_after`` seconds) and dropped; a client that keeps
             sending while refused has its connection closed (1008). ``None``: no limit.
+        budget: the server's memory for requests in flight (:mod:`.budget`): each frame holds
+            its share, with what it decodes to, until it is answered; a frame that does not fit
+            is answered with ``MESSAGE_TOO_LARGE`` and dropped. By default the configured one.
     """
 
     def __init__(self, manager: SessionManager, *, max_message_bytes: int,
-                 clients: ClientSessions | None = None, rate: RateLimit | None = None):
+                 clients: ClientSessions | None = None, rate: RateLimit | None = None,
+                 budget: MemoryBudget | None = None):
         self.manager = manager
         self.max_message_bytes = max_message_bytes
         self.clients = clients or ClientSessions(None)
         self.rate = rate
-        budget = setting(None, SHARED_MEMORY_BYTES_VARIABLE)
-        self.shared_memory_left: int = DEFAULT_SHARED_MEMORY_BYTES if budget is None else budget
+        self.budget = budget or MemoryBudget.configured(None, max_message_bytes=max_message_bytes,
+                                                        capacity=manager.max_sessions)
+        rings = setting(None, SHARED_MEMORY_BYTES_VARIABLE)
+        self.shared_memory_left: int = DEFAULT_SHARED_MEMORY_BYTES if rings is None else rings
 
     async def __call__(self, websocket: WebSocket) -> None:
         codec = self._codec(websocket)
@@ -159,21 +167,31 @@ class WebSocketEndpoint:
         """Answer frames until the client leaves: its close code; ``None`` if it sent ``close``
         or was closed for flooding (its sessions are closed, not kept for a resume)."""
         bucket = None if self.rate is None else self.rate.bucket()
-        while True:
-            frame = await websocket.receive()
-            if frame["type"] == "websocket.disconnect":
-                return int(frame.get("code", 1005))
-            wait = 0.0 if bucket is None else bucket.take()
-            if bucket is not None and bucket.flooding:
-                await _close(websocket, 1008, "message rate limit exceeded")
-                return None
-            reply = self._rate_limited(wait) if wait else await self._answer(connection, codec, frame)
-            if reply is None:
-                return None
-            await self._send(websocket, codec, reply)
+        share = self.budget.share()  # the frame being answered, with what it decodes to
+        try:
+            while True:
+                frame = await websocket.receive()
+                if frame["type"] == "websocket.disconnect":
+                    return int(frame.get("code", 1005))
+                wait = 0.0 if bucket is None else bucket.take()
+                if bucket is not None and bucket.flooding:
+                    await _close(websocket, 1008, "message rate limit exceeded")
+                    return None
+                reply: dict[str, Any] | None
+                if wait:
+                    reply = self._rate_limited(wait)
+                else:
+                    reply = await self._answer(connection, codec, frame, share)
+                del frame  # not kept while the next one is awaited: the budget stops counting it below
+                if reply is None:
+                    return None
+                await self._send(websocket, codec, reply)
+                share.release()
+        finally:
+            share.release()
 
-    async def _answer(self, connection: Connection, codec: Codec,
-                      frame: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def _answer(self, connection: Connection, codec: Codec, frame: Mapping[str, Any],
+                      share: Share) -> dict[str, Any] | None:
         raw = frame.get("text")
         if raw is None:
             raw = frame.get("bytes") or b""
@@ -181,13 +199,35 @@ class WebSocketEndpoint:
             return self._error(ErrorCode.MESSAGE_TOO_LARGE,
                                f"frame of {len(raw)} bytes is over this server's limit of "
                                f"{self.max_message_bytes} bytes")
+        refusal = self._admit(codec, raw, share)
+        if refusal is not None:
+            return refusal
         return await self._reply(connection, codec, raw)
 
-    async def _reply(self, connection: Connection, codec: Codec, raw: str | bytes) -> dict[str, Any] | None:
-        """The reply to one frame within the size limit; ``None`` when the client closed."""
+    def _admit(self, codec: Codec, raw: str | bytes, share: Share) -> dict[str, Any] | None:
+        """Hold ``raw``'s weight, with what it decodes to, in ``share``; else the refusal.
+
+        A short frame holds its bound (each byte a value: no look inside); a longer one, or
+        one whose bound does not fit, is weighed first (:mod:`openenv_gym.decoded_size`).
+        """
+        if len(raw) <= MAX_OBJECTS_PER_MESSAGE and share.take(bound(raw)):
+            return None
         try:
-            message = codec.decode(raw, max_containers=MAX_CONTAINERS_PER_MESSAGE)
-        except MessageTooLargeError as exc:  # more objects than any request needs: not decoded further
+            weight = weigh(raw, binary=codec.binary, max_objects=MAX_OBJECTS_PER_MESSAGE)
+        except ServerError as exc:  # more values than any request needs
+            return self._error(ErrorCode(exc.code), exc.message, **exc.details)
+        except ValueError as exc:
+            return self._error(ErrorCode.INVALID_JSON, f"Invalid JSON: {exc}")
+        if share.take(weight):
+            return None
+        return self._error(ErrorCode.MESSAGE_TOO_LARGE, self.budget.refusal(weight),
+                           max_inflight_bytes=self.budget.limit)
+
+    async def _reply(self, connection: Connection, codec: Codec, raw: str | bytes) -> dict[str, Any] | None:
+        """The reply to one frame admitted; ``None`` when the client closed."""
+        try:
+            message = codec.decode(raw)
+        except ServerError as exc:  # a reference into the server's own ring
             return exc.to_frame()
         except ValueError as exc:
             return error_frame(ErrorCode.INVALID_JSON, f"Invalid JSON: {exc}")

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from ..codecs import JSON
-from ..errors import ErrorCode
+from ..errors import ErrorCode, error_data
 from ..types import ENVELOPE_FIELDS, Observation
 
 SUBPROTOCOL = JSON.subprotocol
@@ -91,8 +91,8 @@ def _list_of(model: type[Observation]) -> TypeAdapter[list[Observation]]:
 
 
 def error_frame(code: ErrorCode, message: str, **details: Any) -> dict[str, Any]:
-    """An upstream-format error frame."""
-    return {"type": "error", "data": {"message": message, "code": code.value, **details}}
+    """An upstream-format error frame (quoting at most an excerpt of any input: :func:`error_data`)."""
+    return {"type": "error", "data": error_data(message, code.value, details)}
 
 
 def summarize_errors(errors: Any) -> str:

@@ -36,6 +36,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from openenv_gym.codecs import json_dumps
+from openenv_gym.excerpts import excerpt
 from openenv_gym.mcp_types import MCP_ACTION_TYPES, CallToolAction, ListToolsAction
 from openenv_gym.types import Action, EnvironmentMetadata
 
@@ -106,7 +107,8 @@ class WebApi:
         try:
             return kind.validate_python(action).model_dump(mode="json", exclude={"metadata"})
         except ValidationError as exc:
-            raise HTTPException(422, detail=exc.errors(include_url=False, include_context=False)) from exc
+            errors = exc.errors(include_url=False, include_context=False)
+            raise HTTPException(422, detail=excerpt(errors)) from exc  # an excerpt of each input
 
     async def _session_now(self, client: str) -> Session:
         """The web's session, opened for ``client`` on first use (again after the idle timeout

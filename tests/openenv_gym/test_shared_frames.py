@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import msgpack
 import numpy as np
 import pytest
+from websockets.http11 import Request, Response
+from websockets.sync.server import ServerConnection, serve
+from websockets.typing import Subprotocol
 
 from openenv_gym import client_base
 from openenv_gym.client import EnvClient
+from openenv_gym.codecs import MSGPACK, SHARED_NDARRAY
+from openenv_gym.errors import ProtocolError
 from openenv_gym.providers import ProcessProvider
 from openenv_gym.shared_frames import SHARED_MEMORY_HEADER, SharedFrames
 from openenv_gym.sync_client import SyncEnvClient
@@ -144,10 +152,13 @@ def test_two_replies_in_flight_never_overlap_where_the_second_goes_round_the_rin
     ["|O", [10], 0],           # objects are never in a ring
     ["|u1", [-1], 0],          # a negative size
     ["|u1", ["10"], 0],        # not a shape
+    ["(1000,)u1", [10], 0],    # a sub-array dtype: 1000 times the bytes the shape says
+    ["|V0", [10**12], 0],      # a dtype of no size: any shape fits
+    [None, [10], 0],           # np.dtype(None) would be float64
+    ["|u1", [1] * 40, 0],      # more dimensions than an array of ours has
+    ["|u1", 10, 0],            # a shape that is no list
 ])
 def test_a_reference_outside_the_ring_is_refused(reference):
-    import msgpack
-
     server = SharedFrames.create(1 << 20)
     assert server is not None
     with pytest.raises(ValueError):
@@ -198,3 +209,81 @@ def test_no_room_in_dev_shm_means_frames_in_the_socket_not_a_crash(monkeypatch):
     server.close()
     before = rings()
     assert SharedFrames.create() is None and rings() == before, "no ring at all: nothing left behind"
+
+
+@contextlib.contextmanager
+def hostile_server(observation: Any, ring: SharedFrames | None = None) -> Iterator[str]:
+    """A WebSocket server on a real socket that speaks msgpack, offers ``ring`` (if any) and
+    answers every request with ``observation`` (its URL)."""
+    def answer(ws: ServerConnection) -> None:
+        for frame in ws:
+            request = msgpack.unpackb(frame, raw=False)
+            ws.send(msgpack.packb({"type": "observation", "id": request.get("id"),
+                                   "data": {"observation": observation, "reward": None, "done": False}}))
+
+    def offer(ws: ServerConnection, request: Request, response: Response) -> Response:
+        if ring is not None:
+            response.headers[SHARED_MEMORY_HEADER] = f"{ring.name} {ring.size}"
+        return response
+
+    with serve(answer, "127.0.0.1", 0, subprotocols=[Subprotocol(MSGPACK.subprotocol)],
+               process_response=offer) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.socket.getsockname()[1]}"
+        server.shutdown()
+    thread.join(timeout=10)
+
+
+def ext(code: int, *payload: Any) -> msgpack.ExtType:
+    return msgpack.ExtType(code, msgpack.packb(list(payload)))
+
+
+@pytest.mark.parametrize(("observation", "why"), [
+    ({"screen": ext(SHARED_NDARRAY, "|u1", [100], 0)}, "valid only in a server's reply to a client that has"),
+    ({"screen": ext(7, "|u1", [100], 0)}, "msgpack extension type 7 is not one of this protocol's"),
+], ids=["reference-without-a-ring", "unknown-extension"])
+def test_a_client_refuses_extensions_it_did_not_expect(observation, why):
+    with hostile_server(observation) as url, SyncEnvClient(url, shared_memory=False) as client:
+        with pytest.raises(ProtocolError, match=why):
+            client.reset()
+
+
+@contextlib.contextmanager
+def ring_holding(array: np.ndarray) -> Iterator[tuple[SharedFrames, msgpack.ExtType]]:
+    """A server's ring with ``array`` in it, and its reference; closed (and unlinked) after."""
+    ring = SharedFrames.create(1 << 20)
+    assert ring is not None
+    try:
+        ring.new_reply()
+        placed = ring.put(array)
+        assert placed is not None
+        yield ring, placed
+    finally:
+        ring.close()
+
+
+def test_a_client_with_a_ring_takes_plain_arrays_in_it_and_refuses_the_rest():
+    array = np.arange(20_000, dtype=np.uint16)
+    with ring_holding(array) as (ring, placed), hostile_server({"screen": placed}, ring) as url, \
+            SyncEnvClient(url) as client:
+        assert client.codec.frames is not None, "the client mapped the offered ring"
+        assert np.array_equal(client.reset().observation["screen"], array)
+    bad = {"screen": ext(SHARED_NDARRAY, "(1000,)u1", [1000], 0)}  # 1000 times the bytes the shape says
+    with ring_holding(array) as (ring, _), hostile_server(bad, ring) as url, SyncEnvClient(url) as client:
+        assert client.codec.frames is not None
+        with pytest.raises(ProtocolError, match="not a plain dtype"):
+            client.reset()
+
+
+def test_a_client_that_did_not_ask_for_a_ring_ignores_one_offered():
+    """Offered unasked (or again after the client failed to open one): not mapped, so the
+    client does not connect again and again."""
+    with ring_holding(np.arange(20_000, dtype=np.uint16)) as (ring, placed):
+        with hostile_server({"screen": placed}, ring) as url, SyncEnvClient(url, shared_memory=False) as client:
+            assert client.codec.frames is None
+            with pytest.raises(ProtocolError, match="valid only in a server's reply to a client that has"):
+                client.reset()
+        ring.unlink()  # the offer's name, still there: nobody mapped it
+        with hostile_server({"screen": placed}, ring) as url, SyncEnvClient(url) as client:
+            assert client.codec.frames is None, "the ring's name is gone: the client connected once more, unasking"
