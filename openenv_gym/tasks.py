@@ -104,12 +104,11 @@ def _error(url: str, response: httpx.Response) -> Exception:
 
 def tasks_of(client: Any, split: str | None = None) -> list[Any]:
     """The tasks of ``split`` (default: the first) of the environment a session client talks to:
-    over HTTP for a client of a server, by calling the environment for an in-process one."""
-    from .providers import InProcessClient
-
-    if not isinstance(client, InProcessClient):
+    over HTTP for a client of a server, by calling the environment for an in-process one (a
+    client that holds its ``environment``)."""
+    environment = getattr(client, "environment", None)
+    if environment is None:
         return TaskClient(client.base_url, headers=getattr(client, "headers", None)).tasks(split)
-    environment = client.environment
     if not callable(getattr(environment, "list_tasks", None)):
         raise ProtocolError("this environment has no task API (list_splits/list_tasks)")
     if split is None:
