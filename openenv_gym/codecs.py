@@ -49,7 +49,7 @@ _BIN_HEADERS = {b"\xc4": 1, b"\xc5": 2, b"\xc6": 4}
 _BIN8, _BIN16, _BIN32 = (struct.Struct(">B" + length).pack for length in "BHI")
 IN_PLACE_FROM = 64 * 1024
 """Payload bytes from which an array is decoded as a view of the payload: reading its header in
-place costs ~1.5 us more than copying the raw bytes of a smaller one (measured, issue 17)."""
+place costs ~1.5 us more than copying the raw bytes of a smaller one (measured: docs/benchmarks.md)."""
 _MAX_HEADER = 1024
 """More than the header of any array (dtype string, up to 64 dimensions, ``bin`` header)."""
 _PACKERS = threading.local()
@@ -126,7 +126,7 @@ def _array_in_place(data: bytes) -> np.ndarray:
 def _packer() -> msgpack.Packer:
     """This thread's msgpack packer. It keeps its buffer from frame to frame: a new packer grows
     one from 256 KiB by ``realloc``, and for a batch of eight Atari frames (800 KB) that took
-    ~600 us of page faults instead of ~100 us (measured, issue 17)."""
+    ~600 us of page faults instead of ~100 us (measured: docs/benchmarks.md)."""
     packer = getattr(_PACKERS, "packer", None)
     if packer is None:
         packer = _PACKERS.packer = msgpack.Packer(default=_msgpack_default, use_bin_type=True)

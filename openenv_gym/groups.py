@@ -40,7 +40,7 @@ Starter = Callable[[], Awaitable[str]]
 T = TypeVar("T")
 PIPELINED_FROM_BYTES = 256 * 1024
 """Reply bytes of a batched group's step from which its next step travels as two half-batches in
-flight at once. Measured (``docs/benchmarks.md``, issue 17): the second frame costs the server a
+flight at once. Measured (``docs/benchmarks.md``): the second frame costs the server a
 frame's overhead, which small replies do not win back (echo, 64 sessions: 0.96x); large replies
 do, the transfer of one half overlapping the server's stepping of the other (Atari, 8 sessions:
 1.12x; echo of 64 KiB texts, 8 sessions: 1.06x)."""

@@ -49,7 +49,7 @@ GC_YOUNG_THRESHOLD = 20_000
 """Allocations between two young collections (Python's default: 700). A batch of 64 steps
 allocates about 1,000 objects, alive until its reply is sent: with the default, each batch
 paid one or two collections that scanned them all (and the server's start-up objects, before
-``gc.freeze``), ~2 µs per step at 64 sessions (issue 17)."""
+``gc.freeze``), ~2 µs per step at 64 sessions (docs/benchmarks.md)."""
 
 
 class RedactCredentials(logging.Filter):
