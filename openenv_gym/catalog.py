@@ -25,8 +25,9 @@ import functools
 import importlib
 import importlib.util
 import warnings
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,19 @@ def from_manifest(name: str, module: str) -> CatalogEnv:
                       module=module, app=manifest.app)
 
 
+def unclaimed_entry_points(group: str, taken: Container[str], what: str) -> Iterator[EntryPoint]:
+    """The entry points of ``group`` whose names are free: one whose name is in ``taken`` (a
+    bundled ``what``) or repeats an earlier one is left out with a warning."""
+    seen: set[str] = set()
+    for point in entry_points(group=group):
+        if point.name in taken or point.name in seen:
+            warnings.warn(f"{what} {point.name!r} of {point.value} is left out: the name is taken; "
+                          "rename its entry point", stacklevel=3)
+            continue
+        seen.add(point.name)
+        yield point
+
+
 @functools.cache
 def installed() -> dict[str, CatalogEnv]:
     """The environments other packages install (entry point group ``openenv_gym.envs``).
@@ -115,11 +129,7 @@ def installed() -> dict[str, CatalogEnv]:
     A broken one is left out with a warning, so that it cannot break ``import openenv_gym``.
     """
     found = {}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        if point.name in BUNDLED or point.name in found:
-            warnings.warn(f"environment {point.name!r} of {point.value} is left out: the name is "
-                          "taken; rename its entry point", stacklevel=2)
-            continue
+    for point in unclaimed_entry_points(ENTRY_POINT_GROUP, BUNDLED, "environment"):
         try:
             found[point.name] = from_manifest(point.name, point.value)
         except ManifestError as exc:

@@ -23,10 +23,9 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
-from importlib.metadata import entry_points
 from typing import Any
 
-from ..catalog import bundled
+from ..catalog import bundled, unclaimed_entry_points
 from ..registration import gym_section
 from .base import Provider, ServerProvider, SessionClient
 from .docker import DockerProvider
@@ -54,11 +53,7 @@ def installed_providers() -> dict[str, type[Provider]]:
     break ``import openenv_gym``.
     """
     found: dict[str, type[Provider]] = {}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        if point.name in PROVIDERS or point.name in found:
-            warnings.warn(f"provider {point.name!r} of {point.value} is left out: the name is taken; "
-                          "rename its entry point", stacklevel=2)
-            continue
+    for point in unclaimed_entry_points(ENTRY_POINT_GROUP, PROVIDERS, "provider"):
         try:
             cls = point.load()
         except Exception as exc:  # any import error of a third-party package: warn, go on
