@@ -23,6 +23,7 @@ from websockets.exceptions import InvalidStatus
 from .codecs import CODECS, ENCODINGS, JSON, Codec
 from .errors import (
     AuthenticationError,
+    ErrorCode,
     FactoryError,
     MessageTooLargeError,
     OpenEnvGymError,
@@ -79,6 +80,19 @@ def refusal_detail(body: bytes | bytearray | None) -> str | None:
     except ValueError:
         return None
     return str(detail["detail"])[:500] if isinstance(detail, dict) and "detail" in detail else None
+
+
+def _error_code(body: str) -> str | None:
+    """The ``code`` of an HTTP error whose ``detail`` is an error frame's data (ours), else ``None``.
+
+    >>> _error_code('{"detail": {"message": "no", "code": "FACTORY_ERROR"}}'), _error_code("<p>")
+    ('FACTORY_ERROR', None)
+    """
+    try:
+        detail = json.loads(body).get("detail")
+    except (ValueError, AttributeError):
+        return None
+    return detail.get("code") if isinstance(detail, dict) else None
 
 
 def auth_headers(token: str | None) -> dict[str, str]:
@@ -295,7 +309,7 @@ class ClientBase:
         status, body = response.status_code, response.text
         if status in AUTH_REFUSED:
             raise self._auth_error(f"{self.base_url}/schema", status)
-        if "cannot create the environment" in body:  # the server's factory failed (routes.py)
+        if _error_code(body) == ErrorCode.FACTORY_ERROR or "cannot create the environment" in body:
             raise FactoryError(f"{self.base_url} cannot create its environment: {body[:500]}")
         raise TransportError(f"cannot read {self.base_url}/schema: HTTP {status} {body[:500]}")
 

@@ -77,10 +77,8 @@ def http_errors() -> Iterator[None]:
     """
     try:
         yield
-    except CapacityReachedError as exc:  # TOO_MANY_SESSIONS too
-        raise refusal(exc) from exc
-    except FactoryError as exc:  # a misconfigured server: say why instead of a bare 500
-        raise HTTPException(500, detail=exc.message) from exc
+    except (CapacityReachedError, FactoryError) as exc:  # TOO_MANY_SESSIONS too; a factory that
+        raise refusal(exc) from exc                       # fails: a 500 whose code says so
 
 
 def too_large(size: int, limit: int) -> MessageTooLargeError:
