@@ -29,7 +29,7 @@ from _common import header, machine
 
 import openenv_gym  # noqa: F401  (registers the ids)
 from openenv_gym.providers import build_image
-from openenv_gym.providers.engine import docker_client, owner_label
+from openenv_gym.providers.containers.engine import docker_client, owner_label
 
 
 def containers() -> list[Any]:

@@ -3,7 +3,7 @@
 The server is started the documented way, ``python -m openenv_gym.envs.echo --port N`` (plus
 ``--max-concurrent-envs N`` when ``--capacity`` is given; 127.0.0.1 only). ``--processes`` client
 processes (default 1) open ``--sessions`` sessions between them with our
-:class:`~openenv_gym.client.EnvClient`, one WebSocket each, in waves of ``--wave`` (no connect
+:class:`~openenv_gym.client.async_client.EnvClient`, one WebSocket each, in waves of ``--wave`` (no connect
 storm); once all are open, for ``--seconds`` every session
 
 - ``--think 0`` (default): resets, then steps as fast as its replies come back (a throughput test);
@@ -47,7 +47,7 @@ import numpy as np
 import psutil
 from _common import free_port, healthy, machine
 
-from openenv_gym.client import EnvClient
+from openenv_gym.client.async_client import EnvClient
 from openenv_gym.errors import CapacityReachedError, OpenEnvGymError
 from openenv_gym.providers.process import stop_process
 

@@ -15,8 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from openenv_gym.client_base import ENV_KWARGS_VARIABLE, resolve_token
 from openenv_gym.excerpts import excerpt
+from openenv_gym.settings import ENV_KWARGS_VARIABLE, resolve_token
 from openenv_gym.types import Action, Observation
 
 from .budget import MemoryBudget

@@ -2,7 +2,7 @@
 
 The frame limit (``OPENENV_MAX_MESSAGE_BYTES``) bounds one request; this bounds them all
 together: bytes of frames still arriving, frames read but not yet taken by the app, and each
-frame being answered together with what it decodes to (:mod:`openenv_gym.decoded_size`).
+frame being answered together with what it decodes to (:mod:`openenv_gym.protocol.decoded_size`).
 Without it, ten connections each sending an unfinished 60 MiB frame held 620 MB, and a frame
 of 16.5 MB of two-character strings decoded to 366 MB.
 

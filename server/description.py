@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from openenv_gym.space_json import space_to_json
+from openenv_gym.protocol.space_json import space_to_json
 from openenv_gym.types import Action, Observation, State
 
 from .environment import Environment

@@ -18,7 +18,7 @@ variable                               ``create_app`` keyword              defau
 By default clients on this machine (loopback addresses) are limited only by the server's
 capacity, so a vector environment or a load test with a thousand sessions works out of the
 box; an explicit per-client limit applies to every address. Clients on this machine get
-their frames through a shared-memory ring each (16 MiB, :mod:`openenv_gym.shared_frames`)
+their frames through a shared-memory ring each (16 MiB, :mod:`openenv_gym.protocol.shared_frames`)
 while the server's rings stay within ``OPENENV_SHARED_MEMORY_BYTES`` (tmpfs pages); further
 connections get theirs through the socket. All connections together hold at most
 ``OPENENV_MAX_INFLIGHT_BYTES`` of requests in flight, decoded ones counted with what they
@@ -28,7 +28,6 @@ decode to (:mod:`.budget`).
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import time
 from collections import Counter
@@ -36,13 +35,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from openenv_gym.addresses import is_loopback
 from openenv_gym.errors import TooManySessionsError
 
 MAX_OBJECTS_PER_MESSAGE = 2**18
 """Values one WebSocket message may hold, strings and numbers as well as objects and arrays (a
 batch of 4,096 steps holds ~37,000): past it, ``MESSAGE_TOO_LARGE`` before the frame is decoded,
 so a frame of empty maps or short strings cannot make the server build millions of objects
-(1 to 3 bytes each in msgpack, ~64 in memory; :mod:`openenv_gym.decoded_size`)."""
+(1 to 3 bytes each in msgpack, ~64 in memory; :mod:`openenv_gym.protocol.decoded_size`)."""
 DEFAULT_SESSIONS_PER_CLIENT = 256
 SESSIONS_PER_CLIENT_VARIABLE = "OPENENV_MAX_SESSIONS_PER_CLIENT"
 RATE_VARIABLE = "OPENENV_RATE_LIMIT"
@@ -68,18 +68,6 @@ def setting(given: float | None, variable: str, kind: Callable[[str], Any] = int
         return kind(raw)
     except ValueError:
         raise ValueError(f"{variable}={raw!r} is not a valid {kind.__name__}") from None
-
-
-def is_loopback(host: str) -> bool:
-    """Is ``host`` an address of this machine's loopback interface?
-
-    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("10.0.0.7"), is_loopback("testclient")
-    (True, True, False, False)
-    """
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class HoldsSessions(Protocol):

@@ -32,7 +32,7 @@ from openenv_gym.errors import ServerError, SessionError
 from openenv_gym.excerpts import MESSAGE_CHARS, excerpt
 from openenv_gym.mcp_types import CallToolAction, Tool, ToolErrorType
 from openenv_gym.protocol import summarize_errors
-from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST
+from openenv_gym.protocol.tool_calls import TOOLS_CALL, TOOLS_LIST
 
 from .environment import Environment
 

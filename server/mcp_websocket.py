@@ -20,8 +20,8 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from openenv_gym.codecs import Codec
 from openenv_gym.errors import ErrorCode, ServerError
+from openenv_gym.protocol.frames import Codec
 
 from .connection import Connection
 from .mcp import RpcCode, RpcError, error_response, parse, respond, session_handlers

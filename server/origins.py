@@ -65,7 +65,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from openenv_gym.client_base import ALLOWED_HOSTS_VARIABLE
+from openenv_gym.settings import ALLOWED_HOSTS_VARIABLE
 
 from .limits import setting
 

@@ -18,12 +18,12 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from openenv_gym.client_base import is_loopback
-from openenv_gym.codecs import JSON, Codec, negotiate
-from openenv_gym.decoded_size import bound, weigh
+from openenv_gym.addresses import is_loopback
 from openenv_gym.errors import ErrorCode, ServerError
 from openenv_gym.protocol import RESUME_HEADER, error_frame
-from openenv_gym.shared_frames import DEFAULT_SIZE, SHARED_MEMORY_HEADER, SharedFrames
+from openenv_gym.protocol.decoded_size import bound, weigh
+from openenv_gym.protocol.frames import JSON, Codec, negotiate
+from openenv_gym.protocol.shared_frames import DEFAULT_SIZE, SHARED_MEMORY_HEADER, SharedFrames
 
 from .budget import MemoryBudget, Share
 from .connection import Connection
@@ -208,7 +208,7 @@ class WebSocketEndpoint:
         """Hold ``raw``'s weight, with what it decodes to, in ``share``; else the refusal.
 
         A short frame holds its bound (each byte a value: no look inside); a longer one, or
-        one whose bound does not fit, is weighed first (:mod:`openenv_gym.decoded_size`).
+        one whose bound does not fit, is weighed first (:mod:`openenv_gym.protocol.decoded_size`).
         """
         if len(raw) <= MAX_OBJECTS_PER_MESSAGE and share.take(bound(raw)):
             return None

@@ -20,7 +20,7 @@ MODULES = sorted(
        for info in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
        if not info.name.endswith("__main__")}
 )
-STARTS_A_SERVER = {"openenv_gym.providers.process", "openenv_gym.sync_client"}
+STARTS_A_SERVER = {"openenv_gym.providers.process", "openenv_gym.client.sync_client"}
 """Modules whose examples start a server process: outside the ``fast`` selection."""
 
 

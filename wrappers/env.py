@@ -9,8 +9,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from openenv_gym.client import DEFAULT_TIMEOUT
-from openenv_gym.client_base import DEFAULT_ENCODING
+from openenv_gym.client.base import DEFAULT_ENCODING, DEFAULT_TIMEOUT
 from openenv_gym.errors import InvalidActionError, InvalidRequestError
 from openenv_gym.mcp_types import Tool
 from openenv_gym.protocol import summarize_errors
@@ -194,14 +193,14 @@ class GymEnv(gym.Env[Any, Any]):
 
     def list_tasks(self, split: str | None = None) -> list[Any]:
         """The tasks of ``split`` (default: the first), from upstream's task API; start task ``i``
-        with ``env.reset(options={"task_index": i})`` (see :mod:`openenv_gym.tasks`).
+        with ``env.reset(options={"task_index": i})`` (see :mod:`openenv_gym.client.tasks`).
 
         >>> env = gym.make("openenv/coding-v0", provider="inprocess")
         >>> [task["name"] for task in env.unwrapped.list_tasks()][:3]
         ['fizzbuzz', 'reverse_words', 'is_palindrome']
         >>> env.close()
         """
-        from openenv_gym.tasks import tasks_of
+        from openenv_gym.client.tasks import tasks_of
 
         return tasks_of(self._client, split)
 

@@ -22,7 +22,7 @@ from gymnasium import spaces
 
 from openenv_gym.errors import InvalidActionError
 from openenv_gym.mcp_types import CallToolObservation, Tool
-from openenv_gym.space_json import space_from_json
+from openenv_gym.protocol.space_json import space_from_json
 from openenv_gym.types import ENVELOPE_FIELDS
 
 from .schema import (

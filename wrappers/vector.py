@@ -14,8 +14,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, iterate
 
-from openenv_gym.client import DEFAULT_TIMEOUT
-from openenv_gym.client_base import DEFAULT_ENCODING
+from openenv_gym.client.base import DEFAULT_ENCODING, DEFAULT_TIMEOUT
+from openenv_gym.client.loop import LoopRunner
 from openenv_gym.errors import (
     InvalidActionError,
     InvalidRequestError,
@@ -23,14 +23,14 @@ from openenv_gym.errors import (
     ServerError,
     TransportError,
 )
-from openenv_gym.groups import Request, SessionPool
-from openenv_gym.loop import LoopRunner
 from openenv_gym.mcp_types import Tool
-from openenv_gym.pool import open_pool
 from openenv_gym.protocol import summarize_errors
+from openenv_gym.protocol.tool_calls import TOOLS_CALL, TOOLS_LIST, rpc_request, tool_value, tools_of
 from openenv_gym.providers import Provider
-from openenv_gym.tool_calls import TOOLS_CALL, TOOLS_LIST, rpc_request, tool_value, tools_of
+from openenv_gym.providers.opening import open_pool
 from openenv_gym.types import StepResult
+from openenv_gym.vector.groups import Request
+from openenv_gym.vector.pool import SessionPool
 
 from .env import offered_render_mode
 from .space_codec import SpaceCodec

@@ -1,7 +1,7 @@
 """``openenv-gym build PATH_OR_NAME``: the environment's Docker image.
 
-Through :func:`openenv_gym.providers.images.build_image` (the Dockerfile of the env's folder,
-its project as the build context; see :mod:`openenv_gym.providers.context` for how an env made
+Through :func:`openenv_gym.providers.containers.images.build_image` (the Dockerfile of the env's folder,
+its project as the build context; see :mod:`openenv_gym.providers.containers.context` for how an env made
 by ``openenv-gym init`` gets the openenv-gym it runs on), as the Docker provider builds it.
 """
 
@@ -13,7 +13,7 @@ from .targets import resolve
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    from ..providers.images import DEFAULT_BASE_IMAGE
+    from ..providers.containers.images import DEFAULT_BASE_IMAGE
 
     parser = commands.add_parser(
         "build", help="build an environment's Docker image",
@@ -28,7 +28,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..providers.images import build_image, image_name
+    from ..providers.containers.images import build_image, image_name
 
     target = resolve(args.target)
     tag = args.tag or image_name(target.folder)

@@ -22,9 +22,9 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from ..errors import OpenEnvGymError
-from ..tool_calls import mcp_message, mcp_result
 from ..types import StepResult
 from .replies import check_reply, result_from_reply
+from .tool_calls import mcp_message, mcp_result
 
 T = TypeVar("T")
 
@@ -113,7 +113,7 @@ def mcp(method: str, params: dict[str, Any] | None, rpc_id: int) -> Call[Any]:
 
 
 def rpc(request: dict[str, Any]) -> Call[Any]:
-    """A JSON-RPC request already written (see :func:`~openenv_gym.tool_calls.rpc_request`)."""
+    """A JSON-RPC request already written (see :func:`~openenv_gym.protocol.tool_calls.rpc_request`)."""
     return Call({"type": "mcp", "data": request}, mcp_result)
 
 

@@ -1,7 +1,7 @@
 """What travels on ``/ws``: the names, the envelope a server sends, error frames.
 
 The dialects are decided here, once. A connection that negotiated one of our subprotocols
-(:data:`SUBPROTOCOL`, see :mod:`openenv_gym.codecs`) speaks the extensions in
+(:data:`SUBPROTOCOL`, see :mod:`openenv_gym.protocol.frames`) speaks the extensions in
 :data:`CAPABILITIES`; any other speaks upstream's baseline, in the shape ``openenv`` 0.10
 sends it, which ``openenv-core`` 0.3.0 clients read too:
 
@@ -27,9 +27,9 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from ..codecs import JSON
 from ..errors import ErrorCode, error_data
 from ..types import ENVELOPE_FIELDS, Observation
+from .frames import JSON
 
 SUBPROTOCOL = JSON.subprotocol
 """WebSocket subprotocol that switches the extensions on (``openenv-gym.v1.msgpack`` too)."""

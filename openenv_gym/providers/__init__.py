@@ -28,8 +28,8 @@ from typing import Any
 from ..catalog import bundled, unclaimed_entry_points
 from ..registration import gym_section
 from .base import Provider, ServerProvider, SessionClient
+from .containers.images import build_image
 from .docker import DockerProvider
-from .images import build_image
 from .inprocess import InProcessClient, InProcessProvider
 from .process import ProcessProvider
 from .ray import RayProvider

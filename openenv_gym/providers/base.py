@@ -11,11 +11,11 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from ..catalog import CatalogEnv
-from ..client import DEFAULT_TIMEOUT, SyncEnvClient
-from ..client_base import DEFAULT_ENCODING
-from ..groups import SessionPool, spread_over_servers
+from ..client import SyncEnvClient
+from ..client.base import DEFAULT_ENCODING, DEFAULT_TIMEOUT
 from ..mcp_types import Tool
 from ..types import StepResult
+from ..vector.pool import SessionPool, spread_over_servers
 
 
 class SessionClient(Protocol):

@@ -10,12 +10,12 @@ import copy
 import os
 from typing import Any
 
-from ..client_base import ALLOWED_HOSTS_VARIABLE
 from ..errors import ProviderError
-from .engine import docker_sdk, labels, wait_healthy
-from .images import DEFAULT_BASE_IMAGE, ImageProvider
+from ..settings import ALLOWED_HOSTS_VARIABLE
+from .containers.engine import docker_sdk, labels, wait_healthy
+from .containers.images import DEFAULT_BASE_IMAGE, ImageProvider
+from .containers.sandboxing import image_sandbox, sandbox_options
 from .process import LOG_TAIL_LINES
-from .sandboxing import image_sandbox, sandbox_options
 
 SERVER_PORT = 8000
 """The port the server listens on inside its container (every bundled Dockerfile's CMD)."""

@@ -10,13 +10,14 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from ..blocking import BlockingSession
 from ..catalog import CatalogEnv
-from ..client import DEFAULT_TIMEOUT
-from ..groups import Request, SessionGroup, SessionPool
-from ..loop import LoopRunner
+from ..client.base import DEFAULT_TIMEOUT
+from ..client.blocking import BlockingSession
+from ..client.loop import LoopRunner
 from ..protocol import by_kind, outcome
 from ..types import Action, Observation
+from ..vector.groups import Request, SessionGroup
+from ..vector.pool import SessionPool
 from .base import Provider
 
 T = TypeVar("T")

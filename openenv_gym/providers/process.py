@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from ..catalog import CatalogEnv
-from ..client_base import ENV_KWARGS_VARIABLE, TOKEN_VARIABLE, resolve_token
 from ..errors import ProviderError
+from ..settings import ENV_KWARGS_VARIABLE, TOKEN_VARIABLE, resolve_token
 from .base import ServerProvider
 
 LOG_TAIL_LINES = 20

@@ -23,8 +23,8 @@ import secrets
 from typing import Any
 
 from ..catalog import CatalogEnv, bundled
-from ..client_base import resolve_token
 from ..errors import ProviderError
+from ..settings import resolve_token
 from .base import ServerProvider
 from .process import ProcessProvider
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..client import http_url
-from ..client_base import resolve_token
+from ..client.base import http_url
+from ..settings import resolve_token
 from .base import ServerProvider
 
 

@@ -25,12 +25,13 @@ from typing import Any
 import httpx
 
 from ..errors import ProviderError
-from ..groups import SessionPool, group_at, max_sessions, split
+from ..vector.groups import split
+from ..vector.pool import SessionPool, group_at, max_sessions
+from .containers.engine import answers, docker_client, docker_sdk, labels
+from .containers.images import DEFAULT_BASE_IMAGE, ImageProvider
+from .containers.sandboxing import SANDBOX_FALLBACK_USER, image_sandbox
 from .docker import SERVER_PORT
-from .engine import answers, docker_client, docker_sdk, labels
-from .images import DEFAULT_BASE_IMAGE, ImageProvider
 from .process import LOG_TAIL_LINES
-from .sandboxing import SANDBOX_FALLBACK_USER, image_sandbox
 
 
 class SwarmProvider(ImageProvider):

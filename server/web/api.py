@@ -35,9 +35,9 @@ from fastapi import APIRouter, Body, HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
-from openenv_gym.codecs import json_dumps
 from openenv_gym.excerpts import excerpt
 from openenv_gym.mcp_types import MCP_ACTION_TYPES, CallToolAction, ListToolsAction
+from openenv_gym.protocol.frames import json_dumps
 from openenv_gym.types import Action, EnvironmentMetadata
 
 from ..description import Description

@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from openenv_gym.codecs import json_dumps
+from openenv_gym.protocol.frames import json_dumps
 
 logger = logging.getLogger(__name__)
 

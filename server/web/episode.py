@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from openenv_gym.codecs import json_dumps
+from openenv_gym.protocol.frames import json_dumps
 
 MAX_ACTION_LOGS = 1000
 """Most actions kept in the log (upstream's bound)."""
@@ -101,5 +101,5 @@ class WebEpisode:
 
     def update(self) -> dict[str, Any]:
         """The ``/ws/ui`` message that carries the state (upstream's ``state_update``); encode it
-        with :func:`~openenv_gym.codecs.json_dumps` (observations may hold numpy values)."""
+        with :func:`~openenv_gym.protocol.frames.json_dumps` (observations may hold numpy values)."""
         return {"type": "state_update", "episode_state": self.state.model_dump()}

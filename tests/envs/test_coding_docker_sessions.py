@@ -4,7 +4,7 @@ The attack: ``make_vec("openenv/coding-v0", num_envs=2, provider="docker")``, an
 to read, change, list and signal what sub-env 0 made. Each sub-env's worker runs in bubblewrap
 (own PID, IPC, network and mount namespaces; own ``/tmp``, ``/var/tmp``, ``/dev/shm``, ``/proc``)
 as a user id of its own, in a control group of its own; the container got only the capabilities
-that takes (``openenv_gym.providers.sandboxing``), none of which the code holds.
+that takes (``openenv_gym.providers.containers.sandboxing``), none of which the code holds.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import gymnasium as gym
 import pytest
 
 import openenv_gym  # noqa: F401  (registers the ids)
-from openenv_gym.providers.engine import owner_label
-from openenv_gym.providers.sandboxing import BWRAP_CAPABILITIES
+from openenv_gym.providers.containers.engine import owner_label
+from openenv_gym.providers.containers.sandboxing import BWRAP_CAPABILITIES
 from tests.envs.test_coding_isolation import FORK_AND_TOUCH
 from tests.support.docker import engine
 

@@ -12,7 +12,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from openenv_gym.codecs import MSGPACK
+from openenv_gym.protocol.frames import MSGPACK
 
 pytestmark = pytest.mark.fast
 

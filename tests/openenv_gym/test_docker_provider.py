@@ -17,7 +17,7 @@ import pytest
 import openenv_gym  # noqa: F401  (registers the ids)
 from openenv_gym import ProviderError, TransportError
 from openenv_gym.providers import DockerProvider, build_image, make_provider
-from openenv_gym.providers.engine import owner_label
+from openenv_gym.providers.containers.engine import owner_label
 from tests.support.docker import engine, exists
 
 pytestmark = pytest.mark.timeout(300)

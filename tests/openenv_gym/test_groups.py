@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import openenv_gym  # noqa: F401  (registers the openenv/* ids)
-from openenv_gym import groups
-from openenv_gym.client import EnvClient
+from openenv_gym.client.async_client import EnvClient
 from openenv_gym.errors import ExecutionError, MessageTooLargeError, TransportError
 from openenv_gym.providers import ProcessProvider
 from openenv_gym.types import StepResult
+from openenv_gym.vector import groups, pool
 from openenv_gym.wrappers.vector import GymVectorEnv
 from tests.support.processes import process_gone
 from tests.support.servers import REPO_ROOT, settled_sessions
@@ -90,7 +90,7 @@ def test_pipelined_steps_give_exactly_what_one_frame_gives(sleepy_url, monkeypat
 
 async def test_a_frame_over_the_servers_limit_fails_only_its_half(serve, mode):
     server = serve("tests.support.apps:small_frames")  # 4096-byte frames at most
-    group = await groups.group_at(server.astart, 4, {})
+    group = await pool.group_at(server.astart, 4, {})
     try:
         results = await group.run({i: ("step", {"message": text})
                                    for i, text in enumerate(["a", "b", "x" * 5000, "c"])})
@@ -106,7 +106,7 @@ async def test_a_frame_over_the_servers_limit_fails_only_its_half(serve, mode):
 
 
 async def test_an_item_error_fails_only_its_sub_env_in_either_half(sleepy_server, mode):
-    group = await groups.group_at(sleepy_server.astart, 6, {})
+    group = await pool.group_at(sleepy_server.astart, 6, {})
     try:
         requests = {i: ("step", {"message": f"m{i}", "fail": i in (1, 4)}) for i in range(6)}
         results = await group.run(requests)
@@ -143,7 +143,7 @@ def test_a_server_killed_mid_batch_fails_all_its_sub_envs_and_reset_reopens(monk
 
 
 async def test_a_lost_group_fails_every_request_with_a_transport_error(sleepy_server, mode):
-    group = await groups.group_at(sleepy_server.astart, 4, {})
+    group = await pool.group_at(sleepy_server.astart, 4, {})
     await group.close()
     results = await group.run({i: ("state", None) for i in range(4)})
     assert all(isinstance(r, TransportError) for r in results.values())

@@ -17,13 +17,13 @@ from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection, serve
 from websockets.typing import Subprotocol
 
-from openenv_gym import client_base
-from openenv_gym.client import EnvClient
-from openenv_gym.codecs import MSGPACK, SHARED_NDARRAY
+from openenv_gym.client import base as client_base
+from openenv_gym.client.async_client import EnvClient
+from openenv_gym.client.sync_client import SyncEnvClient
 from openenv_gym.errors import ProtocolError
+from openenv_gym.protocol.frames import MSGPACK, SHARED_NDARRAY
+from openenv_gym.protocol.shared_frames import SHARED_MEMORY_HEADER, SharedFrames
 from openenv_gym.providers import ProcessProvider
-from openenv_gym.shared_frames import SHARED_MEMORY_HEADER, SharedFrames
-from openenv_gym.sync_client import SyncEnvClient
 
 APP = "openenv_gym.envs.atari.app:app"
 

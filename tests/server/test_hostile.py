@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from openenv_gym.codecs import JSON, MSGPACK
 from openenv_gym.errors import ErrorCode
+from openenv_gym.protocol.frames import JSON, MSGPACK
 from openenv_gym.providers import ProcessProvider
 from tests.support.servers import active_sessions, serving, settled_sessions
 

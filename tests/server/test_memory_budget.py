@@ -23,11 +23,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from openenv_gym.client import EnvClient
-from openenv_gym.codecs import JSON, MSGPACK
+from openenv_gym.client.async_client import EnvClient
+from openenv_gym.client.sync_client import SyncEnvClient
 from openenv_gym.errors import MessageTooLargeError
+from openenv_gym.protocol.frames import JSON, MSGPACK
 from openenv_gym.providers import ProcessProvider
-from openenv_gym.sync_client import SyncEnvClient
 from tests.support.processes import wait_until
 from tests.support.servers import serving
 from tests.support.witnesses import SteppingSession, peak_rss, rss, ws_url

@@ -19,9 +19,9 @@ import msgpack
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from openenv_gym.codecs import MSGPACK, SHARED_NDARRAY
+from openenv_gym.protocol.frames import MSGPACK, SHARED_NDARRAY
+from openenv_gym.protocol.shared_frames import DEFAULT_SIZE, SHARED_MEMORY_HEADER
 from openenv_gym.providers import ProcessProvider
-from openenv_gym.shared_frames import DEFAULT_SIZE, SHARED_MEMORY_HEADER
 from tests.support.servers import serving
 from tests.support.witnesses import SteppingSession, rss, ws_url
 

@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 import openenv_gym  # noqa: F401  (registers the ids)
+from openenv_gym.client.tasks import TaskClient
 from openenv_gym.envs.coding import CodingEnvironment
 from openenv_gym.errors import InvalidRequestError, ProtocolError
-from openenv_gym.tasks import TaskClient
 from tests.support.servers import serving
 from tests.support.upstream import peer
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from openenv_gym.errors import ProviderError
-from openenv_gym.providers.engine import docker_client
+from openenv_gym.providers.containers.engine import docker_client
 
 
 def engine() -> Any:

@@ -20,7 +20,7 @@ import pytest
 
 def _has_docker_engine() -> bool:
     from openenv_gym.errors import ProviderError
-    from openenv_gym.providers.engine import docker_client
+    from openenv_gym.providers.containers.engine import docker_client
 
     try:
         docker_client()

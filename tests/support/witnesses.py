@@ -11,7 +11,7 @@ import orjson
 import psutil
 from websockets.sync.client import connect
 
-from openenv_gym.codecs import JSON
+from openenv_gym.protocol.frames import JSON
 from openenv_gym.providers import ProcessProvider
 
 

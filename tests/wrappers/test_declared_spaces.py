@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from openenv_gym.protocol.space_json import space_from_json, space_to_json
 from openenv_gym.providers import InProcessProvider
-from openenv_gym.space_json import space_from_json, space_to_json
 from openenv_gym.wrappers import GymEnv, GymVectorEnv, UnicodeText
 from tests.support.apps import GRID_OBSERVATION, GridAction, GridEnvironment, GridObservation
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from .errors import AuthenticationError, InvalidRequestError, ProtocolError, TransportError
+from ..errors import AuthenticationError, InvalidRequestError, ProtocolError, TransportError
 
 
 class TaskClient:

@@ -4,7 +4,8 @@
 The build context is the env folder's *project root* (the nearest folder above it that holds
 a ``pyproject.toml``: this repository for the bundled envs), so a Dockerfile installs the
 project it belongs to; another project gets openenv-gym's wheel beside it
-(:mod:`~openenv_gym.providers.context`). Images are tagged ``openenv-gym/<name>:latest`` by default.
+(:mod:`~openenv_gym.providers.containers.context`).
+Images are tagged ``openenv-gym/<name>:latest`` by default.
 A Dockerfile that declares ``ARG OPENENV_GYM_BASE`` starts from the shared base beside its folder
 (``envs/base.Dockerfile``: the user and the core dependencies), built first and passed by id.
 
@@ -23,10 +24,10 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from ..catalog import CatalogEnv, bundled
-from ..client_base import ENV_KWARGS_VARIABLE, TOKEN_VARIABLE, resolve_token
-from ..errors import ProviderError
-from .base import ServerProvider
+from ...catalog import CatalogEnv, bundled
+from ...errors import ProviderError
+from ...settings import ENV_KWARGS_VARIABLE, TOKEN_VARIABLE, resolve_token
+from ..base import ServerProvider
 from .context import build_context
 from .engine import Cleanup, docker_client, docker_sdk, install_sigterm_handler, remove_leaked, remove_quietly
 

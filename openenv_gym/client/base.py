@@ -2,14 +2,13 @@
 
 URLs, the offered subprotocols, request ids and the matching of replies to requests, and the
 translation of a closed connection into an error live here once;
-:class:`~openenv_gym.client.EnvClient` (asyncio) and
-:class:`~openenv_gym.sync_client.SyncEnvClient` (blocking socket) only move bytes.
+:class:`~openenv_gym.client.async_client.EnvClient` (asyncio) and
+:class:`~openenv_gym.client.sync_client.SyncEnvClient` (blocking socket) only move bytes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import logging
 import os
@@ -20,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from websockets.exceptions import InvalidStatus
 
-from .codecs import CODECS, ENCODINGS, JSON, Codec
-from .errors import (
+from ..addresses import is_loopback
+from ..errors import (
     AuthenticationError,
     ErrorCode,
     FactoryError,
@@ -32,8 +31,10 @@ from .errors import (
     ServerError,
     TransportError,
 )
-from .protocol import RESUME_HEADER, Call, Dropped, RequestIds, ResumePlan, check_reply, may_resume
-from .shared_frames import SHARED_MEMORY_HEADER, SHARED_MEMORY_VARIABLE, SharedFrames
+from ..protocol import RESUME_HEADER, Call, Dropped, RequestIds, ResumePlan, check_reply, may_resume
+from ..protocol.frames import CODECS, ENCODINGS, JSON, Codec
+from ..protocol.shared_frames import SHARED_MEMORY_HEADER, SHARED_MEMORY_VARIABLE, SharedFrames
+from ..settings import resolve_token
 
 logger = logging.getLogger(__name__)
 
@@ -45,27 +46,8 @@ DEFAULT_RESUME_TIMEOUT = 10.0
 DEFAULT_ENCODING = "msgpack"
 """Binary frames where the server speaks them: numpy arrays as raw bytes, strings as UTF-8."""
 CLOSE_MESSAGE_TOO_BIG = 1009
-TOKEN_VARIABLE = "OPENENV_TOKEN"
-"""Environment variable holding the bearer token (read by servers and clients alike)."""
-ENV_KWARGS_VARIABLE = "OPENENV_ENV_KWARGS"
-"""Environment variable holding a JSON object of keyword arguments for a server's env factory
-(how providers configure the servers they start)."""
-ALLOWED_HOSTS_VARIABLE = "OPENENV_ALLOWED_HOSTS"
-"""Environment variable listing the ``Host`` names a server answers to besides this machine's
-(read by servers, ``server/origins.py``; set by the Docker provider)."""
 AUTH_REFUSED = (401, 403)
 """HTTP statuses of a refused token: 401 from HTTP routes, 403 from a refused ``/ws`` upgrade."""
-
-
-def resolve_token(token: str | None) -> str | None:
-    """The bearer token to use: ``token``, else ``$OPENENV_TOKEN``; ``""`` means none.
-
-    >>> resolve_token("s3cret"), resolve_token("")
-    ('s3cret', None)
-    """
-    if token is None:
-        token = os.environ.get(TOKEN_VARIABLE)
-    return token or None
 
 
 def refusal_detail(body: bytes | bytearray | None) -> str | None:
@@ -102,16 +84,6 @@ def auth_headers(token: str | None) -> dict[str, str]:
     ({}, {'Authorization': 'Bearer s3cret'})
     """
     return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-def is_loopback(host: str | None) -> bool:
-    """True for ``localhost`` and loopback addresses (no proxy, no compression there)."""
-    if host in (None, "localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def http_url(base_url: str) -> str:
@@ -157,7 +129,7 @@ class ClientBase:
             same session back (servers with the ``resume`` extension), then resend the request
             that was cut off; the server answers it once, never twice. 0: give up at once.
         shared_memory: ask a server on this machine to send big arrays (frames) through shared
-            memory instead of the socket (:mod:`~openenv_gym.shared_frames`); by default yes
+            memory instead of the socket (:mod:`~openenv_gym.protocol.shared_frames`); by default yes
             for msgpack on a loopback address, unless ``$OPENENV_SHARED_MEMORY`` is ``0``.
             Where the ring cannot be opened, the client connects again without it.
     """

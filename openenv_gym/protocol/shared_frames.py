@@ -49,7 +49,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from .codecs import SHARED_NDARRAY
+from .frames import SHARED_NDARRAY
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import ProviderError
+from ...errors import ProviderError
 
 WHEELS = "wheels"
 """The folder of a staged context holding openenv-gym's wheel (the scaffold's Dockerfile installs it)."""

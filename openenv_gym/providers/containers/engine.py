@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ProviderError
+from ...errors import ProviderError
 
 OWNER_LABEL = "openenv-gym.owner"
 ENV_LABEL = "openenv-gym.env"

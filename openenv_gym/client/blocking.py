@@ -1,9 +1,9 @@
 """The session methods of a client whose ``request`` blocks, written once.
 
-:class:`~openenv_gym.sync_client.SyncEnvClient` (a blocking socket) and
+:class:`~openenv_gym.client.sync_client.SyncEnvClient` (a blocking socket) and
 :class:`~openenv_gym.providers.InProcessClient` (no socket) only implement ``request``; what
 each method sends and how its reply is read comes from :mod:`openenv_gym.protocol.calls`.
-The async :class:`~openenv_gym.client.EnvClient` has the same methods, awaited.
+The async :class:`~openenv_gym.client.async_client.EnvClient` has the same methods, awaited.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from .mcp_types import Tool
-from .protocol import calls
-from .protocol.calls import Call
-from .tool_calls import TOOLS_CALL, TOOLS_LIST, tool_value, tools_of
-from .types import StepResult
+from ..mcp_types import Tool
+from ..protocol import calls
+from ..protocol.calls import Call
+from ..protocol.tool_calls import TOOLS_CALL, TOOLS_LIST, tool_value, tools_of
+from ..types import StepResult
 
 T = TypeVar("T")
 

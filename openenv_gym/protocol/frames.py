@@ -29,7 +29,7 @@ import msgpack
 import numpy as np
 import orjson
 
-from .errors import InvalidRequestError
+from ..errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from .shared_frames import SharedFrames

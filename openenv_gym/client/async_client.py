@@ -2,14 +2,14 @@
 
 Works against our servers and upstream ``openenv-core`` servers alike. The extensions
 (request ids, ``info``, ``truncated``, ``render``, batches, msgpack) are switched on only when
-the server selects one of our subprotocols (:mod:`openenv_gym.codecs`) in the handshake,
+the server selects one of our subprotocols (:mod:`openenv_gym.protocol.frames`) in the handshake,
 which upstream never does.
 
 Timeouts never desynchronise the stream: with request ids a late reply is recognised and
 dropped; without them (upstream) the connection is closed after a timeout, so a late reply
 can never be read as the answer to the next request.
 
-For synchronous code use :class:`~openenv_gym.sync_client.SyncEnvClient` (``.sync()``), a
+For synchronous code use :class:`~openenv_gym.client.sync_client.SyncEnvClient` (``.sync()``), a
 blocking client with the same methods and no event loop.
 """
 
@@ -27,25 +27,19 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
-from .client_base import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_MESSAGE_BYTES,
-    DEFAULT_TIMEOUT,
+from ..errors import OpenEnvGymError, TransportError
+from ..mcp_types import Tool
+from ..protocol import CLOSE, Dropped, RequestIds, calls, outcome
+from ..protocol.tool_calls import TOOLS_CALL, TOOLS_LIST, tool_value, tools_of
+from ..types import StepResult
+from .base import (
     ClientBase,
-    http_url,
-    ws_url,
 )
-from .errors import OpenEnvGymError, TransportError
-from .mcp_types import Tool
-from .protocol import CLOSE, Dropped, RequestIds, calls, outcome
 from .sync_client import SyncEnvClient
-from .tool_calls import TOOLS_CALL, TOOLS_LIST, tool_value, tools_of
-from .types import StepResult
 
 T = TypeVar("T")
 
-__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_TIMEOUT", "EnvClient",
-           "SyncEnvClient", "http_url", "ws_url"]
+__all__ = ["EnvClient"]
 
 
 async def _within(seconds: float, awaitable: Coroutine[Any, Any, T]) -> T:

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import sys
 
-from .codecs import IN_PLACE_FROM
-from .errors import MessageTooLargeError
+from ..errors import MessageTooLargeError
+from .frames import IN_PLACE_FROM
 
 OBJECT_BYTES = 72
 """Most bytes one decoded value takes beyond the characters or bytes it holds: an empty dict

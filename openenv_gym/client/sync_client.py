@@ -3,7 +3,7 @@
 websockets' Sans-I/O protocol over a plain blocking socket: no event loop and no thread per
 call, so a step costs one ``sendall`` and the ``recv`` of its reply (about half the client CPU
 of running an asyncio loop per call). Same methods, errors and extensions as the async
-:class:`~openenv_gym.client.EnvClient`; both share :class:`~openenv_gym.client_base.ClientBase`.
+:class:`~openenv_gym.client.async_client.EnvClient`; both share :class:`~openenv_gym.client.base.ClientBase`.
 
 It connects directly (no HTTP proxy); use the async client where a proxy is needed.
 """
@@ -26,10 +26,10 @@ from websockets.protocol import Event, State
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from ..errors import OpenEnvGymError, TransportError
+from ..protocol import CLOSE, Dropped, RequestIds, calls
+from .base import ClientBase
 from .blocking import BlockingSession
-from .client_base import ClientBase
-from .errors import OpenEnvGymError, TransportError
-from .protocol import CLOSE, Dropped, RequestIds, calls
 
 _RECV_BYTES = 1 << 18
 

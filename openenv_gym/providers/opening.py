@@ -10,10 +10,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from .client import DEFAULT_TIMEOUT
-from .client_base import DEFAULT_ENCODING
-from .groups import SessionPool, group_at, split
-from .providers import Provider, RemoteProvider, check_provider_options, make_provider
+from ..client.base import DEFAULT_ENCODING, DEFAULT_TIMEOUT
+from ..vector.groups import split
+from ..vector.pool import SessionPool, group_at
+from . import Provider, RemoteProvider, check_provider_options, make_provider
 
 
 async def open_pool(env: str | None, num_envs: int, *, provider: str | Provider = "process",

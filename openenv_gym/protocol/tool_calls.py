@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ToolCallError
-from .mcp_types import Tool
-from .protocol.replies import check_reply  # the module: protocol.calls imports this one
+from ..errors import ToolCallError
+from ..mcp_types import Tool
+from .replies import check_reply  # the module: protocol.calls imports this one
 
 TOOLS_LIST, TOOLS_CALL = "tools/list", "tools/call"
 
