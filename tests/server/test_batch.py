@@ -17,15 +17,12 @@ import websockets
 
 from openenv_gym import CapacityReachedError, EnvClient, ProtocolError
 from openenv_gym.protocol import result_from_reply
-from tests.support.servers import active_sessions
+from tests.support.servers import active_sessions, ws_url
 
 JSON_PROTOCOL = "openenv-gym.v1"
 MSGPACK_PROTOCOL = "openenv-gym.v1.msgpack"
 UNICODE = "héllo ✓ 中文 😀"
 
-
-def ws_url(provider) -> str:
-    return provider.start().replace("http", "ws") + "/ws"
 
 
 async def settled_sessions(provider, expected: int) -> int:

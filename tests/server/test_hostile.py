@@ -34,7 +34,7 @@ from websockets.sync.client import ClientConnection, connect
 from openenv_gym.errors import ErrorCode
 from openenv_gym.protocol.frames import JSON, MSGPACK
 from openenv_gym.providers import ProcessProvider
-from tests.support.servers import active_sessions, serving, settled_sessions
+from tests.support.servers import active_sessions, serving, settled_sessions, ws_url
 
 LIMIT = 4096  # small_frames' max_message_bytes
 UVICORN_LIMIT = 4 * LIMIT
@@ -86,9 +86,6 @@ def witness(server: ProcessProvider) -> Iterator[Witness]:
     with connect(ws_url(server), subprotocols=[JSON.subprotocol], open_timeout=10) as ws:
         yield Witness(ws)
 
-
-def ws_url(provider: ProcessProvider) -> str:
-    return provider.start().replace("http", "ws") + "/ws"
 
 
 def settled(provider: ProcessProvider, expected: int, within: float = 5.0) -> bool:

@@ -26,7 +26,7 @@ import websockets
 from openenv_gym.client import SyncEnvClient
 from openenv_gym.providers import ProcessProvider
 from tests.support.proxy import proxy_to
-from tests.support.servers import active_sessions, served_by, serving, settled_sessions
+from tests.support.servers import active_sessions, served_by, serving, settled_sessions, ws_url
 
 ECHO = "openenv_gym.envs.echo.app:app"
 SLEEP = 2.0
@@ -39,9 +39,6 @@ def crowded() -> Iterator[ProcessProvider]:
     with serving("tests.support.apps:crowded") as provider:
         yield provider
 
-
-def ws_url(provider: ProcessProvider) -> str:
-    return provider.start().replace("http", "ws") + "/ws"
 
 
 async def timed(call) -> tuple[float, object]:

@@ -21,7 +21,7 @@ from openenv_gym.errors import CapacityReachedError, ProviderError, RateLimitedE
 from openenv_gym.protocol import SUBPROTOCOL
 from openenv_gym.providers import ProcessProvider
 from openenv_gym.server.serve import _bind
-from tests.support.servers import REPO_ROOT, active_sessions, served_by, serving
+from tests.support.servers import REPO_ROOT, active_sessions, served_by, serving, ws_url
 
 ECHO = "openenv_gym.envs.echo.app:app"
 STEP = json.dumps({"type": "step", "data": {"message": "hi"}})
@@ -35,9 +35,6 @@ def limited() -> Iterator[ProcessProvider]:
                         "OPENENV_RATE_BURST": "5", "OPENENV_MAX_MESSAGE_BYTES": "2048"}) as provider:
         yield provider
 
-
-def ws_url(provider: ProcessProvider) -> str:
-    return provider.start().replace("http", "ws") + "/ws"
 
 
 def answer(ws: ClientConnection, frame: str) -> dict:

@@ -29,8 +29,8 @@ from openenv_gym.errors import MessageTooLargeError
 from openenv_gym.protocol.frames import JSON, MSGPACK
 from openenv_gym.providers import ProcessProvider
 from tests.support.processes import wait_until
-from tests.support.servers import serving
-from tests.support.witnesses import SteppingSession, peak_rss, rss, ws_url
+from tests.support.servers import serving, ws_url
+from tests.support.witnesses import SteppingSession, peak_rss, rss
 
 ECHO = "openenv_gym.envs.echo.app:app"
 MiB = 1 << 20

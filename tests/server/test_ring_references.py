@@ -22,8 +22,8 @@ from websockets.sync.client import ClientConnection, connect
 from openenv_gym.protocol.frames import MSGPACK, SHARED_NDARRAY
 from openenv_gym.protocol.shared_frames import DEFAULT_SIZE, SHARED_MEMORY_HEADER
 from openenv_gym.providers import ProcessProvider
-from tests.support.servers import serving
-from tests.support.witnesses import SteppingSession, rss, ws_url
+from tests.support.servers import serving, ws_url
+from tests.support.witnesses import SteppingSession, rss
 
 RING_REFERENCES = 24
 """References per hostile frame, each to the whole ring under its own shape (so none could reuse

@@ -23,7 +23,7 @@ from openenv_gym.envs.echo import EchoAction, EchoEnvironment, EchoObservation
 from openenv_gym.providers import ProcessProvider
 from openenv_gym.server import create_app
 from openenv_gym.server.web import WEB_VARIABLE, token_subprotocol
-from tests.support.servers import serving
+from tests.support.servers import serving, ws_url
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "tok/7f+3c=9a"  # "/", "+" and "=" are not allowed in a subprotocol: the page must encode them
@@ -82,9 +82,6 @@ def guarded() -> Iterator[ProcessProvider]:
             provider.start()
             yield provider
 
-
-def ws_url(provider: ProcessProvider) -> str:
-    return provider.start().replace("http", "ws", 1) + "/ws"
 
 
 def test_with_a_token_the_page_is_public_and_the_data_is_not(guarded):

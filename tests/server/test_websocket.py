@@ -9,16 +9,13 @@ import pytest
 import websockets
 
 from openenv_gym.protocol import SUBPROTOCOL
-from tests.support.servers import active_sessions
+from tests.support.servers import active_sessions, ws_url
 
 
 async def exchange(ws, frame) -> dict:
     await ws.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
     return json.loads(await asyncio.wait_for(ws.recv(), 10))
 
-
-def ws_url(provider) -> str:
-    return provider.start().replace("http", "ws") + "/ws"
 
 
 @pytest.mark.parametrize(

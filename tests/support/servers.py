@@ -86,3 +86,8 @@ def settled_sessions(server: str | ProcessProvider, expected: int, within: float
     while (count := active_sessions(server, headers)) != expected and time.monotonic() < deadline:
         time.sleep(0.05)
     return count
+
+
+def ws_url(provider: ProcessProvider) -> str:
+    """The ``/ws`` URL of a started (or startable) server provider."""
+    return provider.start().replace("http", "ws", 1) + "/ws"

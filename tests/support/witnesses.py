@@ -54,9 +54,6 @@ class SteppingSession:
                     self.wrong.append(reply)
 
 
-def ws_url(provider: ProcessProvider) -> str:
-    return provider.start().replace("http", "ws", 1) + "/ws"
-
 
 def rss(provider: ProcessProvider) -> int:
     """The server process's resident memory now, in bytes."""
