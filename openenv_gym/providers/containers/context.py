@@ -26,7 +26,7 @@ WHEELS = "wheels"
 
 def source_checkout() -> Path | None:
     """The folder of the openenv-gym source checkout this process runs, if it runs one."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]  # openenv_gym/providers/containers/context.py
     pyproject = root / "pyproject.toml"
     if pyproject.is_file() and 'name = "openenv-gym"' in pyproject.read_text(encoding="utf-8"):
         return root
